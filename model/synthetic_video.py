@@ -1,0 +1,151 @@
+"""Real encoded videos with content planted at known times.
+
+Used by the demo archive, the test suite and the benchmarks.  Frames are
+rendered with numpy and encoded by the FFmpeg encoders bundled in PyAV's
+wheels (libx264, libx265, libvpx-vp9, SVT-AV1, mpeg4), so every file is a
+genuine H.264/HEVC/VP9/AV1/MPEG-4 stream in a real container.
+"""
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from typing import Dict, Optional, Sequence, Tuple
+
+import av
+import numpy as np
+
+# Colours of planted markers, by label (RGB).  Backgrounds never contain
+# saturated red or green, so a colour detector finds exactly the markers.
+MARKER_COLOURS: Dict[str, Tuple[int, int, int]] = {
+    'red_marker': (235, 20, 25),
+    'green_marker': (20, 225, 30),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Codec:
+  """An encoder, its container, and encoder options that keep it quick."""
+  encoder: str
+  container: str
+  extension: str
+  options: Tuple[Tuple[str, str], ...] = ()
+  pix_fmt: str = 'yuv420p'
+
+
+CODECS: Dict[str, Codec] = {
+    'h264': Codec('libx264', 'mp4', '.mp4', (('preset', 'ultrafast'),)),
+    'hevc': Codec('libx265', 'matroska', '.mkv',
+                  (('preset', 'ultrafast'), ('x265-params', 'log-level=error'))),
+    'vp9': Codec('libvpx-vp9', 'webm', '.webm',
+                 (('deadline', 'realtime'), ('cpu-used', '8'))),
+    'av1': Codec('libsvtav1', 'mp4', '.mp4', (('preset', '12'),)),
+    'mpeg4': Codec('mpeg4', 'avi', '.avi', (('qscale', '4'),)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedEvent:
+  """A marker of ``label`` on screen during ``[start_s, end_s)``."""
+  label: str
+  start_s: float
+  end_s: float
+
+  def active(self, t: float) -> bool:
+    return self.start_s <= t < self.end_s
+
+
+def render_frame(t: float, width: int, height: int,
+                 events: Sequence[PlantedEvent] = (), seed: int = 0,
+                 marker_fraction: float = 0.3) -> np.ndarray:
+  """One RGB frame at time ``t``: a moving bluish scene plus active markers."""
+  rng = np.random.default_rng(seed)
+  phase = rng.uniform(0, 2 * np.pi)
+  ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+  wave = np.sin(xs / max(width, 1) * 6.0 + t * 1.7 + phase)
+  wave2 = np.cos(ys / max(height, 1) * 4.0 - t * 1.1 + phase)
+  frame = np.empty((height, width, 3), np.uint8)
+  frame[..., 0] = (70 + 30 * wave).astype(np.uint8)
+  frame[..., 1] = (90 + 30 * wave2).astype(np.uint8)
+  frame[..., 2] = (150 + 40 * wave * wave2).astype(np.uint8)
+  # A moving grey block gives the encoder real motion to code.
+  bw, bh = max(width // 6, 2), max(height // 6, 2)
+  bx = int((np.sin(t * 0.9 + phase) * 0.5 + 0.5) * (width - bw))
+  by = int((np.cos(t * 0.7 + phase) * 0.5 + 0.5) * (height - bh))
+  frame[by:by + bh, bx:bx + bw] = (128, 128, 128)
+  for event in events:
+    if event.active(t):
+      side_w = int(width * np.sqrt(marker_fraction))
+      side_h = int(height * np.sqrt(marker_fraction))
+      x0 = (width - side_w) // 2 + int(np.sin(t) * width * 0.1)
+      y0 = (height - side_h) // 2
+      frame[y0:y0 + side_h, x0:x0 + side_w] = MARKER_COLOURS[event.label]
+  return frame
+
+
+def write_video(path: str,
+                duration_s: float,
+                codec: str = 'h264',
+                fps: float = 10.0,
+                size: Tuple[int, int] = (160, 120),
+                events: Sequence[PlantedEvent] = (),
+                seed: int = 0,
+                frame_times_s: Optional[Sequence[float]] = None,
+                gop_seconds: float = 2.0,
+                container_format: Optional[str] = None) -> str:
+  """Encodes a video file and returns its path.
+
+  Args:
+    path: where to write (local path).
+    duration_s: length in seconds.
+    codec: a key of ``CODECS``.
+    fps: frame rate of a constant-frame-rate video.
+    size: ``(width, height)``.
+    events: planted markers.
+    seed: varies the background.
+    frame_times_s: explicit presentation times for a variable-frame-rate
+      video (then ``fps`` only sets the encoder's nominal rate).
+    gop_seconds: keyframe interval.
+    container_format: overrides the codec's default container.
+  """
+  spec = CODECS[codec]
+  width, height = size
+  time_base = Fraction(1, 1000)
+  variable = frame_times_s is not None
+  if variable and spec.container == 'avi':
+    raise ValueError('AVI cannot carry variable frame rate timestamps')
+  if frame_times_s is None:
+    count = int(round(duration_s * fps))
+    frame_times_s = [i / fps for i in range(count)]
+  with av.open(path, mode='w', format=container_format or spec.container) as out:
+    stream = out.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1000),
+                            options=dict(spec.options))
+    stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
+    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
+    if variable:
+      stream.codec_context.time_base = time_base
+      stream.time_base = time_base
+    for i, t in enumerate(frame_times_s):
+      frame = av.VideoFrame.from_ndarray(
+          render_frame(t, width, height, events, seed), format='rgb24')
+      if variable:
+        frame.pts = int(round(t * 1000))
+        frame.time_base = time_base
+      else:
+        frame.pts = i
+      for packet in stream.encode(frame):
+        out.mux(packet)
+    for packet in stream.encode(None):
+      out.mux(packet)
+  return path
+
+
+def variable_frame_times(duration_s: float, seed: int = 0,
+                         min_gap_s: float = 0.02,
+                         max_gap_s: float = 0.25) -> Sequence[float]:
+  """Irregular, strictly rising frame times covering ``[0, duration_s)``."""
+  rng = np.random.default_rng(seed)
+  times, t = [], 0.0
+  while t < duration_s:
+    times.append(round(t, 3))
+    t += float(rng.uniform(min_gap_s, max_gap_s))
+  return times

@@ -1,0 +1,1 @@
+"""archive-rescan: the Beam pipeline that re-scans stored video archives."""

@@ -1,0 +1,71 @@
+"""The ``rescan`` command.
+
+    rescan scan  --input PATTERN|MANIFEST --output ROOT --model DIR [...]
+    rescan demo  [--workdir DIR] [BEAM FLAGS]
+
+``scan`` is the pipeline itself (also ``python -m pipeline.run``).  Commands
+that need the model toolkit import ``model/`` lazily, here and nowhere else
+in the scanning code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('SVT_LOG', '1')
+
+USAGE = """usage: rescan COMMAND [ARGS]
+
+commands:
+  scan      re-scan stored videos with a model; writes Parquet
+  demo      generate a small sample archive and scan it on the DirectRunner
+
+Run 'rescan COMMAND --help' for a command's flags.
+"""
+
+
+def _demo(argv: Sequence[str]) -> int:
+  parser = argparse.ArgumentParser(
+      prog='rescan demo',
+      description='Generate a sample archive of real encoded videos with '
+      'planted content, plus broken files, and scan it on the DirectRunner '
+      'with the stand-in demo model. Unknown flags go to Beam.')
+  parser.add_argument('--workdir', default='demo_output',
+                      help='where the archive, model and results go '
+                      '(default %(default)s)')
+  known, beam_args = parser.parse_known_args(list(argv))
+  from model import demo_archive  # pylint: disable=import-outside-toplevel
+  from pipeline import run  # pylint: disable=import-outside-toplevel
+  demo = demo_archive.build_demo(known.workdir)
+  print(f'demo archive: {demo.archive_dir} ({demo.video_count} files, '
+        f'manifest {demo.manifest})')
+  print(f'demo model:   {demo.model_dir} ({demo.model_note})')
+  scan_args: List[str] = [
+      '--input', demo.pattern, '--input', demo.manifest,
+      '--output', demo.results_dir, '--model', demo.model_dir,
+      '--segment-seconds', '20', *beam_args]
+  print('running: rescan scan ' + ' '.join(scan_args))
+  return run.main(scan_args)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ('-h', '--help', 'help'):
+    print(USAGE)
+    return 0 if argv else 2
+  command, rest = argv[0], argv[1:]
+  if command == 'scan':
+    from pipeline import run  # pylint: disable=import-outside-toplevel
+    return run.main(rest)
+  if command == 'demo':
+    return _demo(rest)
+  print(f'rescan: unknown command {command!r}\n\n{USAGE}', file=sys.stderr)
+  return 2
+
+
+if __name__ == '__main__':
+  sys.exit(main())

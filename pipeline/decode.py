@@ -1,0 +1,175 @@
+"""Decoding sampled frames of one time range with PyAV, streaming from storage.
+
+This is the one decode and sampling path of the project: the scan's
+``DecodeSegments`` step and the model toolkit's training-data reader both
+call ``sample_frames``, so a model sees in training exactly the pixels it is
+given in a scan.
+
+Only sampled frames are converted to RGB and resized (by FFmpeg's swscale,
+straight to the model's input size); every other decoded frame is dropped
+as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import BinaryIO, Iterator, List, NamedTuple, Optional, Tuple
+
+import av
+import numpy as np
+
+from pipeline import media_errors
+from pipeline import probe
+from pipeline import sampling
+from pipeline import storage
+from pipeline.video_stream import select_video_stream
+from pipeline.video_stream import stream_start_seconds
+
+# A seek that lands after the segment start is retried this much earlier,
+# then from the beginning of the file.
+_SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
+# Damaged packets tolerated in one segment before it is given up.
+MAX_DAMAGED_PACKETS = 200
+
+
+class Sample(NamedTuple):
+  """One sampled frame: grid index, time in ms, RGB uint8 ``[H, W, 3]``."""
+  index: int
+  ts_ms: int
+  image: np.ndarray
+
+
+@dataclasses.dataclass
+class DecodeStats:
+  """What decoding one range cost and what went wrong on the way."""
+  frames_decoded: int = 0
+  packets_damaged: int = 0
+  bytes_read: int = 0
+  error_kind: Optional[str] = None
+  error_message: Optional[str] = None
+
+
+def _decoded_frames(container, stream, origin_s: float,
+                    stats: DecodeStats) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Decodes packet by packet, stepping over damaged packets."""
+  try:
+    for packet in container.demux(stream):
+      try:
+        frames = packet.decode()
+      except av.error.EOFError:
+        return
+      except (av.error.InvalidDataError, av.error.ValueError,
+              av.error.UndefinedError, av.error.BugError) as exc:
+        stats.packets_damaged += 1
+        if stats.packets_damaged > MAX_DAMAGED_PACKETS:
+          raise media_errors.MediaError(
+              media_errors.DECODE_ERROR,
+              f'more than {MAX_DAMAGED_PACKETS} damaged packets: '
+              f'{media_errors.short_message(exc)}') from exc
+        continue
+      for frame in frames:
+        stats.frames_decoded += 1
+        if frame.time is None:
+          stats.packets_damaged += 1
+          continue
+        yield (frame.time - origin_s) * 1000.0, frame
+  except av.error.InvalidDataError as exc:
+    # Demuxing itself broke (e.g. a truncated file): keep what we have.
+    stats.error_kind = media_errors.DECODE_ERROR
+    stats.error_message = media_errors.short_message(exc)
+
+
+def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
+                 origin_s: float,
+                 stats: DecodeStats) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Frames from at or before ``first_sample_ms`` onward."""
+  if start_ms <= 0:
+    yield from _decoded_frames(container, stream, origin_s, stats)
+    return
+  for backoff_ms in _SEEK_BACKOFF_MS + (None,):
+    target_ms = 0 if backoff_ms is None else max(start_ms - backoff_ms, 0)
+    target_pts = int((origin_s + target_ms / 1000.0) / stream.time_base)
+    container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+    frames = _decoded_frames(container, stream, origin_s, stats)
+    first = next(frames, None)
+    if first is None:
+      return
+    if first[0] <= first_sample_ms or target_ms == 0:
+      yield first
+      yield from frames
+      return
+
+
+def iter_samples(source: BinaryIO,
+                 start_ms: int,
+                 end_ms: int,
+                 fps: float,
+                 size: Tuple[int, int],
+                 stats: Optional[DecodeStats] = None,
+                 context_samples: int = 0,
+                 max_pixels: Optional[int] = None) -> Iterator[Sample]:
+  """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
+
+  Args:
+    source: a seekable binary file object (see ``storage.open_media``).
+    start_ms, end_ms: the time range, from the start of the video stream.
+    fps: samples per second on the video's global sample grid.
+    size: ``(width, height)`` each sample is resized to.
+    stats: filled in with decode counts and any error that ended decoding.
+    context_samples: also yield this many grid samples before ``start_ms``
+      (temporal models need the frames leading up to a segment).
+    max_pixels: refuse streams whose frames are larger than this.
+  """
+  stats = stats if stats is not None else DecodeStats()
+  indices = sampling.sample_index_range(start_ms, end_ms, fps)
+  if not indices:
+    return
+  first_index = max(indices.start - context_samples, 0)
+  indices = range(first_index, indices.stop)
+  interval_ms = sampling.sample_interval_ms(fps)
+  times = [index * interval_ms for index in indices]
+  index_of = {t: i for t, i in zip(times, indices)}
+  width, height = size
+  with av.open(source, mode='r') as container:
+    stream = select_video_stream(container)
+    pixels = stream.codec_context.width * stream.codec_context.height
+    if max_pixels is not None and pixels > max_pixels:
+      raise media_errors.MediaError(
+          media_errors.TOO_LARGE,
+          f'{stream.codec_context.width}x{stream.codec_context.height} '
+          f'exceeds the limit of {max_pixels} pixels per frame')
+    stream.thread_type = 'AUTO'
+    origin_s = stream_start_seconds(stream)
+    frames = _frames_from(container, stream, start_ms, times[0], origin_s,
+                          stats)
+    converted_for: Optional[av.VideoFrame] = None
+    image: Optional[np.ndarray] = None
+    for sample_ms, frame in sampling.pick_frames(
+        frames, times, max_lead_ms=interval_ms):
+      if frame is not converted_for:
+        image = frame.to_ndarray(format='rgb24', width=width, height=height,
+                                 interpolation='BILINEAR')
+        converted_for = frame
+      index = index_of[sample_ms]
+      yield Sample(index, sampling.sample_time_ms(index, fps), image)
+
+
+def sample_frames(uri: str,
+                  fps: float,
+                  size: Tuple[int, int],
+                  start_ms: int = 0,
+                  end_ms: Optional[int] = None,
+                  stats: Optional[DecodeStats] = None) -> List[Sample]:
+  """All grid samples of ``uri`` in a time range (the whole video by default).
+
+  The convenience entry point for tools and training: it streams from any
+  Beam filesystem through the same code the scan uses.
+  """
+  stats = stats if stats is not None else DecodeStats()
+  if end_ms is None:
+    end_ms = probe.probe_video(uri).duration_ms
+  reader = storage.open_media(uri)
+  try:
+    return list(iter_samples(reader, start_ms, end_ms, fps, size, stats))
+  finally:
+    stats.bytes_read += reader.bytes_read
+    reader.close()

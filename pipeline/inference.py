@@ -1,0 +1,45 @@
+"""RunInference over SavedModels loaded with ``tf.saved_model.load``.
+
+Beam's ``TFModelHandlerTensor`` calls ``tf.keras.models.load_model``, which
+cannot load plain SavedModels under Keras 3 (apache/beam#30616).  This
+handler loads any SavedModel that obeys the model contract.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from pipeline import model_contract
+from pipeline.model_contract import LoadedModel
+from pipeline.model_contract import ModelSpec
+
+
+class SavedModelHandler(ModelHandler[np.ndarray, np.ndarray, LoadedModel]):
+  """Batches uint8 frames (or windows) into the ``serving_default`` call."""
+
+  def __init__(self, spec: ModelSpec, max_batch_size: int = 32,
+               min_batch_size: int = 1):
+    super().__init__()
+    self._spec = spec
+    self._max_batch_size = max_batch_size
+    self._min_batch_size = min(min_batch_size, max_batch_size)
+
+  def load_model(self) -> LoadedModel:
+    return model_contract.load_signature(self._spec)
+
+  def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,
+                    inference_args: Optional[Dict[str, Any]] = None
+                    ) -> Iterable[np.ndarray]:
+    return list(model(np.stack(batch)))
+
+  def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+    return sum(frame.nbytes for frame in batch)
+
+  def get_metrics_namespace(self) -> str:
+    return 'rescan_inference'
+
+  def batch_elements_kwargs(self) -> Dict[str, int]:
+    return {'min_batch_size': self._min_batch_size,
+            'max_batch_size': self._max_batch_size}

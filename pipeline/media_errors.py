@@ -1,0 +1,63 @@
+"""Why a video or a segment could not be scanned, as a short ``error_kind``.
+
+Every failure that reaches the ledger is named by one of the kinds below, so
+reviewers and operators can count failures by kind.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import av
+
+NOT_FOUND = 'not_found'
+PERMISSION_DENIED = 'permission_denied'
+EMPTY_FILE = 'empty_file'
+INVALID_CONTAINER = 'invalid_container'
+NO_VIDEO_STREAM = 'no_video_stream'
+UNSUPPORTED_CODEC = 'unsupported_codec'
+TOO_LARGE = 'too_large'
+DECODE_ERROR = 'decode_error'
+NO_FRAMES = 'no_frames'
+IO_ERROR = 'io_error'
+INTERNAL_ERROR = 'internal_error'
+
+MAX_MESSAGE_CHARS = 300
+
+
+class MediaError(Exception):
+  """A failure we recognised, with its ``error_kind``."""
+
+  def __init__(self, kind: str, message: str):
+    super().__init__(message)
+    self.kind = kind
+
+
+def short_message(exc: BaseException) -> str:
+  text = ' '.join(str(exc).split()) or type(exc).__name__
+  return text[:MAX_MESSAGE_CHARS]
+
+
+def classify(exc: BaseException) -> Tuple[str, str]:
+  """Maps an exception raised while reading media to (error_kind, message)."""
+  if isinstance(exc, MediaError):
+    kind = exc.kind
+  elif isinstance(exc, (FileNotFoundError, av.error.FileNotFoundError)):
+    kind = NOT_FOUND
+  elif isinstance(exc, (PermissionError, av.error.PermissionError)):
+    kind = PERMISSION_DENIED
+  elif isinstance(exc, (av.error.DecoderNotFoundError,
+                        av.error.DemuxerNotFoundError)):
+    kind = UNSUPPORTED_CODEC
+  elif isinstance(exc, av.error.InvalidDataError):
+    kind = INVALID_CONTAINER
+  elif isinstance(exc, av.error.FFmpegError):
+    kind = DECODE_ERROR
+  else:
+    kind = IO_ERROR
+  return kind, short_message(exc)
+
+
+# Exceptions that mean "this input is bad", as opposed to a bug of ours.
+# Anything else is a bug: it goes to Beam's dead-letter output and is
+# recorded as ``internal_error``.
+MEDIA_EXCEPTIONS = (MediaError, av.error.FFmpegError, OSError, EOFError)

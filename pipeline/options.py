@@ -1,0 +1,153 @@
+"""Command-line options of a scan, parsed into one frozen ``ScanConfig``.
+
+Our own flags are parsed here; every flag we do not know (``--runner``,
+``--direct_num_workers``, ``--temp_location``, ...) is handed to Beam's
+``PipelineOptions`` untouched.  Each flag accepts both the dashed spelling
+(``--segment-seconds``) and the underscore spelling (``--segment_seconds``)
+that Dataflow Flex Templates pass.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import secrets
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Tuple
+
+DEFAULT_SEGMENT_SECONDS = 60.0
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MERGE_GAP_SECONDS = 1.0
+DEFAULT_MIN_CLIP_SECONDS = 0.0
+DEFAULT_MAX_PIXELS = 8192 * 4320
+DEFAULT_LOCAL_RUNNER = 'DirectRunner'
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+  """Everything a scan needs besides Beam's own options."""
+  inputs: Tuple[str, ...]
+  output: str
+  model: str
+  scan_id: str
+  scanned_at: datetime.datetime
+  fps: Optional[float] = None
+  threshold: Optional[float] = None
+  segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+  batch_size: int = DEFAULT_BATCH_SIZE
+  merge_gap_seconds: float = DEFAULT_MERGE_GAP_SECONDS
+  min_clip_seconds: float = DEFAULT_MIN_CLIP_SECONDS
+  max_pixels: int = DEFAULT_MAX_PIXELS
+  beam_args: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def new_scan_id(now: datetime.datetime) -> str:
+  """A sortable, unique scan id such as ``20261201T031500Z-3f9a1c``."""
+  return now.strftime('%Y%m%dT%H%M%SZ') + '-' + secrets.token_hex(3)
+
+
+def _positive_float(text: str) -> float:
+  value = float(text)
+  if not value > 0:
+    raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+  return value
+
+
+def _non_negative_float(text: str) -> float:
+  value = float(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
+  return value
+
+
+def _positive_int(text: str) -> int:
+  value = int(text)
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
+  return value
+
+
+def _unit_interval(text: str) -> float:
+  value = float(text)
+  if not 0.0 <= value <= 1.0:
+    raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
+  return value
+
+
+def _scan_id(text: str) -> str:
+  if not text or any(c in text for c in '/\\=') or text.startswith('.'):
+    raise argparse.ArgumentTypeError(
+        f'scan id must be a plain name without "/", "\\" or "=": {text!r}')
+  return text
+
+
+def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+  """Adds ``--name-with-dashes`` and its ``--name_with_underscores`` alias."""
+  dashed = '--' + name.replace('_', '-')
+  spellings = [dashed] if '_' not in name else [dashed, '--' + name]
+  parser.add_argument(*spellings, dest=name, **kwargs)
+
+
+def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog=prog,
+      description='Re-scan stored videos with a classifier and write flagged '
+      'clips and a per-video ledger as Parquet. Unknown flags go to Beam.')
+  _add(parser, 'input', action='append', required=True, metavar='PATTERN',
+       help='File pattern on any Beam filesystem (archive/**/*.mp4, '
+       'gs://bucket/uploads/*) or a manifest (.csv/.parquet with a "uri" '
+       'column and an optional "video_id"). Repeatable.')
+  _add(parser, 'output', required=True, metavar='ROOT',
+       help='Output root; datasets go to ROOT/flagged_clips/ and '
+       'ROOT/videos/, partitioned by scan_id.')
+  _add(parser, 'model', required=True, metavar='DIR',
+       help='SavedModel directory obeying the model contract '
+       '(model/README.md).')
+  _add(parser, 'fps', type=_positive_float, default=None,
+       help='Frames sampled per second (default: the model\'s "fps").')
+  _add(parser, 'threshold', type=_unit_interval, default=None,
+       help='Score threshold (default: the model\'s "threshold").')
+  _add(parser, 'segment_seconds', type=_positive_float,
+       default=DEFAULT_SEGMENT_SECONDS,
+       help='Length of the time segments a video is split into so that one '
+       'video fans out over many workers (default %(default)s).')
+  _add(parser, 'batch_size', type=_positive_int, default=DEFAULT_BATCH_SIZE,
+       help='Largest inference batch (default %(default)s).')
+  _add(parser, 'merge_gap_seconds', type=_non_negative_float,
+       default=DEFAULT_MERGE_GAP_SECONDS,
+       help='Runs of positive samples closer than this merge into one clip '
+       '(default %(default)s).')
+  _add(parser, 'min_clip_seconds', type=_non_negative_float,
+       default=DEFAULT_MIN_CLIP_SECONDS,
+       help='Drop clips shorter than this (default %(default)s: keep all).')
+  _add(parser, 'max_pixels', type=_positive_int, default=DEFAULT_MAX_PIXELS,
+       help='Refuse videos whose frames have more pixels than this '
+       '(default %(default)s, 8K).')
+  _add(parser, 'scan_id', type=_scan_id, default=None,
+       help='Id of this scan, used as the output partition (default: UTC '
+       'time plus a random suffix).')
+  return parser
+
+
+def parse_scan_args(argv: Sequence[str],
+                    now: Optional[datetime.datetime] = None) -> ScanConfig:
+  """Parses our flags; the flags we do not know are kept for Beam."""
+  known, beam_args = build_arg_parser().parse_known_args(list(argv))
+  now = now or datetime.datetime.now(datetime.timezone.utc)
+  if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
+    beam_args = ['--runner', DEFAULT_LOCAL_RUNNER] + beam_args
+  values = vars(known)
+  return ScanConfig(
+      inputs=tuple(values.pop('input')),
+      scan_id=values.pop('scan_id') or new_scan_id(now),
+      scanned_at=now,
+      beam_args=tuple(beam_args),
+      **values)
+
+
+def flex_template_parameter_names() -> Tuple[str, ...]:
+  """The names a Flex Template may pass: our flags' underscore spellings."""
+  names = []
+  for action in build_arg_parser()._actions:  # pylint: disable=protected-access
+    if action.dest != 'help':
+      names.append(action.dest)
+  return tuple(names)

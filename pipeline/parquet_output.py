@@ -1,0 +1,46 @@
+"""Writing and reading back the scan's Parquet datasets on any filesystem."""
+from __future__ import annotations
+
+from typing import List
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import WriteToParquet
+
+import schemas
+
+
+def _as_dict(record) -> dict:
+  return record._asdict()
+
+
+class WriteDataset(beam.PTransform):
+  """Typed records -> ``ROOT/<dataset>/scan_id=<id>/part-*.parquet``."""
+
+  def __init__(self, root: str, dataset: str, scan_id: str):
+    super().__init__()
+    self._prefix = schemas.partition_dir(root, dataset, scan_id) + '/part'
+    self._schema = schemas.DATASETS[dataset]
+
+  def expand(self, records):
+    return (records
+            | 'ToRows' >> beam.Map(_as_dict)
+            | 'WriteParquet' >> WriteToParquet(
+                self._prefix, self._schema, file_name_suffix='.parquet',
+                codec='zstd'))
+
+
+def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
+  """One scan's rows of one dataset, through ``FileSystems`` (any scheme)."""
+  pattern = schemas.partition_dir(root, dataset, scan_id) + '/*.parquet'
+  tables: List[pa.Table] = []
+  for metadata in FileSystems.match([pattern])[0].metadata_list:
+    with FileSystems.open(metadata.path,
+                          mime_type='application/octet-stream') as f:
+      tables.append(pq.read_table(pa.BufferReader(f.read())))
+  schema = schemas.DATASETS[dataset]
+  if not tables:
+    return schema.empty_table()
+  return pa.concat_tables([t.cast(schema) for t in tables])

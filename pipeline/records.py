@@ -1,0 +1,107 @@
+"""Typed records that flow between the pipeline's steps.
+
+``FlaggedClip`` and ``VideoLedgerRow`` mirror the pyarrow schemas in
+``schemas.tables`` field for field (a test keeps them in step).
+"""
+from __future__ import annotations
+
+import datetime
+from typing import NamedTuple, Optional, Tuple
+
+
+class VideoRef(NamedTuple):
+  """One input video, as named by a file pattern or a manifest row."""
+  video_id: str
+  uri: str
+
+
+class VideoInfo(NamedTuple):
+  """What probing a video's container header told us."""
+  video_id: str
+  uri: str
+  size_bytes: int
+  duration_ms: int
+  width: int
+  height: int
+  codec: str
+
+
+class Failure(NamedTuple):
+  """A video that could not be scanned at all, and why."""
+  video_id: str
+  uri: str
+  size_bytes: Optional[int]
+  error_kind: str
+  error_message: str
+
+
+class Segment(NamedTuple):
+  """A time range ``[start_ms, end_ms)`` of one video, decoded as a unit."""
+  video_id: str
+  uri: str
+  index: int
+  start_ms: int
+  end_ms: int
+  duration_ms: int
+
+
+class SegmentOutcome(NamedTuple):
+  """How decoding one segment went."""
+  video_id: str
+  index: int
+  frames_sampled: int
+  bytes_read: int
+  error_kind: Optional[str] = None
+  error_message: Optional[str] = None
+
+
+class SampleKey(NamedTuple):
+  """Identifies one sampled frame on its way through inference."""
+  video_id: str
+  ts_ms: int
+
+
+class FrameScore(NamedTuple):
+  """The model's scores, one per label, for the frame sampled at ``ts_ms``."""
+  ts_ms: int
+  scores: Tuple[float, ...]
+
+
+class FlaggedClip(NamedTuple):
+  clip_id: str
+  video_id: str
+  video_uri: str
+  label: str
+  start_ms: int
+  end_ms: int
+  peak_ms: int
+  peak_score: float
+  mean_score: float
+  frames: int
+  model_name: str
+  model_version: str
+  threshold: float
+  scan_id: str
+  scanned_at: datetime.datetime
+
+
+class VideoLedgerRow(NamedTuple):
+  video_id: str
+  video_uri: str
+  size_bytes: Optional[int]
+  status: str
+  error_kind: Optional[str]
+  error_message: Optional[str]
+  duration_ms: Optional[int]
+  width: Optional[int]
+  height: Optional[int]
+  codec: Optional[str]
+  frames_scored: int
+  segments: int
+  segments_failed: int
+  max_score: Optional[float]
+  clips: int
+  model_name: str
+  model_version: str
+  scan_id: str
+  scanned_at: datetime.datetime

@@ -1,0 +1,70 @@
+"""The scan's entry point: ``rescan scan ...`` or ``python -m pipeline.run``.
+
+``build_pipeline`` builds the graph on any pipeline (tests pass a
+``TestPipeline``); ``run`` parses flags, checks the model and inputs before
+any work starts, runs, and prints a summary.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Dict, Optional, Sequence
+
+import apache_beam as beam
+
+from pipeline import inputs
+from pipeline import model_contract
+from pipeline import runners
+from pipeline import summary
+from pipeline.options import ScanConfig
+from pipeline.options import parse_scan_args
+from pipeline.parquet_output import WriteDataset
+from pipeline.transforms import ScanVideos
+from pipeline.transforms import settings_from
+
+
+def build_pipeline(p: beam.Pipeline, config: ScanConfig,
+                   spec: Optional[model_contract.ModelSpec] = None
+                   ) -> Dict[str, beam.PCollection]:
+  """Adds the scan to ``p``; returns the clip and ledger collections."""
+  spec = spec or model_contract.resolve_model(config.model)
+  for spec_input in config.inputs:
+    inputs.check_input(spec_input)
+  settings = settings_from(config, spec)
+  clips, ledger = (p
+                   | 'ListInputs' >> beam.Create(list(config.inputs))
+                   | 'ScanVideos' >> ScanVideos(settings))
+  _ = clips | 'WriteFlaggedClips' >> WriteDataset(config.output,
+                                                   'flagged_clips',
+                                                   config.scan_id)
+  _ = ledger | 'WriteLedger' >> WriteDataset(config.output, 'videos',
+                                             config.scan_id)
+  return {'flagged_clips': clips, 'videos': ledger}
+
+
+def run(argv: Optional[Sequence[str]] = None,
+        test_pipeline: Optional[beam.Pipeline] = None) -> ScanConfig:
+  """Runs one scan to completion and prints its summary."""
+  config = parse_scan_args(sys.argv[1:] if argv is None else argv)
+  spec = model_contract.resolve_model(config.model)
+  p = test_pipeline or runners.create_pipeline(config.beam_args)
+  build_pipeline(p, config, spec)
+  result = p.run()
+  result.wait_until_finish()
+  print(summary.format_summary(config.output, config.scan_id))
+  return config
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
+  try:
+    run(argv)
+  except (model_contract.ContractError, inputs.InputError) as exc:
+    print(f'rescan: error: {exc}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,322 @@
+"""The scan's Beam steps: thin DoFns around the pure functions, and the
+composite ``ScanVideos`` that chains them.
+
+    ListInputs -> ExpandInputs -> DedupeInputs -> ProbeVideos
+      -> PlanSegments -> ReshuffleSegments -> DecodeSegments
+      -> ScoreFrames (RunInference) -> GroupByVideo -> AssembleVideos
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Iterator, List, Tuple, Union
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler
+from apache_beam.ml.inference.base import RunInference
+
+from pipeline import clips as clip_assembly
+from pipeline import decode
+from pipeline import inputs
+from pipeline import media_errors
+from pipeline import probe
+from pipeline import sampling
+from pipeline import segments
+from pipeline import storage
+from pipeline import windows
+from pipeline.inference import SavedModelHandler
+from pipeline.model_contract import ModelSpec
+from pipeline.records import Failure
+from pipeline.records import FlaggedClip
+from pipeline.records import FrameScore
+from pipeline.records import SampleKey
+from pipeline.records import Segment
+from pipeline.records import SegmentOutcome
+from pipeline.records import VideoInfo
+from pipeline.records import VideoLedgerRow
+from pipeline.records import VideoRef
+
+NAMESPACE = 'rescan'
+OUTCOMES = 'outcomes'
+LEDGER = 'ledger'
+DEAD_LETTER = 'dead_letter'
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanSettings:
+  """What the workers need to know, resolved from the model and the flags."""
+  spec: ModelSpec
+  fps: float
+  threshold: float
+  segment_ms: int
+  batch_size: int
+  merge_gap_ms: float
+  min_clip_ms: float
+  max_pixels: int
+  scan_id: str
+  scanned_at: datetime.datetime
+
+
+class ProbeVideoFn(beam.DoFn):
+  """Probes a video; a video that cannot be scanned becomes a ``Failure``."""
+
+  def __init__(self, max_pixels: int):
+    self._max_pixels = max_pixels
+    self._probed = Metrics.counter(NAMESPACE, 'videos_probed')
+    self._failed = Metrics.counter(NAMESPACE, 'videos_failed_probe')
+
+  def process(self, ref: VideoRef) -> Iterator[Union[VideoInfo, Failure]]:
+    size_bytes = None
+    try:
+      size_bytes = storage.file_size(ref.uri)
+      info = probe.probe_video(ref.uri, ref.video_id, self._max_pixels,
+                               size_bytes)
+    except media_errors.MEDIA_EXCEPTIONS as exc:
+      kind, message = media_errors.classify(exc)
+      self._failed.inc()
+      yield Failure(ref.video_id, ref.uri, size_bytes, kind, message)
+      return
+    self._probed.inc()
+    yield info
+
+
+class DecodeSegmentFn(beam.DoFn):
+  """Decodes one segment's samples, keyed for inference, plus its outcome."""
+
+  def __init__(self, settings: ScanSettings):
+    self._fps = settings.fps
+    self._size = settings.spec.input_size
+    self._window = settings.spec.window
+    self._max_pixels = settings.max_pixels
+    self._segments = Metrics.counter(NAMESPACE, 'segments_decoded')
+    self._segment_errors = Metrics.counter(NAMESPACE, 'segments_failed')
+    self._frames = Metrics.counter(NAMESPACE, 'frames_sampled')
+    self._bytes = Metrics.counter(NAMESPACE, 'bytes_read')
+    self._bytes_per_segment = Metrics.distribution(NAMESPACE,
+                                                   'bytes_read_per_segment')
+
+  def process(self, segment: Segment):
+    stats = decode.DecodeStats()
+    count = 0
+    try:
+      with storage.open_media(segment.uri) as reader:
+        try:
+          samples = decode.iter_samples(
+              reader, segment.start_ms, segment.end_ms, self._fps,
+              self._size, stats, context_samples=self._window - 1,
+              max_pixels=self._max_pixels)
+          first = sampling.sample_index_range(segment.start_ms,
+                                              segment.end_ms, self._fps).start
+          for sample, frames in windows.sliding_windows(samples, self._window,
+                                                        first):
+            count += 1
+            model_input = frames if self._window > 1 else sample.image
+            yield SampleKey(segment.video_id, sample.ts_ms), model_input
+        finally:
+          stats.bytes_read = reader.bytes_read
+    except media_errors.MEDIA_EXCEPTIONS as exc:
+      stats.error_kind, stats.error_message = media_errors.classify(exc)
+    self._segments.inc()
+    self._frames.inc(count)
+    self._bytes.inc(stats.bytes_read)
+    self._bytes_per_segment.update(stats.bytes_read)
+    if stats.error_kind:
+      self._segment_errors.inc()
+    yield beam.pvalue.TaggedOutput(
+        OUTCOMES,
+        SegmentOutcome(segment.video_id, segment.index, count,
+                       stats.bytes_read, stats.error_kind,
+                       stats.error_message))
+
+
+def _dead_segment(bad: Tuple[Segment, Tuple]) -> Tuple[str, SegmentOutcome]:
+  """A segment whose DoFn raised an unexpected exception (a bug, not bad
+  media): recorded as ``internal_error`` instead of failing the job."""
+  segment, (exc_type, exc_value, _) = bad
+  message = media_errors.short_message(exc_value) if exc_value else str(
+      exc_type)
+  return segment.video_id, SegmentOutcome(
+      segment.video_id, segment.index, 0, 0, media_errors.INTERNAL_ERROR,
+      f'{getattr(exc_type, "__name__", exc_type)}: {message}')
+
+
+def _dead_probe(bad: Tuple[VideoRef, Tuple]) -> Failure:
+  ref, (exc_type, exc_value, _) = bad
+  return Failure(ref.video_id, ref.uri, None, media_errors.INTERNAL_ERROR,
+                 f'{getattr(exc_type, "__name__", exc_type)}: '
+                 f'{media_errors.short_message(exc_value)}')
+
+
+def _score_by_video(keyed) -> Tuple[str, FrameScore]:
+  key, scores = keyed
+  return key.video_id, FrameScore(key.ts_ms, tuple(float(s) for s in scores))
+
+
+def _key_by_video(record):
+  return record.video_id, record
+
+
+def _is_failure(record, _partitions) -> int:
+  return int(isinstance(record, Failure))
+
+
+class AssembleVideoFn(beam.DoFn):
+  """One video's probe, segment outcomes and scores -> clips + ledger row."""
+
+  def __init__(self, settings: ScanSettings):
+    self._settings = settings
+    self._rules = clip_assembly.ClipRules(
+        threshold=settings.threshold,
+        sample_interval_ms=sampling.sample_interval_ms(settings.fps),
+        merge_gap_ms=settings.merge_gap_ms,
+        min_clip_ms=settings.min_clip_ms)
+    self._scanned = Metrics.counter(NAMESPACE, 'videos_scanned')
+    self._failed = Metrics.counter(NAMESPACE, 'videos_failed')
+    self._clips = Metrics.counter(NAMESPACE, 'clips_flagged')
+
+  def _ledger(self, **fields) -> VideoLedgerRow:
+    s = self._settings
+    defaults = dict(size_bytes=None, error_kind=None, error_message=None,
+                    duration_ms=None, width=None, height=None, codec=None,
+                    frames_scored=0, segments=0, segments_failed=0,
+                    max_score=None, clips=0)
+    defaults.update(fields)
+    return VideoLedgerRow(model_name=s.spec.name,
+                          model_version=s.spec.version, scan_id=s.scan_id,
+                          scanned_at=s.scanned_at, **defaults)
+
+  def _failed_row(self, failure: Failure, kind: str = None,
+                  message: str = None) -> VideoLedgerRow:
+    self._failed.inc()
+    return self._ledger(video_id=failure.video_id, video_uri=failure.uri,
+                        size_bytes=failure.size_bytes, status='failed',
+                        error_kind=kind or failure.error_kind,
+                        error_message=message or failure.error_message)
+
+  def process(self, element):
+    yield from self._assemble(*element)
+
+  def _assemble(self, video_id: str, grouped) -> List:
+    """The clips (main output) and the one ledger row of one video."""
+    probed: List[VideoInfo] = list(grouped['probed'])
+    failures: List[Failure] = list(grouped['failed'])
+    if len(probed) + len(failures) > 1:
+      return [beam.pvalue.TaggedOutput(LEDGER, self._failed_row(
+          Failure(record.video_id, record.uri, record.size_bytes, '', ''),
+          'duplicate_video_id',
+          f'{len(probed) + len(failures)} inputs share video_id {video_id}'))
+              for record in probed + failures]
+    if failures:
+      return [beam.pvalue.TaggedOutput(LEDGER, self._failed_row(failures[0]))]
+    if not probed:
+      return []  # scores without a probe cannot happen; nothing to account
+    info = probed[0]
+    outcomes = sorted(grouped['outcomes'], key=lambda o: o.index)
+    scores = list({s.ts_ms: s for s in grouped['scores']}.values())
+    errors = [o for o in outcomes if o.error_kind]
+    common = dict(video_id=info.video_id, video_uri=info.uri,
+                  size_bytes=info.size_bytes, duration_ms=info.duration_ms,
+                  width=info.width, height=info.height, codec=info.codec,
+                  frames_scored=len(scores), segments=len(outcomes),
+                  segments_failed=len(errors))
+    if not scores:
+      first = errors[0] if errors else None
+      self._failed.inc()
+      return [beam.pvalue.TaggedOutput(LEDGER, self._ledger(
+          status='failed',
+          error_kind=first.error_kind if first else media_errors.NO_FRAMES,
+          error_message=(first.error_message if first else
+                         'no frame could be decoded'), **common))]
+    spec, s = self._settings.spec, self._settings
+    spans = clip_assembly.assemble_clips(scores, spec.labels, self._rules,
+                                         info.duration_ms)
+    outputs: List = []
+    for span in spans:
+      outputs.append(FlaggedClip(
+          clip_id=clip_assembly.clip_id(info.video_id, span.label,
+                                        span.start_ms, spec.version),
+          video_id=info.video_id, video_uri=info.uri, label=span.label,
+          start_ms=span.start_ms, end_ms=span.end_ms, peak_ms=span.peak_ms,
+          peak_score=span.peak_score, mean_score=span.mean_score,
+          frames=span.frames, model_name=spec.name,
+          model_version=spec.version, threshold=s.threshold,
+          scan_id=s.scan_id, scanned_at=s.scanned_at))
+    self._scanned.inc()
+    self._clips.inc(len(spans))
+    outputs.append(beam.pvalue.TaggedOutput(LEDGER, self._ledger(
+        status='scanned',
+        error_kind=errors[0].error_kind if errors else None,
+        error_message=errors[0].error_message if errors else None,
+        max_score=max(max(score.scores) for score in scores),
+        clips=len(spans), **common)))
+    return outputs
+
+
+class ScanVideos(beam.PTransform):
+  """Input specs -> (flagged clips, ledger rows)."""
+
+  def __init__(self, settings: ScanSettings):
+    super().__init__()
+    self._settings = settings
+
+  def expand(self, specs):
+    s = self._settings
+    refs = (specs
+            | 'ExpandInputs' >> beam.FlatMap(inputs.expand_input)
+            | 'RefsToTuples' >> beam.Map(tuple)
+            | 'DedupeInputs' >> beam.Distinct()
+            | 'TuplesToRefs' >> beam.MapTuple(VideoRef))
+    probe_results = (
+        refs
+        | 'ProbeVideos' >> beam.ParDo(ProbeVideoFn(s.max_pixels))
+        .with_exception_handling(dead_letter_tag=DEAD_LETTER))
+    probed, failed = (probe_results['good']
+                      | 'SplitProbeFailures' >> beam.Partition(_is_failure, 2))
+    dead_probes = (probe_results[DEAD_LETTER]
+                   | 'DeadLetterProbes' >> beam.Map(_dead_probe))
+    decoded = (
+        probed
+        | 'PlanSegments' >> beam.FlatMap(segments.plan_segments, s.segment_ms)
+        | 'ReshuffleSegments' >> beam.Reshuffle()
+        | 'DecodeSegments' >> beam.ParDo(DecodeSegmentFn(s)).with_outputs(
+            OUTCOMES, main='samples').with_exception_handling(
+                dead_letter_tag=DEAD_LETTER))
+    handler = KeyedModelHandler(
+        SavedModelHandler(s.spec, max_batch_size=s.batch_size))
+    scores = (decoded['samples']
+              | 'ScoreFrames' >> RunInference(handler)
+              | 'KeyScoresByVideo' >> beam.Map(_score_by_video))
+    outcomes = (
+        (decoded[OUTCOMES] | 'KeyOutcomesByVideo' >> beam.Map(_key_by_video),
+         decoded[DEAD_LETTER] | 'DeadLetterSegments' >> beam.Map(_dead_segment))
+        | 'FlattenOutcomes' >> beam.Flatten())
+    all_failed = ((failed, dead_probes)
+                  | 'FlattenProbeFailures' >> beam.Flatten())
+    assembled = (
+        {
+            'probed': probed | 'KeyProbedByVideo' >> beam.Map(_key_by_video),
+            'failed': all_failed | 'KeyFailedByVideo' >> beam.Map(
+                _key_by_video),
+            'outcomes': outcomes,
+            'scores': scores,
+        }
+        | 'GroupByVideo' >> beam.CoGroupByKey()
+        | 'AssembleVideos' >> beam.ParDo(AssembleVideoFn(s)).with_outputs(
+            LEDGER, main='clips'))
+    return assembled['clips'], assembled[LEDGER]
+
+
+def settings_from(config, spec: ModelSpec) -> ScanSettings:
+  """Resolves flags against the model's metadata (flags win)."""
+  return ScanSettings(
+      spec=spec,
+      fps=config.fps or spec.fps,
+      threshold=spec.threshold if config.threshold is None else config.threshold,
+      segment_ms=int(round(config.segment_seconds * 1000)),
+      batch_size=config.batch_size,
+      merge_gap_ms=config.merge_gap_seconds * 1000.0,
+      min_clip_ms=config.min_clip_seconds * 1000.0,
+      max_pixels=config.max_pixels,
+      scan_id=config.scan_id,
+      scanned_at=config.scanned_at)

@@ -1,0 +1,89 @@
+"""pyarrow schemas of the Parquet datasets a scan writes.
+
+Layout under an output root ``ROOT``::
+
+    ROOT/flagged_clips/scan_id=<SCAN_ID>/part-*.parquet
+    ROOT/videos/scan_id=<SCAN_ID>/part-*.parquet
+
+Each scan writes its own hive partition, so scans into one root never
+overwrite each other.  ``scan_id`` is also stored as a column, so the files
+are self-describing when read without partition discovery.
+"""
+from typing import Dict
+
+import pyarrow as pa
+
+_TIMESTAMP_UTC = pa.timestamp('us', tz='UTC')
+
+_MODEL_AND_SCAN = [
+    pa.field('model_name', pa.string(), nullable=False),
+    pa.field('model_version', pa.string(), nullable=False),
+]
+_SCAN = [
+    pa.field('scan_id', pa.string(), nullable=False),
+    pa.field('scanned_at', _TIMESTAMP_UTC, nullable=False),
+]
+
+FLAGGED_CLIPS = pa.schema(
+    [
+        pa.field('clip_id', pa.string(), nullable=False),
+        pa.field('video_id', pa.string(), nullable=False),
+        pa.field('video_uri', pa.string(), nullable=False),
+        pa.field('label', pa.string(), nullable=False),
+        pa.field('start_ms', pa.int64(), nullable=False),
+        pa.field('end_ms', pa.int64(), nullable=False),
+        pa.field('peak_ms', pa.int64(), nullable=False),
+        pa.field('peak_score', pa.float32(), nullable=False),
+        pa.field('mean_score', pa.float32(), nullable=False),
+        pa.field('frames', pa.int32(), nullable=False),
+        *_MODEL_AND_SCAN,
+        pa.field('threshold', pa.float32(), nullable=False),
+        *_SCAN,
+    ],
+    metadata={'description': 'One row per flagged clip: a run of sampled '
+              'frames scoring at or above the threshold for one label.'})
+
+VIDEOS = pa.schema(
+    [
+        pa.field('video_id', pa.string(), nullable=False),
+        pa.field('video_uri', pa.string(), nullable=False),
+        pa.field('size_bytes', pa.int64()),
+        pa.field('status', pa.string(), nullable=False),
+        pa.field('error_kind', pa.string()),
+        pa.field('error_message', pa.string()),
+        pa.field('duration_ms', pa.int64()),
+        pa.field('width', pa.int32()),
+        pa.field('height', pa.int32()),
+        pa.field('codec', pa.string()),
+        pa.field('frames_scored', pa.int64(), nullable=False),
+        pa.field('segments', pa.int32(), nullable=False),
+        pa.field('segments_failed', pa.int32(), nullable=False),
+        pa.field('max_score', pa.float32()),
+        pa.field('clips', pa.int32(), nullable=False),
+        *_MODEL_AND_SCAN,
+        *_SCAN,
+    ],
+    metadata={'description': 'The per-scan ledger: exactly one row per '
+              'input video, status "scanned" or "failed".'})
+
+DATASETS: Dict[str, pa.Schema] = {
+    'flagged_clips': FLAGGED_CLIPS,
+    'videos': VIDEOS,
+}
+
+STATUS_SCANNED = 'scanned'
+STATUS_FAILED = 'failed'
+
+
+def partition_dir(root: str, dataset: str, scan_id: str) -> str:
+  """The folder one scan writes one dataset to."""
+  if dataset not in DATASETS:
+    raise KeyError(f'unknown dataset {dataset!r}')
+  return f"{root.rstrip('/')}/{dataset}/scan_id={scan_id}"
+
+
+def dataset_glob(root: str, dataset: str) -> str:
+  """A glob over every scan's files of one dataset, for DuckDB and others."""
+  if dataset not in DATASETS:
+    raise KeyError(f'unknown dataset {dataset!r}')
+  return f"{root.rstrip('/')}/{dataset}/*/*.parquet"

@@ -1,0 +1,46 @@
+"""archive-rescan: re-scan stored video archives for harmful content.
+
+Dataflow stages this file with ``--setup_file ./setup.py``.  The TensorFlow
+build is ``tensorflow-cpu`` for development and CI; GPU images set
+``RESCAN_TENSORFLOW_REQUIREMENT="tensorflow[and-cuda]==2.21.0"`` when they
+install the package.
+"""
+import os
+
+import setuptools
+
+TENSORFLOW = os.environ.get('RESCAN_TENSORFLOW_REQUIREMENT',
+                            'tensorflow-cpu==2.21.0')
+
+REQUIREMENTS = [
+    'apache-beam[gcp]==2.77.0',
+    TENSORFLOW,
+    'av==18.1.0',
+    'numpy==2.4.6',
+    'pyarrow==25.0.1',
+    'duckdb==2.0.1',
+    'google-cloud-storage==3.17.1',
+]
+
+TEST_REQUIREMENTS = [
+    'pytest==9.2.0',
+    'pytest-xdist==3.8.0',
+    'pytest-timeout==2.4.0',
+    'hypothesis==6.170.17',
+]
+
+setuptools.setup(
+    name='archive-rescan',
+    version='0.1.0',
+    description='Beam batch job that re-scans stored video archives with a '
+    'TensorFlow classifier and writes flagged clips to Parquet.',
+    python_requires='>=3.11,<3.12',
+    packages=setuptools.find_packages(include=['pipeline', 'pipeline.*',
+                                               'model', 'model.*',
+                                               'schemas', 'schemas.*']),
+    include_package_data=True,
+    package_data={'model': ['demo_model/**/*', 'demo_model/*']},
+    install_requires=REQUIREMENTS,
+    extras_require={'test': TEST_REQUIREMENTS},
+    entry_points={'console_scripts': ['rescan = pipeline.cli:main']},
+)
