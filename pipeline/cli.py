@@ -10,6 +10,7 @@ in the scanning code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import List, Optional, Sequence
@@ -23,6 +24,8 @@ USAGE = """usage: rescan COMMAND [ARGS]
 commands:
   scan      re-scan stored videos with a model; writes Parquet
   demo      generate a small sample archive and scan it on the DirectRunner
+  train     train a classifier from labelled footage (model toolkit)
+  evaluate  evaluate a model, pick its threshold, write metrics (model toolkit)
 
 Run 'rescan COMMAND --help' for a command's flags.
 """
@@ -52,6 +55,13 @@ def _demo(argv: Sequence[str]) -> int:
   return run.main(scan_args)
 
 
+# Commands served by the model toolkit: module whose ``main(argv)`` runs them.
+MODEL_COMMANDS = {
+    'train': 'model.train',
+    'evaluate': 'model.evaluate',
+}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv or argv[0] in ('-h', '--help', 'help'):
@@ -63,6 +73,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run.main(rest)
   if command == 'demo':
     return _demo(rest)
+  if command in MODEL_COMMANDS:
+    module = importlib.import_module(MODEL_COMMANDS[command])
+    return module.main(rest)
   print(f'rescan: unknown command {command!r}\n\n{USAGE}', file=sys.stderr)
   return 2
 
