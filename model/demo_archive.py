@@ -4,8 +4,8 @@
 
 * ``archive/uploads/...``: H.264/MP4, VP9/WebM, HEVC/MKV, MPEG-4/AVI and a
   variable-frame-rate MP4, some with a red marker planted at known times
-  (one across a 20-s segment boundary), some clean, plus broken uploads:
-  an empty file, a text file named ``.mp4`` and a truncated MP4;
+  (one across a 20-s segment boundary), some clean, plus broken uploads
+  (see ``broken_media``);
 * ``manifest.csv``: two more entries, one of them a deleted upload;
 * ``models/standin``: the stand-in marker model (see ``marker_model``),
   built once.
@@ -17,8 +17,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-from typing import List, Tuple
+from typing import Tuple
 
+from model import broken_media
 from model import marker_model
 from model import synthetic_video
 from model.synthetic_video import PlantedEvent
@@ -64,25 +65,12 @@ def _write(root: str, entry) -> str:
   return path
 
 
-def _write_broken(root: str, reference: str) -> List[str]:
-  broken = os.path.join(root, 'uploads', 'broken')
-  os.makedirs(broken, exist_ok=True)
-  empty = os.path.join(broken, 'empty.mp4')
-  text = os.path.join(broken, 'notes.mp4')
-  cut = os.path.join(broken, 'cut.mp4')
-  open(empty, 'wb').close()
-  with open(text, 'w', encoding='utf-8') as f:
-    f.write('this is not a video, just a text file named .mp4\n' * 20)
-  with open(reference, 'rb') as src, open(cut, 'wb') as dst:
-    dst.write(src.read()[:4096])
-  return [empty, text, cut]
-
-
 def build_demo(workdir: str) -> Demo:
   workdir = os.path.abspath(workdir)
   archive = os.path.join(workdir, 'archive')
   paths = [_write(archive, entry) for entry in DEMO_VIDEOS]
-  broken = _write_broken(archive, paths[0])
+  broken = broken_media.write_broken_set(
+      os.path.join(archive, 'uploads', 'broken'), paths[0])
   extra = _write(workdir, MANIFEST_VIDEO)
   manifest = os.path.join(workdir, 'manifest.csv')
   with open(manifest, 'w', newline='', encoding='utf-8') as f:

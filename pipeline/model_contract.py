@@ -212,7 +212,9 @@ def check_signature(spec: ModelSpec, model: LoadedModel) -> None:
   if not isinstance(outputs, dict) or OUTPUT_NAME not in outputs:
     raise ContractError(f'{spec.path}: "{SIGNATURE}" must return '
                         f'"{OUTPUT_NAME}"')
+  # A black and a white input: a probe call that must give valid scores.
   probe = np.zeros((2,) + expected[1:], np.uint8)
+  probe[1] = 255
   scores = function(**{INPUT_NAME: tf.constant(probe)})[OUTPUT_NAME]
   if scores.dtype != tf.float32:
     raise ContractError(f'{spec.path}: "{OUTPUT_NAME}" must be float32, it is '

@@ -62,7 +62,6 @@ module "dataflow" {
   kms_key_name                 = module.iam.kms_key_name
   repository_id                = var.artifact_repository_id
   worker_service_account_email = module.iam.worker_service_account_email
-  worker_iam_grants            = module.iam.worker_grant_ids
   subnetwork_self_link         = module.network.subnetwork_self_link
   results_bucket_name          = module.storage.results_bucket_name
   temp_bucket_name             = module.storage.temp_bucket_name
@@ -77,6 +76,9 @@ module "dataflow" {
   accelerator_count   = var.accelerator_count
   num_workers         = var.num_workers
   max_workers         = var.max_workers
+
+  # The job must not start before the worker may read and write its buckets.
+  depends_on = [module.iam]
 }
 
 module "review" {

@@ -1,0 +1,39 @@
+# Two commands on a fresh machine (see README.md):
+#   make demo   set everything up, then scan a generated sample archive
+#   make test   set everything up, then run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+TOOLS_VENV := .venv-tools
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PYTEST_WORKERS ?= 2
+TOOLS_REQUIREMENTS := infra/terraform/tools-requirements.txt
+
+.PHONY: demo test test-fast install tools clean
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# checkov's dependencies clash with Beam's, so it gets a venv of its own.
+$(TOOLS_VENV)/.installed: $(wildcard $(TOOLS_REQUIREMENTS))
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	if [ -f $(TOOLS_REQUIREMENTS) ]; then $(TOOLS_VENV)/bin/pip install -q -r $(TOOLS_REQUIREMENTS); fi
+	touch $@
+
+tools: $(TOOLS_VENV)/.installed
+
+demo: install
+	$(VENV)/bin/rescan demo --workdir demo_output
+
+test: install tools
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -m 'not slow'
+
+clean:
+	rm -rf $(VENV) $(TOOLS_VENV) demo_output .pytest_cache

@@ -1,0 +1,134 @@
+"""Shared fixtures: a corpus of real encoded videos with planted ground truth,
+broken uploads, the contract-obeying marker model, and a scan runner."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Sequence, Tuple
+
+import pyarrow as pa
+import pytest
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('SVT_LOG', '1')
+
+from model import broken_media  # pylint: disable=wrong-import-position
+from model import marker_model  # pylint: disable=wrong-import-position
+from model.synthetic_video import PlantedEvent  # pylint: disable=wrong-import-position
+from model.synthetic_video import variable_frame_times  # pylint: disable=wrong-import-position
+from model.synthetic_video import write_video  # pylint: disable=wrong-import-position
+from pipeline.parquet_output import read_partition  # pylint: disable=wrong-import-position
+
+FPS = 2.0
+SEGMENT_SECONDS = 5.0
+# Clip start and end must lie within one sample interval + 0.5 s of the truth.
+TOLERANCE_S = 1.0 / FPS + 0.5
+LABELS = ('red_marker', 'green_marker')
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusVideo:
+  name: str
+  codec: str
+  seconds: float
+  events: Tuple[PlantedEvent, ...] = ()
+  variable_frame_rate: bool = False
+
+
+CORPUS: Tuple[CorpusVideo, ...] = (
+    CorpusVideo('h264 with spaces.mp4', 'h264', 20.0,
+                (PlantedEvent('red_marker', 6.0, 9.5),)),
+    CorpusVideo('vp9_two_labels.webm', 'vp9', 16.0,
+                (PlantedEvent('green_marker', 2.0, 5.0),
+                 PlantedEvent('red_marker', 11.0, 13.0))),
+    CorpusVideo('hevc_clip.mkv', 'hevc', 16.0,
+                (PlantedEvent('red_marker', 8.0, 12.0),)),
+    CorpusVideo('av1_clip.mp4', 'av1', 12.0,
+                (PlantedEvent('red_marker', 2.0, 4.0),)),
+    CorpusVideo('mpeg4_clip.avi', 'mpeg4', 12.0,
+                (PlantedEvent('red_marker', 7.0, 9.0),)),
+    CorpusVideo('vfr_phone.mp4', 'h264', 16.0,
+                (PlantedEvent('red_marker', 4.0, 7.0),), True),
+    # Crosses the 5-s and 10-s segment boundaries: must stay one clip.
+    CorpusVideo('boundary_crossing.mp4', 'h264', 18.0,
+                (PlantedEvent('red_marker', 3.5, 11.5),)),
+    CorpusVideo('négatif ünïcode «clean».mp4', 'h264', 10.0),
+    CorpusVideo('clean_vp9.webm', 'vp9', 8.0),
+)
+
+BROKEN_KINDS = {
+    'empty': 'empty_file',
+    'random': 'invalid_container',
+    'text': 'invalid_container',
+    'audio_only': 'no_video_stream',
+    'truncated': 'invalid_container',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+  root: str
+  videos: Dict[str, CorpusVideo]   # path -> planted truth
+  broken: Dict[str, str]           # path -> expected error_kind
+
+  @property
+  def all_paths(self) -> List[str]:
+    return sorted(list(self.videos) + list(self.broken))
+
+
+def write_corpus_video(folder: str, video: CorpusVideo, seed: int) -> str:
+  times = variable_frame_times(video.seconds, seed=seed) \
+      if video.variable_frame_rate else None
+  return write_video(os.path.join(folder, video.name), video.seconds,
+                     video.codec, fps=10.0, size=(160, 120),
+                     events=video.events, seed=seed, frame_times_s=times)
+
+
+@pytest.fixture(scope='session')
+def corpus(tmp_path_factory) -> Corpus:
+  root = str(tmp_path_factory.mktemp('archive'))
+  videos = {}
+  for seed, video in enumerate(CORPUS):
+    videos[write_corpus_video(root, video, seed)] = video
+  reference = next(p for p, v in videos.items() if v.codec == 'h264')
+  broken = {path: BROKEN_KINDS[kind] for kind, path in
+            broken_media.write_broken_set(os.path.join(root, 'broken'),
+                                          reference).items()}
+  return Corpus(root, videos, broken)
+
+
+@pytest.fixture(scope='session')
+def marker_model_dir(tmp_path_factory) -> str:
+  return marker_model.export_marker_model(
+      str(tmp_path_factory.mktemp('models') / 'marker'), labels=LABELS,
+      fps=FPS)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanOutput:
+  root: str
+  scan_id: str
+  clips: pa.Table
+  videos: pa.Table
+
+
+def run_scan(output: str, inputs: Sequence[str], model_dir: str,
+             scan_id: str, *extra: str) -> ScanOutput:
+  """Runs a whole scan in process on the local runner and reads it back."""
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  argv = ['--output', output, '--model', model_dir, '--scan-id', scan_id,
+          '--segment-seconds', str(SEGMENT_SECONDS)]
+  for spec in inputs:
+    argv += ['--input', spec]
+  run(argv + list(extra))
+  return ScanOutput(output, scan_id,
+                    read_partition(output, 'flagged_clips', scan_id),
+                    read_partition(output, 'videos', scan_id))
+
+
+@pytest.fixture(scope='session')
+def golden_scan(corpus, marker_model_dir, tmp_path_factory) -> ScanOutput:
+  """The whole corpus scanned once on the DirectRunner."""
+  output = str(tmp_path_factory.mktemp('results'))
+  return run_scan(output, [os.path.join(corpus.root, '**')],
+                  marker_model_dir, 'golden')

@@ -1,0 +1,116 @@
+"""The whole scan on the DirectRunner against planted ground truth."""
+from __future__ import annotations
+
+import collections
+import os
+
+import duckdb
+import pyarrow.dataset as ds
+
+import schemas
+from tests.conftest import TOLERANCE_S
+from tests.conftest import run_scan
+
+
+def _clips_by_video_label(clips):
+  grouped = collections.defaultdict(list)
+  for clip in clips.to_pylist():
+    grouped[(clip['video_uri'], clip['label'])].append(clip)
+  return grouped
+
+
+def test_every_input_appears_exactly_once_in_the_ledger(corpus, golden_scan):
+  uris = golden_scan.videos.column('video_uri').to_pylist()
+  assert sorted(uris) == corpus.all_paths
+  assert len(set(golden_scan.videos.column('video_id').to_pylist())) == len(uris)
+
+
+def test_broken_inputs_are_failed_with_their_kind(corpus, golden_scan):
+  rows = {r['video_uri']: r for r in golden_scan.videos.to_pylist()}
+  for path, kind in corpus.broken.items():
+    assert rows[path]['status'] == 'failed', path
+    assert rows[path]['error_kind'] == kind, (path, rows[path])
+    assert rows[path]['error_message']
+  for path in corpus.videos:
+    assert rows[path]['status'] == 'scanned', rows[path]
+    assert rows[path]['frames_scored'] > 0
+    assert rows[path]['error_kind'] is None
+
+
+def test_clips_match_planted_ground_truth(corpus, golden_scan):
+  clips = _clips_by_video_label(golden_scan.clips)
+  for path, video in corpus.videos.items():
+    for label in {e.label for e in video.events}:
+      truth = sorted((e for e in video.events if e.label == label),
+                     key=lambda e: e.start_s)
+      found = sorted(clips[(path, label)], key=lambda c: c['start_ms'])
+      assert len(found) == len(truth), (video.name, label, found)
+      for event, clip in zip(truth, found):
+        assert abs(clip['start_ms'] / 1000 - event.start_s) <= TOLERANCE_S, (
+            video.name, clip)
+        assert abs(clip['end_ms'] / 1000 - event.end_s) <= TOLERANCE_S, (
+            video.name, clip)
+        assert clip['start_ms'] <= clip['peak_ms'] < clip['end_ms']
+        assert clip['peak_score'] >= clip['threshold']
+
+
+def test_negative_videos_have_no_clips(corpus, golden_scan):
+  flagged = set(golden_scan.clips.column('video_uri').to_pylist())
+  negatives = {p for p, v in corpus.videos.items() if not v.events}
+  assert negatives and not negatives & flagged
+  assert flagged <= set(corpus.videos)
+
+
+def test_content_across_segment_boundaries_is_one_clip(corpus, golden_scan):
+  path = next(p for p, v in corpus.videos.items()
+              if v.name == 'boundary_crossing.mp4')
+  row = next(r for r in golden_scan.videos.to_pylist()
+             if r['video_uri'] == path)
+  assert row['segments'] == 4  # 18 s in 5-s segments
+  clips = [c for c in golden_scan.clips.to_pylist() if c['video_uri'] == path]
+  assert len(clips) == 1
+  assert clips[0]['start_ms'] < 5000 and clips[0]['end_ms'] > 10000
+
+
+def test_ledger_counts_agree_with_clips(golden_scan):
+  per_video = collections.Counter(golden_scan.clips.column('video_id')
+                                  .to_pylist())
+  for row in golden_scan.videos.to_pylist():
+    assert row['clips'] == per_video.get(row['video_id'], 0)
+    assert row['scan_id'] == 'golden'
+    assert row['model_name'] == 'marker-standin'
+
+
+def test_duckdb_and_pyarrow_read_the_outputs_directly(golden_scan):
+  root = golden_scan.root
+  con = duckdb.connect()
+  clip_rows = con.execute(
+      f"SELECT count(*), count(DISTINCT clip_id) FROM read_parquet("
+      f"'{root}/flagged_clips/**/*.parquet', hive_partitioning=true) "
+      "WHERE scan_id = 'golden'").fetchone()
+  assert clip_rows == (golden_scan.clips.num_rows, golden_scan.clips.num_rows)
+  by_status = dict(con.execute(
+      f"SELECT status, count(*) FROM read_parquet('"
+      f"{schemas.dataset_glob(root, 'videos')}', hive_partitioning=true) "
+      "GROUP BY status").fetchall())
+  assert by_status == {'scanned': 9, 'failed': 5}
+  table = ds.dataset(os.path.join(root, 'videos'), format='parquet',
+                     partitioning='hive').to_table()
+  assert table.num_rows == 14
+  assert table.schema.field('scanned_at').type == schemas.VIDEOS.field(
+      'scanned_at').type
+
+
+def test_scans_into_one_root_do_not_overwrite(corpus, marker_model_dir,
+                                              golden_scan, tmp_path):
+  manifest = tmp_path / 'one.csv'
+  first = sorted(corpus.videos)[0]
+  manifest.write_text(f'uri\n{first}\n', encoding='utf-8')
+  second = run_scan(golden_scan.root, [str(manifest)], marker_model_dir,
+                    'second')
+  assert second.videos.num_rows == 1
+  scans = duckdb.sql(
+      f"SELECT scan_id, count(*) FROM read_parquet('{golden_scan.root}/"
+      "videos/*/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 1"
+  ).fetchall()
+  assert scans == [('golden', 14), ('second', 1)]
