@@ -27,6 +27,7 @@ TEST_REQUIREMENTS = [
     'pytest-xdist==3.8.0',
     'pytest-timeout==2.4.0',
     'hypothesis==6.170.17',
+    'gcp-storage-emulator==2026.7.19',
 ]
 
 setuptools.setup(

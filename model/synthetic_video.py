@@ -56,8 +56,13 @@ class PlantedEvent:
 
 def render_frame(t: float, width: int, height: int,
                  events: Sequence[PlantedEvent] = (), seed: int = 0,
-                 marker_fraction: float = 0.3) -> np.ndarray:
-  """One RGB frame at time ``t``: a moving bluish scene plus active markers."""
+                 marker_fraction: float = 0.3,
+                 noise: float = 0.0) -> np.ndarray:
+  """One RGB frame at time ``t``: a moving bluish scene plus active markers.
+
+  ``noise`` (0..1) adds per-frame grain, which makes files large and hard to
+  compress, as camera footage is.
+  """
   rng = np.random.default_rng(seed)
   phase = rng.uniform(0, 2 * np.pi)
   ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -72,6 +77,10 @@ def render_frame(t: float, width: int, height: int,
   bx = int((np.sin(t * 0.9 + phase) * 0.5 + 0.5) * (width - bw))
   by = int((np.cos(t * 0.7 + phase) * 0.5 + 0.5) * (height - bh))
   frame[by:by + bh, bx:bx + bw] = (128, 128, 128)
+  if noise > 0:
+    grain = np.random.default_rng([seed, int(t * 1000)]).integers(
+        0, int(60 * noise) + 1, frame.shape, np.uint8)
+    frame = frame + grain  # the scene's channels stay below 196
   for event in events:
     if event.active(t):
       side_w = int(width * np.sqrt(marker_fraction))
@@ -91,7 +100,8 @@ def write_video(path: str,
                 seed: int = 0,
                 frame_times_s: Optional[Sequence[float]] = None,
                 gop_seconds: float = 2.0,
-                container_format: Optional[str] = None) -> str:
+                container_format: Optional[str] = None,
+                noise: float = 0.0) -> str:
   """Encodes a video file and returns its path.
 
   Args:
@@ -106,6 +116,7 @@ def write_video(path: str,
       video (then ``fps`` only sets the encoder's nominal rate).
     gop_seconds: keyframe interval.
     container_format: overrides the codec's default container.
+    noise: grain added to every frame (see ``render_frame``).
   """
   spec = CODECS[codec]
   width, height = size
@@ -126,7 +137,8 @@ def write_video(path: str,
       stream.time_base = time_base
     for i, t in enumerate(frame_times_s):
       frame = av.VideoFrame.from_ndarray(
-          render_frame(t, width, height, events, seed), format='rgb24')
+          render_frame(t, width, height, events, seed, noise=noise),
+          format='rgb24')
       if variable:
         frame.pts = int(round(t * 1000))
         frame.time_base = time_base

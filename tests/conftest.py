@@ -86,7 +86,8 @@ def write_corpus_video(folder: str, video: CorpusVideo, seed: int) -> str:
 
 @pytest.fixture(scope='session')
 def corpus(tmp_path_factory) -> Corpus:
-  root = str(tmp_path_factory.mktemp('archive'))
+  root = str(tmp_path_factory.mktemp('corpus') / 'archive')
+  os.makedirs(root)
   videos = {}
   for seed, video in enumerate(CORPUS):
     videos[write_corpus_video(root, video, seed)] = video
@@ -132,3 +133,21 @@ def golden_scan(corpus, marker_model_dir, tmp_path_factory) -> ScanOutput:
   output = str(tmp_path_factory.mktemp('results'))
   return run_scan(output, [os.path.join(corpus.root, '**')],
                   marker_model_dir, 'golden')
+
+
+def relative_name(uri: str) -> str:
+  """A corpus file's name relative to its archive root, on any filesystem."""
+  marker = '/archive'
+  tail = uri[uri.index(marker) + len(marker):] if marker in uri else uri
+  return tail.split('/', 1)[1] if tail.startswith('/') or '/' in tail else tail
+
+
+def golden_rows(scan: ScanOutput):
+  """Clips and ledger as sets, ignoring scan ids, times and URI prefixes."""
+  clips = {(relative_name(c['video_uri']), c['label'], c['start_ms'],
+            c['end_ms'], c['peak_ms'], round(c['peak_score'], 4), c['frames'])
+           for c in scan.clips.to_pylist()}
+  ledger = {(relative_name(v['video_uri']), v['status'], v['error_kind'],
+             v['frames_scored'], v['clips'], v['segments'])
+            for v in scan.videos.to_pylist()}
+  return clips, ledger

@@ -1,0 +1,109 @@
+"""tf.data input for training: shuffled, augmented, batched, prefetched.
+
+Rows index into one in-memory frames tensor (see ``SampledVideos``), so a
+window of T frames costs T indices, not T copies.  Augmentation (random
+horizontal flip, brightness and contrast) uses stateless random ops seeded
+by ``(seed, batch number)``: the same seed gives the same batches.  A window
+gets one draw for all its frames, so augmentation never fakes motion.
+Augmented frames are rounded back to uint8, as the model always takes uint8.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+  flip: bool = True
+  max_brightness: float = 40.0      # added to 0..255 pixel values
+  contrast_range: tuple = (0.7, 1.3)
+
+
+NO_AUGMENTATION = Augmentation(flip=False, max_brightness=0.0,
+                               contrast_range=(1.0, 1.0))
+
+
+def augment_batch(frames: tf.Tensor, seed: tf.Tensor,
+                  augmentation: Augmentation) -> tf.Tensor:
+  """Augments uint8 ``[B, T, H, W, 3]``; one draw per example.
+
+  Args:
+    frames: uint8 batch of windows.
+    seed: int64 ``[2]``, the stateless seed of this batch.
+    augmentation: the ranges.
+  """
+  batch = tf.shape(frames)[0]
+  draws = tf.random.stateless_uniform([3, batch], seed=seed)
+  x = tf.cast(frames, tf.float32)
+  if augmentation.flip:
+    flip = tf.reshape(draws[0] < 0.5, [-1, 1, 1, 1, 1])
+    x = tf.where(flip, tf.reverse(x, axis=[3]), x)
+  low, high = augmentation.contrast_range
+  contrast = tf.reshape(low + (high - low) * draws[1], [-1, 1, 1, 1, 1])
+  mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)
+  x = (x - mean) * contrast + mean
+  brightness = augmentation.max_brightness * (2.0 * draws[2] - 1.0)
+  x = x + tf.reshape(brightness, [-1, 1, 1, 1, 1])
+  return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+
+
+def _model_input(windows: tf.Tensor, single_frame: bool) -> tf.Tensor:
+  return windows[:, 0] if single_frame else windows
+
+
+def training_dataset(frames: np.ndarray, windows: np.ndarray,
+                     targets: np.ndarray, batch_size: int, seed: int,
+                     augmentation: Augmentation = Augmentation()
+                     ) -> tf.data.Dataset:
+  """Endless ``(inputs, targets)`` batches, reshuffled every pass.
+
+  Args:
+    frames: uint8 ``[M, H, W, 3]``, every sampled frame.
+    windows: int64 ``[N, T]`` rows of ``frames`` per example.
+    targets: float32 ``[N, C]``.
+    batch_size: examples per batch (the last partial batch of a pass is
+      dropped, so every step has the same shape).
+    seed: shuffling and augmentation seed.
+    augmentation: the random ranges.
+  """
+  if len(windows) == 0:
+    raise ValueError('no training examples')
+  batch_size = min(batch_size, len(windows))
+  pixels = tf.constant(frames)
+  single_frame = windows.shape[1] == 1
+
+  def prepare(step, batch):
+    rows, labels = batch
+    window_frames = tf.gather(pixels, rows)
+    augmented = augment_batch(window_frames, tf.stack([seed, step]),
+                              augmentation)
+    return _model_input(augmented, single_frame), labels
+
+  return (tf.data.Dataset.from_tensor_slices((windows, targets))
+          .shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+          .repeat()
+          .batch(batch_size, drop_remainder=True)
+          .enumerate()
+          .map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=True)
+          .prefetch(tf.data.AUTOTUNE))
+
+
+def inference_dataset(frames: np.ndarray, windows: np.ndarray,
+                      targets: np.ndarray, batch_size: int
+                      ) -> tf.data.Dataset:
+  """``(inputs, targets)`` batches in order, not augmented (validation)."""
+  pixels = tf.constant(frames)
+  single_frame = windows.shape[1] == 1
+
+  def prepare(rows, labels):
+    return _model_input(tf.gather(pixels, rows), single_frame), labels
+
+  return (tf.data.Dataset.from_tensor_slices((windows, targets))
+          .batch(batch_size)
+          .map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=True)
+          .prefetch(tf.data.AUTOTUNE))

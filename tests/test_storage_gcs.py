@@ -1,0 +1,122 @@
+"""gs:// for real, through a local GCS emulator process."""
+import io
+import os
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
+
+from pipeline import decode
+from pipeline import media_errors
+from pipeline import storage
+from model.synthetic_video import write_video
+from tests import services
+from tests.conftest import golden_rows
+from tests.conftest import run_scan
+
+pytestmark = pytest.mark.xdist_group('gcs')
+BUCKET = 'uploads'
+
+
+@pytest.fixture(scope='module')
+def emulator(tmp_path_factory, corpus):
+  logs = str(tmp_path_factory.mktemp('gcs-logs'))
+  with services.gcs_emulator(logs) as host:
+    previous = os.environ.get('STORAGE_EMULATOR_HOST')
+    os.environ['STORAGE_EMULATOR_HOST'] = host
+    storage.use_anonymous_gcs_for_emulator()
+    client = gcs.Client(project='test', credentials=AnonymousCredentials())
+    bucket = client.create_bucket(BUCKET)
+    client.create_bucket('results')
+    for path in corpus.all_paths:
+      name = 'archive/' + os.path.relpath(path, corpus.root)
+      bucket.blob(name).upload_from_filename(path)
+    try:
+      yield client
+    finally:
+      if previous is None:
+        os.environ.pop('STORAGE_EMULATOR_HOST', None)
+      else:
+        os.environ['STORAGE_EMULATOR_HOST'] = previous
+
+
+def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
+    emulator, corpus, golden_scan, marker_model_dir):
+  bucket = emulator.bucket(BUCKET)
+  names = sorted(b.name for b in bucket.list_blobs(prefix='archive/'))
+  manifest_uris = [f'gs://{BUCKET}/{n}' for n in names if n.endswith('.avi')]
+  manifest_uris.append(f'gs://{BUCKET}/archive/deleted.mp4')
+  bucket.blob('lists/manifest.csv').upload_from_string(
+      'uri\n' + '\n'.join(manifest_uris) + '\n')
+  scan = run_scan('gs://results/rescans',
+                  [f'gs://{BUCKET}/archive/**',
+                   f'gs://{BUCKET}/lists/manifest.csv'],
+                  marker_model_dir, 'gcs')
+  clips, ledger = golden_rows(scan)
+  golden_clips, golden_ledger = golden_rows(golden_scan)
+  assert clips == golden_clips
+  assert ledger - golden_ledger == {('deleted.mp4', 'failed', 'not_found', 0,
+                                     0, 0)}
+  assert golden_ledger <= ledger
+  written = {b.name.split('/')[2] for b in
+             emulator.bucket('results').list_blobs(prefix='rescans/')}
+  assert written == {'scan_id=gcs'}
+
+
+def test_a_short_segment_of_a_large_object_reads_far_less_than_it(
+    emulator, tmp_path):
+  path = write_video(str(tmp_path / 'large.mp4'), 30.0, 'h264', fps=10.0,
+                     size=(320, 240), gop_seconds=1.0, seed=3,
+                     noise=1.0)
+  size = os.path.getsize(path)
+  emulator.bucket(BUCKET).blob('large/large.mp4').upload_from_filename(path)
+  uri = f'gs://{BUCKET}/large/large.mp4'
+  stats = decode.DecodeStats()
+  with storage.open_media(uri) as reader:
+    samples = list(decode.iter_samples(reader, 20_000, 21_000, 2.0, (64, 48),
+                                       stats))
+    consumed = reader.bytes_read
+  assert [s.ts_ms for s in samples] == [20_000, 20_500]
+  assert size > 5_000_000
+  assert consumed < size * 0.15, (consumed, size)
+
+
+class _FlakyFile(io.RawIOBase):
+  """A real file whose reads fail while the shared budget of faults lasts."""
+
+  def __init__(self, path, faults):
+    super().__init__()
+    self._file = open(path, 'rb')  # pylint: disable=consider-using-with
+    self._faults = faults
+
+  def read(self, size=-1):
+    if self._faults and self._file.tell() > 0:
+      self._faults.pop()
+      raise ConnectionResetError('connection reset by peer')
+    return self._file.read(size)
+
+  def seek(self, offset, whence=io.SEEK_SET):
+    return self._file.seek(offset, whence)
+
+  def close(self):
+    self._file.close()
+    super().close()
+
+
+def test_transient_storage_errors_are_retried_a_bounded_number_of_times(
+    corpus):
+  path = max(corpus.videos, key=os.path.getsize)
+  clean = decode.sample_frames(path, 2.0, (32, 24))
+  faults = [1, 1, 1]
+  reader = storage.StorageReader(path, lambda p: _FlakyFile(p, faults),
+                                 sleep=lambda s: None)
+  flaky = list(decode.iter_samples(reader, 0, 20_000, 2.0, (32, 24)))
+  assert reader.retries == 3 and not faults
+  assert [s.ts_ms for s in flaky] == [s.ts_ms for s in clean]
+  endless = storage.StorageReader(path, lambda p: _FlakyFile(p, [1] * 99),
+                                  sleep=lambda s: None)
+  endless.read(4096)
+  with pytest.raises(media_errors.MediaError) as raised:
+    endless.read(4096)
+  assert raised.value.kind == media_errors.IO_ERROR
+  assert endless.retries == storage.MAX_READ_ATTEMPTS - 1
