@@ -51,7 +51,9 @@ class ServingModule(tf.Module):
 
 def inference_copy(classifier: keras.Model) -> keras.Model:
   """The same network and weights, without optimizer or training state."""
-  copy = keras.models.clone_model(classifier)
+  # Not keras.models.clone_model: that compiles the copy, and the optimizer
+  # (and its slots) would be saved with the model.
+  copy = keras.Model.from_config(classifier.get_config())
   copy.set_weights(classifier.get_weights())
   return copy
 

@@ -39,8 +39,9 @@ def augment_batch(frames: tf.Tensor, seed: tf.Tensor,
   draws = tf.random.stateless_uniform([3, batch], seed=seed)
   x = tf.cast(frames, tf.float32)
   if augmentation.flip:
-    flip = tf.reshape(draws[0] < 0.5, [-1, 1, 1, 1, 1])
-    x = tf.where(flip, tf.reverse(x, axis=[3]), x)
+    # 0 or 1 per example; arithmetic, not tf.where, so no bool tensors.
+    flip = tf.reshape(tf.round(draws[0]), [-1, 1, 1, 1, 1])
+    x = flip * tf.reverse(x, axis=[3]) + (1.0 - flip) * x
   low, high = augmentation.contrast_range
   contrast = tf.reshape(low + (high - low) * draws[1], [-1, 1, 1, 1, 1])
   mean = tf.reduce_mean(x, axis=[2, 3], keepdims=True)

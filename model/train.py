@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -36,6 +36,7 @@ from model import architecture
 from model import export
 from model import input_pipeline
 from model import metrics
+from model import report_tables
 from model import training_data
 from model import video_split
 from model import weighted_loss
@@ -238,7 +239,7 @@ def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
         sampled.targets[validation_rows], config.batch_size)
   verbose = 1 if sys.stdout.isatty() else 2
   classifier.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                 validation_data=validation_data,
+                 validation_data=validation_data, shuffle=False,
                  callbacks=[StopAfterSteps(total_steps)], verbose=verbose)
   return classifier
 
@@ -265,21 +266,6 @@ def validation_metrics(classifier: keras.Model, sampled: SampledVideos,
   return {'videos': len(videos), 'samples': int(len(rows)),
           'labels': metrics.label_report(sampled.targets[rows], scores,
                                          labels, {'at_threshold': threshold})}
-
-
-def format_label_report(rows: List[Dict], threshold_key: str) -> str:
-  """A fixed-width table of a ``label_report``."""
-  def number(value) -> str:
-    return '   -  ' if value is None else f'{value:6.3f}'
-  lines = [f'  {"label":<16} {"PR AUC":>6} {"prec":>6} {"recall":>6} '
-           f'{"F1":>6} {"pos":>6} {"n":>6}']
-  for row in rows:
-    stats = row[threshold_key]
-    lines.append(f'  {row["label"]:<16} {number(row["pr_auc"])} '
-                 f'{number(stats["precision"])} {number(stats["recall"])} '
-                 f'{number(stats["f1"])} {row["positives"]:>6} '
-                 f'{row["samples"]:>6}')
-  return '\n'.join(lines)
 
 
 def train(config: TrainConfig, log: Log = print) -> TrainResult:
@@ -314,7 +300,7 @@ def train(config: TrainConfig, log: Log = print) -> TrainResult:
   if 'labels' in validation:
     log(f'validation ({validation["videos"]} videos) at threshold '
         f'{DEFAULT_THRESHOLD}:\n' +
-        format_label_report(validation['labels'], 'at_threshold'))
+        report_tables.format_label_report(validation['labels'], 'at_threshold'))
   created = export.utc_now_iso()
   metadata = export.contract_metadata(
       config.name,

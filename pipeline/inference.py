@@ -16,17 +16,36 @@ from pipeline.model_contract import LoadedModel
 from pipeline.model_contract import ModelSpec
 
 
+class GpuUnavailableError(RuntimeError):
+  """A GPU was requested for inference but TensorFlow sees none."""
+
+
+def check_gpu_visible() -> None:
+  """Fails fast, with a message an operator can act on, when no GPU."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if not tf.config.list_physical_devices('GPU'):
+    raise GpuUnavailableError(
+        'a GPU was requested for inference but TensorFlow sees none: check '
+        'that the worker has an accelerator with "install-nvidia-driver", '
+        'that the image installs tensorflow[and-cuda], and that the CUDA '
+        'libraries match (see README.md, "Dataflow"); or pass '
+        '--require-gpu=false to run inference on CPU')
+
+
 class SavedModelHandler(ModelHandler[np.ndarray, np.ndarray, LoadedModel]):
   """Batches uint8 frames (or windows) into the ``serving_default`` call."""
 
   def __init__(self, spec: ModelSpec, max_batch_size: int = 32,
-               min_batch_size: int = 1):
+               min_batch_size: int = 1, require_gpu: bool = False):
     super().__init__()
     self._spec = spec
     self._max_batch_size = max_batch_size
     self._min_batch_size = min(min_batch_size, max_batch_size)
+    self._require_gpu = require_gpu
 
   def load_model(self) -> LoadedModel:
+    if self._require_gpu:
+      check_gpu_visible()
     return model_contract.load_signature(self._spec)
 
   def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,

@@ -37,6 +37,8 @@ class ScanConfig:
   merge_gap_seconds: float = DEFAULT_MERGE_GAP_SECONDS
   min_clip_seconds: float = DEFAULT_MIN_CLIP_SECONDS
   max_pixels: int = DEFAULT_MAX_PIXELS
+  inference_accelerator: Optional[str] = None
+  require_gpu: Optional[bool] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -71,6 +73,15 @@ def _unit_interval(text: str) -> float:
   if not 0.0 <= value <= 1.0:
     raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
   return value
+
+
+def _boolean(text: str) -> bool:
+  value = text.strip().lower()
+  if value in ('true', '1', 'yes'):
+    return True
+  if value in ('false', '0', 'no'):
+    return False
+  raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
 
 
 def _scan_id(text: str) -> str:
@@ -122,6 +133,14 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'max_pixels', type=_positive_int, default=DEFAULT_MAX_PIXELS,
        help='Refuse videos whose frames have more pixels than this '
        '(default %(default)s, 8K).')
+  _add(parser, 'inference_accelerator', default=None, metavar='HINT',
+       help='Beam accelerator resource hint for the inference step only, '
+       'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '
+       'listing, probing and decoding stay on CPU workers).')
+  _add(parser, 'require_gpu', type=_boolean, default=None, metavar='BOOL',
+       help='Fail at worker start when TensorFlow sees no GPU (default: true '
+       'when an accelerator is requested, by --inference-accelerator or '
+       'worker_accelerator in --dataflow_service_options).')
   _add(parser, 'scan_id', type=_scan_id, default=None,
        help='Id of this scan, used as the output partition (default: UTC '
        'time plus a random suffix).')
@@ -136,6 +155,9 @@ def parse_scan_args(argv: Sequence[str],
   if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
     beam_args = ['--runner', DEFAULT_LOCAL_RUNNER] + beam_args
   values = vars(known)
+  if values['require_gpu'] is None:
+    values['require_gpu'] = bool(values['inference_accelerator']) or any(
+        'worker_accelerator' in arg for arg in beam_args)
   return ScanConfig(
       inputs=tuple(values.pop('input')),
       scan_id=values.pop('scan_id') or new_scan_id(now),

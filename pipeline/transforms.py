@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Iterator, List, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -54,6 +54,8 @@ class ScanSettings:
   merge_gap_ms: float
   min_clip_ms: float
   max_pixels: int
+  inference_accelerator: Optional[str]
+  require_gpu: bool
   scan_id: str
   scanned_at: datetime.datetime
 
@@ -283,9 +285,14 @@ class ScanVideos(beam.PTransform):
             OUTCOMES, main='samples').with_exception_handling(
                 dead_letter_tag=DEAD_LETTER))
     handler = KeyedModelHandler(
-        SavedModelHandler(s.spec, max_batch_size=s.batch_size))
+        SavedModelHandler(s.spec, max_batch_size=s.batch_size,
+                          require_gpu=s.require_gpu))
+    inference = RunInference(handler)
+    if s.inference_accelerator:
+      inference = inference.with_resource_hints(
+          accelerator=s.inference_accelerator)
     scores = (decoded['samples']
-              | 'ScoreFrames' >> RunInference(handler)
+              | 'ScoreFrames' >> inference
               | 'KeyScoresByVideo' >> beam.Map(_score_by_video))
     outcomes = (
         (decoded[OUTCOMES] | 'KeyOutcomesByVideo' >> beam.Map(_key_by_video),
@@ -318,5 +325,7 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       merge_gap_ms=config.merge_gap_seconds * 1000.0,
       min_clip_ms=config.min_clip_seconds * 1000.0,
       max_pixels=config.max_pixels,
+      inference_accelerator=config.inference_accelerator,
+      require_gpu=bool(config.require_gpu),
       scan_id=config.scan_id,
       scanned_at=config.scanned_at)

@@ -67,11 +67,11 @@ variable "bucket_prefix" {
 
   validation {
     # 63 characters minus the longest suffix, "-dataflow-staging" (17).
-    condition = (
-      can(regex("^[a-z0-9][a-z0-9-]{1,44}[a-z0-9]$", var.bucket_prefix))
-      && !startswith(var.bucket_prefix, "goog")
-      && !strcontains(var.bucket_prefix, "google")
-    )
+    condition = alltrue([
+      can(regex("^[a-z0-9][a-z0-9-]{1,44}[a-z0-9]$", var.bucket_prefix)),
+      !startswith(var.bucket_prefix, "goog"),
+      !strcontains(var.bucket_prefix, "google"),
+    ])
     error_message = "bucket_prefix must be 3-46 characters of lowercase letters, digits and hyphens, start and end with a letter or digit, and neither start with \"goog\" nor contain \"google\"."
   }
 }
@@ -82,10 +82,10 @@ variable "uploads_bucket_name" {
   default     = null
 
   validation {
-    condition = var.uploads_bucket_name == null || (
-      can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.uploads_bucket_name))
-      && !startswith(coalesce(var.uploads_bucket_name, "x"), "goog")
-    )
+    condition = var.uploads_bucket_name == null ? true : alltrue([
+      can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.uploads_bucket_name)),
+      !startswith(var.uploads_bucket_name, "goog"),
+    ])
     error_message = "uploads_bucket_name must be a valid bucket name: 3-63 characters of lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit, not starting with \"goog\"."
   }
 }
@@ -157,7 +157,7 @@ variable "launcher_principals" {
     condition = alltrue([
       for m in var.launcher_principals : can(regex("^(user|group|serviceAccount):[^@\\s]+@[^@\\s]+$", m))
     ])
-    error_message = "Each launcher principal must be user:EMAIL, group:EMAIL or serviceAccount:EMAIL; allUsers and allAuthenticatedUsers are not accepted."
+    error_message = "Each launcher principal must be user:EMAIL, group:EMAIL or serviceAccount:EMAIL; public principals are not accepted."
   }
 }
 
@@ -242,9 +242,7 @@ variable "scan" {
   default     = null
 
   validation {
-    condition = var.scan == null ? true : (
-      startswith(var.scan.input, "gs://") && startswith(var.scan.model, "gs://")
-    )
+    condition     = var.scan == null ? true : startswith(var.scan.input, "gs://") && startswith(var.scan.model, "gs://")
     error_message = "scan.input and scan.model must be gs:// URIs."
   }
 

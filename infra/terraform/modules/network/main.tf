@@ -16,8 +16,7 @@ resource "google_compute_subnetwork" "workers" {
 
   # Workers have no external IPs; they reach Cloud Storage, Artifact
   # Registry, BigQuery and the Dataflow service through Google's network.
-  private_ip_google_access   = true
-  private_ipv6_google_access = "ENABLE_OUTBOUND_VM_ACCESS_TO_GOOGLE"
+  private_ip_google_access = true
 
   log_config {
     aggregation_interval = "INTERVAL_5_MIN"

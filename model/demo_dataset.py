@@ -1,0 +1,177 @@
+"""The demo training set: first-person videos with and without a handgun.
+
+    python -m model.demo_dataset --out .cache/demo_dataset/train --seed 7
+
+writes ``OUT/videos/*.mp4|webm|avi`` (real H.264, VP9 and MPEG-4 streams)
+and ``OUT/annotations.csv`` in the toolkit's format with two labels:
+
+* ``weapon``: the pistol silhouette is on screen;
+* ``muzzle_flash``: the muzzle flash is on screen (2-3 frames per shot).
+
+Scenes come from ``first_person_scene``.  About 60 % of the videos show
+the pistol for part of their length; the others, and the rest of the time,
+are negatives, some of them hard (a hand holding a phone or a flashlight,
+lamps, a sunset).  The same seed writes the same videos.  It is a demo
+data set, not footage of anything real.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import sys
+from fractions import Fraction
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+import av
+import numpy as np
+
+from model import first_person_scene
+from model.annotations import ANNOTATIONS_FILE
+from model.synthetic_video import CODECS
+
+LABELS = ('muzzle_flash', 'weapon')
+# Codec by video number: mostly H.264, some VP9/WebM and MPEG-4/AVI.
+_CODEC_CYCLE = ('h264', 'h264', 'vp9', 'h264', 'h264', 'mpeg4')
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoVideo:
+  path: str            # relative to the data set folder
+  codec: str           # a key of synthetic_video.CODECS
+  seconds: float
+  background: str
+  held: str
+  timeline: first_person_scene.Timeline
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoDataset:
+  root: str
+  annotations: str
+  videos: Tuple[DemoVideo, ...]
+
+
+def encode_video(path: str, frames: Iterable[np.ndarray], fps: float,
+                 size: Tuple[int, int], codec: str = 'h264',
+                 gop_seconds: float = 2.0) -> str:
+  """Encodes RGB uint8 frames at a constant rate with a bundled encoder."""
+  spec = CODECS[codec]
+  width, height = size
+  with av.open(path, mode='w', format=spec.container) as out:
+    stream = out.add_stream(spec.encoder,
+                            rate=Fraction(fps).limit_denominator(1000),
+                            options=dict(spec.options))
+    stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
+    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
+    for number, frame in enumerate(frames):
+      video_frame = av.VideoFrame.from_ndarray(frame, format='rgb24')
+      video_frame.pts = number
+      for packet in stream.encode(video_frame):
+        out.mux(packet)
+    for packet in stream.encode(None):
+      out.mux(packet)
+  return path
+
+
+def plan_videos(count: int, seed: int, seconds: Tuple[float, float],
+                fps: float, armed_share: float = 0.6,
+                hard_negatives: bool = True) -> List[DemoVideo]:
+  """What each video shows and when; no pixels yet.
+
+  Without ``hard_negatives`` no video shows a hand, phone or flashlight
+  where the pistol would be (an easier task, for quick tests).
+  """
+  rng = np.random.default_rng([seed, 0])
+  armed = rng.permutation(count) < int(round(armed_share * count))
+  videos = []
+  for number in range(count):
+    duration = float(round(rng.uniform(*seconds) * fps) / fps)
+    background = first_person_scene.BACKGROUNDS[
+        int(rng.integers(len(first_person_scene.BACKGROUNDS)))]
+    held = str(rng.choice(first_person_scene.HELD_DISTRACTORS,
+                          p=[0.45, 0.2, 0.2, 0.15]))
+    if not hard_negatives:
+      held = 'none'
+    timeline = first_person_scene.random_timeline(
+        np.random.default_rng([seed, 1, number]), duration, fps,
+        bool(armed[number]))
+    codec = _CODEC_CYCLE[number % len(_CODEC_CYCLE)]
+    name = f'videos/fp_{seed}_{number:03d}_{background}{CODECS[codec].extension}'
+    videos.append(DemoVideo(name, codec, duration, background, held,
+                            timeline))
+  return videos
+
+
+def annotation_rows(videos: Sequence[DemoVideo]) -> List[List[str]]:
+  """``video,label,start_s,end_s`` rows (times exact to the frame)."""
+  rows = []
+  for video in videos:
+    for label, intervals in (('weapon', video.timeline.weapon),
+                             ('muzzle_flash', video.timeline.flashes)):
+      for start, end in intervals:
+        rows.append([video.path, label, f'{start:.3f}', f'{end:.3f}'])
+  return rows
+
+
+def write_dataset(out_dir: str, count: int = 40, seed: int = 7,
+                  seconds: Tuple[float, float] = (8.0, 12.0),
+                  fps: float = 10.0, size: Tuple[int, int] = (160, 120),
+                  hard_negatives: bool = True,
+                  log: Optional[Callable[[str], None]] = None) -> DemoDataset:
+  """Renders, encodes and annotates ``count`` videos under ``out_dir``."""
+  width, height = size
+  videos = plan_videos(count, seed, seconds, fps,
+                       hard_negatives=hard_negatives)
+  os.makedirs(os.path.join(out_dir, 'videos'), exist_ok=True)
+  for number, video in enumerate(videos):
+    scene = first_person_scene.make_scene(
+        int(np.random.default_rng([seed, 2, number]).integers(2**31)),
+        width, height, video.background, video.held)
+    frame_count = int(round(video.seconds * fps))
+    frames = (first_person_scene.render_frame(scene, i / fps, video.timeline,
+                                              i)
+              for i in range(frame_count))
+    encode_video(os.path.join(out_dir, video.path), frames, fps, size,
+                 video.codec)
+    if log:
+      log(f'  {video.path}: {video.seconds:g} s, '
+          f'{len(video.timeline.weapon)} weapon / '
+          f'{len(video.timeline.flashes)} flash intervals')
+  annotations = os.path.join(out_dir, ANNOTATIONS_FILE)
+  with open(annotations, 'w', newline='', encoding='utf-8') as f:
+    writer = csv.writer(f)
+    writer.writerow(['video', 'label', 'start_s', 'end_s'])
+    writer.writerows(annotation_rows(videos))
+  return DemoDataset(out_dir, annotations, tuple(videos))
+
+
+def _size(text: str) -> Tuple[int, int]:
+  width, height = (int(v) for v in text.lower().split('x'))
+  return width, height
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='python -m model.demo_dataset',
+      description='Write the synthetic first-person demo data set: videos '
+      'plus annotations.csv (labels: weapon, muzzle_flash).')
+  parser.add_argument('--out', required=True, help='output folder')
+  parser.add_argument('--videos', type=int, default=40)
+  parser.add_argument('--seed', type=int, default=7)
+  parser.add_argument('--min-seconds', type=float, default=8.0)
+  parser.add_argument('--max-seconds', type=float, default=12.0)
+  parser.add_argument('--fps', type=float, default=10.0)
+  parser.add_argument('--size', type=_size, default=(160, 120),
+                      metavar='WxH')
+  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  dataset = write_dataset(args.out, args.videos, args.seed,
+                          (args.min_seconds, args.max_seconds), args.fps,
+                          args.size, log=print)
+  print(f'wrote {len(dataset.videos)} videos and {dataset.annotations}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

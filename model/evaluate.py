@@ -1,0 +1,229 @@
+"""``rescan evaluate``: measure a model, choose its threshold, record both.
+
+    rescan evaluate --model MODEL_DIR --data DIR [--annotations CSV]
+        [--target-precision 0.9] [--out-dir DIR] [--no-write-threshold]
+
+The model is loaded exactly as the scan loads it
+(``pipeline.model_contract.resolve_model`` and ``load_signature``) and fed
+the scan's samples (``training_data``, at the model's fps, size and
+window).  It prints, per label, PR AUC (average precision, see ``metrics``)
+and precision, recall and F1 at the model's threshold; chooses the lowest
+threshold whose precision reaches the target for every label (or, when that
+is unreachable, the one with the best mean F1); and evaluates clips as a
+reviewer sees them (``clip_metrics``) at the threshold the model has after
+the command.  Unless ``--no-write-threshold``, the chosen threshold and the
+metrics go into the model's ``rescan_model.json``.  ``--out-dir`` (default
+``MODEL_DIR/evaluation``) gets ``evaluation.json`` and ``pr_curve.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+# pylint: disable=wrong-import-position
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from model import annotations
+from model import clip_metrics
+from model import export
+from model import metrics
+from model import pr_plot
+from model import report_tables
+from model import training_data
+from model.annotations import DataError
+from model.clip_metrics import VideoScores
+from model.training_data import SampledVideos
+from pipeline import model_contract
+from pipeline.model_contract import LoadedModel
+
+Log = Callable[[str], None]
+EVALUATION_FILE = 'evaluation.json'
+PR_CURVE_FILE = 'pr_curve.png'
+MERGE_GAP_MS = 1000.0  # the scan's default --merge-gap-seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+  model: str
+  data: str
+  annotations: Optional[str] = None
+  target_precision: float = 0.9
+  out_dir: Optional[str] = None
+  write_threshold: bool = True
+  batch_size: int = 64
+
+
+def _precision(text: str) -> float:
+  value = float(text)
+  if not 0.0 < value <= 1.0:
+    raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text}')
+  return value
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='rescan evaluate',
+      description='Evaluate a model on labelled footage through the scan\'s '
+      'own loading, decoding and clip assembly; choose its threshold for a '
+      'target precision and record it with the metrics in '
+      'rescan_model.json.')
+  parser.add_argument('--model', required=True, metavar='MODEL_DIR')
+  parser.add_argument('--data', required=True, metavar='DIR',
+                      help='folder of held-out videos')
+  parser.add_argument('--annotations', metavar='CSV',
+                      help='annotations (default DIR/annotations.csv)')
+  parser.add_argument('--target-precision', type=_precision, default=0.9,
+                      help='precision the threshold must reach for every '
+                      'label (default %(default)s)')
+  parser.add_argument('--out-dir', metavar='DIR', default=None,
+                      help='where evaluation.json and pr_curve.png go '
+                      '(default MODEL_DIR/evaluation)')
+  parser.add_argument('--no-write-threshold', dest='write_threshold',
+                      action='store_false',
+                      help='leave rescan_model.json untouched (report only)')
+  parser.add_argument('--batch-size', type=int, default=64)
+  return parser
+
+
+def parse_args(argv: Sequence[str]) -> EvaluateConfig:
+  args = build_arg_parser().parse_args(list(argv))
+  return EvaluateConfig(**vars(args))
+
+
+def score_samples(model: LoadedModel, sampled: SampledVideos,
+                  batch_size: int) -> np.ndarray:
+  """Scores of every sample through the loaded signature, ``[N, C]``."""
+  chunks = [model(sampled.inputs(rows)) for rows in
+            np.array_split(np.arange(len(sampled)),
+                           max(1, -(-len(sampled) // batch_size)))
+            if len(rows)]
+  return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
+def video_scores(sampled: SampledVideos, scores: np.ndarray,
+                 data: annotations.LabelledVideos) -> List[VideoScores]:
+  """Splits sample scores back into videos, for clip assembly."""
+  result = []
+  for number, (video, duration_ms) in enumerate(
+      zip(sampled.videos, sampled.durations_ms)):
+    rows = sampled.video_index == number
+    result.append(VideoScores(video, duration_ms, sampled.ts_ms[rows],
+                              scores[rows], data.annotations_of(video)))
+  return result
+
+
+def _operating_point(stats: Dict) -> Optional[pr_plot.Point]:
+  """``(recall, precision)`` of a threshold, if both are defined."""
+  if stats['precision'] is None or stats['recall'] is None:
+    return None
+  return stats['recall'], stats['precision']
+
+
+def _write_bytes(path: str, content: bytes, mime_type: str) -> None:
+  with FileSystems.create(path, mime_type=mime_type) as f:
+    f.write(content)
+
+
+def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
+  """Runs the evaluation; returns the record written to evaluation.json."""
+  spec = model_contract.resolve_model(config.model)
+  loaded = model_contract.load_signature(spec)
+  data = annotations.load_labelled_videos(config.data, config.annotations,
+                                          spec.labels)
+  log(f'model {spec.name} {spec.version}: labels {", ".join(spec.labels)}, '
+      f'{spec.input_width}x{spec.input_height}, {spec.fps:g} fps, window '
+      f'{spec.window}, threshold {spec.threshold:g}')
+  sampled = training_data.sample_videos(data, spec.fps, spec.input_size,
+                                        spec.window)
+  if not len(sampled):
+    raise DataError(f'the videos in {config.data} gave no samples')
+  scores = score_samples(loaded, sampled, config.batch_size)
+  targets = sampled.targets
+  log(f'data {config.data}: {len(data.videos)} videos, {len(sampled)} '
+      f'samples, {len(data.annotations)} labelled intervals')
+
+  choice = metrics.choose_threshold(targets, scores, config.target_precision)
+  labels = metrics.label_report(
+      targets, scores, spec.labels,
+      {'at_model_threshold': spec.threshold,
+       'at_chosen_threshold': choice.threshold})
+  log(f'\nat the model\'s threshold {spec.threshold:g}:\n' +
+      report_tables.format_label_report(labels, 'at_model_threshold'))
+  reached = '' if choice.target_reached else ' (TARGET NOT REACHED)'
+  log(f'\nchosen threshold {choice.threshold:.4f}{reached}: {choice.rule}\n' +
+      report_tables.format_label_report(labels, 'at_chosen_threshold'))
+
+  scan_threshold = (choice.threshold if config.write_threshold else
+                    spec.threshold)
+  clips = clip_metrics.clip_level_stats(
+      video_scores(sampled, scores, data), spec.labels, scan_threshold,
+      spec.fps, MERGE_GAP_MS)
+  log(f'\nclip level at threshold {scan_threshold:.4f} (scan clip rules, '
+      f'merge gap {MERGE_GAP_MS / 1000:g} s):\n' + report_tables.format_clip_stats(clips))
+
+  record = {
+      'evaluated_at': export.utc_now_iso(),
+      'code_version': export.code_version(),
+      'model': {'name': spec.name, 'version': spec.version,
+                'threshold_before': spec.threshold},
+      'data': {'path': config.data,
+               'fingerprint_sha256': data.fingerprint,
+               'videos': len(data.videos), 'samples': int(len(sampled)),
+               'fps': spec.fps},
+      'pr_auc_method': 'average precision (step-wise, no interpolation)',
+      'threshold_selection': {**dataclasses.asdict(choice),
+                              'written': config.write_threshold},
+      'labels': labels,
+      'clip_level': {'threshold': scan_threshold,
+                     'merge_gap_ms': MERGE_GAP_MS,
+                     'labels': [s.as_dict() for s in clips]},
+  }
+  out_dir = config.out_dir or FileSystems.join(config.model.rstrip('/'),
+                                               'evaluation')
+  if not FileSystems.exists(out_dir):
+    FileSystems.mkdirs(out_dir)
+  _write_bytes(FileSystems.join(out_dir, EVALUATION_FILE),
+               (json.dumps(record, indent=2) + '\n').encode('utf-8'),
+               'application/json')
+  curves = {label: metrics.pr_curve(targets[:, c], scores[:, c])
+            for c, label in enumerate(spec.labels)}
+  points = {row['label']: _operating_point(row['at_chosen_threshold'])
+            for row in labels}
+  _write_bytes(FileSystems.join(out_dir, PR_CURVE_FILE), pr_plot.pr_curve_png(
+      curves, points, {row['label']: row['pr_auc'] for row in labels},
+      f'{spec.name} {spec.version} on {len(data.videos)} videos '
+      f'(dot: threshold {choice.threshold:.3f})'), 'image/png')
+  log(f'\nwrote {FileSystems.join(out_dir, EVALUATION_FILE)} and '
+      f'{PR_CURVE_FILE}')
+  if config.write_threshold:
+    document = export.read_metadata(config.model)
+    document['threshold'] = choice.threshold
+    document['threshold_selection'] = record['threshold_selection']
+    document.setdefault('metrics', {})['evaluation'] = {
+        key: record[key] for key in ('evaluated_at', 'data', 'labels',
+                                     'clip_level', 'pr_auc_method')}
+    export.write_metadata(config.model, document)
+    log(f'wrote threshold {document["threshold"]} and metrics to '
+        f'{config.model}/{model_contract.METADATA_FILE}')
+  return record
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  config = parse_args(sys.argv[1:] if argv is None else argv)
+  try:
+    evaluate(config, log=lambda line: print(line, flush=True))
+  except (DataError, model_contract.ContractError) as exc:
+    print(f'rescan evaluate: error: {exc}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

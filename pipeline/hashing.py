@@ -1,0 +1,194 @@
+"""PDQ frame hashes, picked at the frames Meta's vPDQ hashes: pure functions.
+
+Nothing here decodes.  The scan's one decode pass hands frames to these
+functions; the same functions make the hashes that go to a hash bank.
+
+Which frames vPDQ hashes (``vpdq`` 0.2.5, ``cpp/vpdq/cpp/hashing``):
+
+* ``frame_rate`` is the stream's ``avg_frame_rate`` as a double, or its
+  ``r_frame_rate`` when ``avg_frame_rate`` is 0 or undefined
+  (``ffmpegwrapper.cpp``); see ``vpdq_frame_rate``.
+* ``interval = int(seconds_per_hash * frame_rate)`` truncated toward zero,
+  and 1 when that gives 0 (``filehasher.cpp``, ``m_frameMod``); see
+  ``vpdq_frame_interval``.  A ``seconds_per_hash`` of 0 hashes every frame.
+* Frames are numbered 0, 1, 2, ... in the order the decoder outputs them
+  (``AVCodecContext.frame_num - 1``), i.e. presentation order, counting
+  every frame the decoder returns and nothing else; frame ``n`` is hashed
+  when ``n % interval == 0``.  The numbering is by count, not by timestamp:
+  on variable-frame-rate video the hashed frames are not evenly spaced in
+  time.  See ``pick_vpdq_frames``.
+* The reported timestamp is ``float32(n) / float32(frame_rate)`` seconds,
+  printed with 3 decimals (``hasher.h``); see ``vpdq_timestamp_s``.
+* The frame is converted to RGB24 at full resolution by swscale
+  (``SWS_AREA``, default BT.601 matrix) and hashed with PDQ, luma
+  ``0.299 R + 0.587 G + 0.114 B`` (``bufferhasher.cpp``).
+
+Segments decoded after a seek cannot count frames from the start of the
+stream; ``pick_vpdq_frames_by_time`` numbers frames from their presentation
+time instead, which is the same numbering on constant-frame-rate streams.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, TypeVar
+
+import numpy as np
+import pdqhash
+
+PDQ_BYTES = 32
+PDQ_HEX_DIGITS = 2 * PDQ_BYTES
+DEFAULT_SECONDS_PER_HASH = 1.0
+# vpdq refuses to hash a frame narrower or shorter than this.
+MIN_HASHABLE_SIDE = 5
+
+Payload = TypeVar('Payload')
+
+
+class FrameHash(NamedTuple):
+  """One hashed frame; mirrors ``schemas.hash_tables.FRAME_HASHES``."""
+  video_id: str
+  video_uri: str
+  ts_ms: int
+  pdq: bytes
+  quality: int
+  scan_id: str
+
+
+class HashPick(NamedTuple):
+  """A frame chosen for hashing: vPDQ frame number, time in ms, payload."""
+  frame_number: int
+  time_ms: float
+  frame: object
+
+
+def hash_frame(rgb: np.ndarray) -> Tuple[bytes, int]:
+  """The PDQ hash (32 bytes) and quality (0..100) of an RGB uint8 frame.
+
+  Bit-identical to vPDQ's hash of the same RGB pixels.
+  """
+  if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+    raise ValueError(f'expected an RGB uint8 [H, W, 3] frame, got '
+                     f'{rgb.dtype} {rgb.shape}')
+  if min(rgb.shape[0], rgb.shape[1]) < MIN_HASHABLE_SIDE:
+    raise ValueError(f'frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than '
+                     f'{MIN_HASHABLE_SIDE} pixels on a side')
+  bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
+  return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
+
+
+def pdq_hex(pdq: bytes) -> str:
+  """The 64-digit lowercase hex spelling PDQ and vPDQ tools use."""
+  return bytes(pdq).hex()
+
+
+def pdq_from_hex(text: str) -> bytes:
+  """Parses a 64-digit hex PDQ hash; raises ``ValueError`` otherwise."""
+  text = text.strip()
+  if len(text) != PDQ_HEX_DIGITS:
+    raise ValueError(f'a PDQ hash has {PDQ_HEX_DIGITS} hex digits, got '
+                     f'{len(text)}: {text[:80]!r}')
+  return bytes.fromhex(text)
+
+
+def vpdq_frame_rate(average_rate: Optional[float],
+                    base_rate: Optional[float]) -> float:
+  """The frame rate vPDQ numbers frames with: average, else base rate."""
+  for rate in (average_rate, base_rate):
+    if rate is not None and float(rate) > 0:
+      return float(rate)
+  raise ValueError('the stream has no frame rate')
+
+
+def vpdq_frame_interval(frame_rate: float,
+                        seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH
+                        ) -> int:
+  """Every how many frames vPDQ hashes one (``m_frameMod``)."""
+  if seconds_per_hash < 0:
+    raise ValueError(f'seconds_per_hash must be >= 0, got {seconds_per_hash}')
+  if not frame_rate > 0:
+    raise ValueError(f'frame_rate must be > 0, got {frame_rate}')
+  return max(int(seconds_per_hash * frame_rate), 1)
+
+
+def vpdq_timestamp_s(frame_number: int, frame_rate: float) -> float:
+  """vPDQ's timestamp of frame ``frame_number``, in float32 as vPDQ has it."""
+  return float(np.float32(frame_number) / np.float32(frame_rate))
+
+
+def pick_vpdq_frames(frames: Iterable[Tuple[float, Payload]],
+                     frame_rate: float,
+                     seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH,
+                     first_frame_number: int = 0) -> Iterator[HashPick]:
+  """The frames vPDQ hashes, from every decoded frame in output order.
+
+  Args:
+    frames: ``(time_ms, frame)`` for every frame the decoder returns, in
+      order, starting with frame number ``first_frame_number`` (0 for a
+      decode from the start of the stream).
+    frame_rate: ``vpdq_frame_rate`` of the stream.
+    seconds_per_hash: vPDQ's ``seconds_per_hash`` (1 by default).
+    first_frame_number: the number of the first frame in ``frames``.
+
+  Yields:
+    ``HashPick(frame_number, time_ms, frame)`` for frames whose number is a
+    multiple of ``vpdq_frame_interval``.
+  """
+  interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
+  for number, (time_ms, frame) in enumerate(frames, first_frame_number):
+    if number % interval == 0:
+      yield HashPick(number, time_ms, frame)
+
+
+def frame_number_at(time_ms: float, frame_rate: float) -> int:
+  """The number of the frame presented at ``time_ms`` on a constant-rate
+  stream whose first frame is at 0."""
+  return int(round(time_ms * frame_rate / 1000.0))
+
+
+def pick_vpdq_frames_by_time(
+    frames: Iterable[Tuple[float, Payload]],
+    frame_rate: float,
+    seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH,
+    start_ms: float = float('-inf'),
+    end_ms: float = float('inf')) -> Iterator[HashPick]:
+  """Like ``pick_vpdq_frames``, numbering frames by presentation time.
+
+  Safe for a segment decoded after a seek: it needs no count from the start
+  of the stream, and segments ``[start_ms, end_ms)`` that tile a video pick
+  each frame exactly once.  On constant-frame-rate streams it picks exactly
+  the frames vPDQ picks; on variable-frame-rate streams it picks the frames
+  nearest the nominal vPDQ times instead.  A frame number met twice (a
+  duplicate or a held frame) is picked once, at its first frame.
+  """
+  interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
+  last_number: Optional[int] = None
+  for time_ms, frame in frames:
+    if not start_ms <= time_ms < end_ms:
+      continue
+    number = frame_number_at(time_ms, frame_rate)
+    if number % interval or number == last_number:
+      continue
+    last_number = number
+    yield HashPick(number, time_ms, frame)
+
+
+def hash_size(width: int, height: int,
+              max_side: Optional[int] = None) -> Tuple[int, int]:
+  """``(width, height)`` to convert a frame to before hashing.
+
+  Full resolution (what vPDQ hashes) when ``max_side`` is ``None`` or the
+  frame fits; otherwise scaled so its longer side is ``max_side``, aspect
+  kept, never below ``MIN_HASHABLE_SIDE``.
+  """
+  if max_side is None or max(width, height) <= max_side:
+    return width, height
+  scale = max_side / float(max(width, height))
+  return (max(int(round(width * scale)), MIN_HASHABLE_SIDE),
+          max(int(round(height * scale)), MIN_HASHABLE_SIDE))
+
+
+def frame_hash(video_id: str, video_uri: str, scan_id: str, time_ms: float,
+               rgb: np.ndarray) -> FrameHash:
+  """The ``frame_hashes`` row of one picked frame."""
+  pdq, quality = hash_frame(rgb)
+  return FrameHash(video_id, video_uri, int(round(time_ms)), pdq, quality,
+                   scan_id)

@@ -1,0 +1,90 @@
+"""pyarrow schemas of the known-content matching datasets and of hash banks.
+
+Layout under an output root ``ROOT`` (the same hive layout as the scan's
+datasets in ``schemas.tables``)::
+
+    ROOT/frame_hashes/scan_id=<SCAN_ID>/part-*.parquet
+    ROOT/hash_matches/scan_id=<SCAN_ID>/part-*.parquet
+
+A hash bank is a folder (any Beam filesystem) holding ``bank.json`` and
+``entries.parquet`` with the ``BANK_ENTRIES`` schema: one row per known
+video (or known image), its PDQ frame hashes nested in a list.
+
+``pdq`` is the 256-bit PDQ hash as 32 bytes, most significant byte first:
+its hex spelling is the 64-digit hex string every PDQ and vPDQ tool prints.
+"""
+from typing import Dict
+
+import pyarrow as pa
+
+PDQ_BYTES = 32
+PDQ_TYPE = pa.binary(PDQ_BYTES)
+
+FRAME_HASHES = pa.schema(
+    [
+        pa.field('video_id', pa.string(), nullable=False),
+        pa.field('video_uri', pa.string(), nullable=False),
+        pa.field('ts_ms', pa.int64(), nullable=False),
+        pa.field('pdq', PDQ_TYPE, nullable=False),
+        pa.field('quality', pa.int32(), nullable=False),
+        pa.field('scan_id', pa.string(), nullable=False),
+    ],
+    metadata={'description': 'One row per hashed frame: the PDQ hash and '
+              'quality of the frame on screen at ts_ms, sampled at the '
+              'vPDQ rate.'})
+
+HASH_MATCHES = pa.schema(
+    [
+        pa.field('video_id', pa.string(), nullable=False),
+        pa.field('video_uri', pa.string(), nullable=False),
+        pa.field('bank', pa.string(), nullable=False),
+        pa.field('entry_id', pa.string(), nullable=False),
+        pa.field('label', pa.string(), nullable=False),
+        pa.field('query_match_pct', pa.float64(), nullable=False),
+        pa.field('compared_match_pct', pa.float64(), nullable=False),
+        pa.field('matched_frames', pa.int32(), nullable=False),
+        pa.field('first_match_ms', pa.int64(), nullable=False),
+        pa.field('last_match_ms', pa.int64(), nullable=False),
+        pa.field('scan_id', pa.string(), nullable=False),
+    ],
+    metadata={'description': 'One row per (video, bank entry) that matched '
+              'under the vPDQ rules: query_match_pct is the share of the '
+              'video\'s distinct hashes found in the entry, '
+              'compared_match_pct the share of the entry\'s found in the '
+              'video.'})
+
+BANK_HASH = pa.struct([
+    pa.field('pdq', PDQ_TYPE, nullable=False),
+    pa.field('quality', pa.int32(), nullable=False),
+    pa.field('ts_ms', pa.int64(), nullable=False),
+])
+
+BANK_ENTRIES = pa.schema(
+    [
+        pa.field('entry_id', pa.string(), nullable=False),
+        pa.field('label', pa.string(), nullable=False),
+        pa.field('hashes', pa.list_(pa.field('item', BANK_HASH,
+                                             nullable=False)),
+                 nullable=False),
+    ],
+    metadata={'description': 'One row per known item of a hash bank, with '
+              'its frame hashes in frame order.'})
+
+HASH_DATASETS: Dict[str, pa.Schema] = {
+    'frame_hashes': FRAME_HASHES,
+    'hash_matches': HASH_MATCHES,
+}
+
+
+def hash_partition_dir(root: str, dataset: str, scan_id: str) -> str:
+  """The folder one scan writes one hash dataset to."""
+  if dataset not in HASH_DATASETS:
+    raise KeyError(f'unknown dataset {dataset!r}')
+  return f"{root.rstrip('/')}/{dataset}/scan_id={scan_id}"
+
+
+def hash_dataset_glob(root: str, dataset: str) -> str:
+  """A glob over every scan's files of one hash dataset."""
+  if dataset not in HASH_DATASETS:
+    raise KeyError(f'unknown dataset {dataset!r}')
+  return f"{root.rstrip('/')}/{dataset}/*/*.parquet"

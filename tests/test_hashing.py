@@ -1,0 +1,169 @@
+"""PDQ frame hashing, the vPDQ frame-picking rule, and the hash records."""
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pipeline import hashing
+from pipeline.hash_matching import HashMatch
+from pipeline.hashing import FrameHash
+from schemas import hash_tables
+
+
+def _pattern(width: int = 160, height: int = 120) -> np.ndarray:
+  ys, xs = np.mgrid[0:height, 0:width]
+  return np.stack([xs * 255 // (width - 1), ys * 255 // (height - 1),
+                   ((xs // 20 + ys // 20) % 2) * 255], -1).astype(np.uint8)
+
+
+def test_hash_frame_is_32_bytes_and_a_quality():
+  pdq, quality = hashing.hash_frame(_pattern())
+  assert isinstance(pdq, bytes) and len(pdq) == 32
+  assert isinstance(quality, int) and 0 <= quality <= 100
+  # A regression value: the PDQ hash of this image does not change.
+  assert hashing.pdq_hex(pdq) == ('4825ff2aa2a4ff2a8614ff2a423900d5'
+                                  '015600d5b69bff2ad2a3ff2aa6c4ff2a')
+  assert quality == 99
+
+
+def test_hash_frame_takes_strided_views_and_is_deterministic():
+  frame = _pattern(200, 150)
+  view = frame[10:130, 20:180]
+  assert hashing.hash_frame(view) == hashing.hash_frame(view.copy())
+
+
+def test_flat_frames_have_low_quality():
+  _, quality = hashing.hash_frame(np.full((64, 64, 3), 90, np.uint8))
+  assert quality < 50
+
+
+@pytest.mark.parametrize('bad', [
+    np.zeros((32, 32), np.uint8),
+    np.zeros((32, 32, 4), np.uint8),
+    np.zeros((32, 32, 3), np.float32),
+    np.zeros((4, 32, 3), np.uint8),
+])
+def test_hash_frame_refuses_what_is_not_an_rgb_frame(bad):
+  with pytest.raises(ValueError):
+    hashing.hash_frame(bad)
+
+
+def test_hex_round_trip():
+  pdq, _ = hashing.hash_frame(_pattern())
+  assert hashing.pdq_from_hex(hashing.pdq_hex(pdq).upper()) == pdq
+  with pytest.raises(ValueError):
+    hashing.pdq_from_hex('ab' * 31)
+  with pytest.raises(ValueError):
+    hashing.pdq_from_hex('zz' * 32)
+
+
+@pytest.mark.parametrize('rate,seconds,interval', [
+    (30.0, 1.0, 30),
+    (30000 / 1001, 1.0, 29),     # truncated, as vpdq's static_cast<int>
+    (23.976, 0.5, 11),
+    (10.0, 2.5, 25),
+    (0.5, 1.0, 1),               # truncates to 0 -> 1
+    (25.0, 0.0, 1),              # 0 seconds per hash: every frame
+])
+def test_vpdq_frame_interval(rate, seconds, interval):
+  assert hashing.vpdq_frame_interval(rate, seconds) == interval
+
+
+def test_vpdq_frame_interval_refuses_nonsense():
+  with pytest.raises(ValueError):
+    hashing.vpdq_frame_interval(30.0, -1.0)
+  with pytest.raises(ValueError):
+    hashing.vpdq_frame_interval(0.0, 1.0)
+
+
+def test_vpdq_frame_rate_falls_back_to_the_base_rate():
+  assert hashing.vpdq_frame_rate(25.0, 50.0) == 25.0
+  assert hashing.vpdq_frame_rate(0, 50.0) == 50.0
+  assert hashing.vpdq_frame_rate(None, 24.0) == 24.0
+  with pytest.raises(ValueError):
+    hashing.vpdq_frame_rate(None, 0)
+
+
+def test_vpdq_timestamp_is_float32_division():
+  rate = 30000 / 1001
+  expected = float(np.float32(29) / np.float32(rate))
+  assert hashing.vpdq_timestamp_s(29, rate) == expected
+  assert f'{hashing.vpdq_timestamp_s(29, rate):.3f}' == '0.968'
+
+
+def test_pick_vpdq_frames_counts_frames_not_time():
+  # Irregular times: vPDQ still takes every 10th frame by count.
+  times = [0, 40, 55, 300, 301, 302, 700, 720, 900, 950, 951, 1500, 1501,
+           1502, 1503, 1504, 1505, 1506, 1507, 1508, 1509, 1510]
+  frames = [(t, f'frame{i}') for i, t in enumerate(times)]
+  picks = list(hashing.pick_vpdq_frames(frames, 10.0, 1.0))
+  assert [p.frame_number for p in picks] == [0, 10, 20]
+  assert [p.frame for p in picks] == ['frame0', 'frame10', 'frame20']
+  assert [p.time_ms for p in picks] == [0, 951, 1509]
+
+
+def test_pick_vpdq_frames_continues_a_count():
+  frames = [(i * 100.0, i) for i in range(25, 45)]
+  picks = hashing.pick_vpdq_frames(frames, 10.0, 1.0, first_frame_number=25)
+  assert [p.frame for p in picks] == [30, 40]
+
+
+def test_pick_by_time_matches_the_count_on_constant_rate_segments():
+  rate = 30000 / 1001
+  frames = [(n * 1001 / 30.0, n) for n in range(0, 400)]
+  by_count = [p.frame for p in hashing.pick_vpdq_frames(frames, rate)]
+  segments = [(0, 4000), (4000, 9000), (9000, 20000)]
+  by_time = [p.frame for start, end in segments
+             for p in hashing.pick_vpdq_frames_by_time(
+                 frames, rate, start_ms=start, end_ms=end)]
+  assert by_time == by_count == list(range(0, 400, 29))
+
+
+def test_pick_by_time_takes_a_repeated_frame_once():
+  frames = [(0.0, 'a'), (0.0, 'dup'), (100.0, 'b'), (1000.0, 'c'),
+            (1000.2, 'c-dup')]
+  picks = list(hashing.pick_vpdq_frames_by_time(frames, 10.0))
+  assert [p.frame for p in picks] == ['a', 'c']
+
+
+def test_hash_size_keeps_aspect_and_full_resolution_by_default():
+  assert hashing.hash_size(1920, 1080) == (1920, 1080)
+  assert hashing.hash_size(1920, 1080, 512) == (512, 288)
+  assert hashing.hash_size(1080, 1920, 512) == (288, 512)
+  assert hashing.hash_size(320, 240, 512) == (320, 240)
+  assert hashing.hash_size(4000, 8, 512) == (512, 5)
+
+
+def test_frame_hash_record():
+  record = hashing.frame_hash('v', 'gs://b/v.mp4', 's', 1000.4, _pattern())
+  assert record.ts_ms == 1000
+  assert record.pdq == hashing.hash_frame(_pattern())[0]
+
+
+def test_records_mirror_the_schemas_field_for_field():
+  assert list(FrameHash._fields) == hash_tables.FRAME_HASHES.names
+  assert list(HashMatch._fields) == hash_tables.HASH_MATCHES.names
+
+
+def test_records_convert_to_their_schemas():
+  pdq, quality = hashing.hash_frame(_pattern())
+  row = FrameHash('v', 'gs://b/v.mp4', 1000, pdq, quality, 's')
+  table = pa.Table.from_pylist([row._asdict()],
+                               schema=hash_tables.FRAME_HASHES)
+  assert table.column('pdq')[0].as_py() == pdq
+  match = HashMatch('v', 'gs://b/v.mp4', 'bank', 'e', 'label', 87.5, 100.0, 7,
+                    1000, 8000, 's')
+  table = pa.Table.from_pylist([match._asdict()],
+                               schema=hash_tables.HASH_MATCHES)
+  assert table.column('query_match_pct')[0].as_py() == 87.5
+  with pytest.raises((pa.ArrowInvalid, ValueError)):
+    pa.Table.from_pylist([row._replace(pdq=pdq[:31])._asdict()],
+                         schema=hash_tables.FRAME_HASHES)
+
+
+def test_hash_partition_layout():
+  assert hash_tables.hash_partition_dir('gs://b/out/', 'frame_hashes', 'x') \
+      == 'gs://b/out/frame_hashes/scan_id=x'
+  assert hash_tables.hash_dataset_glob('/r', 'hash_matches') == \
+      '/r/hash_matches/*/*.parquet'
+  with pytest.raises(KeyError):
+    hash_tables.hash_partition_dir('/r', 'videos', 'x')
