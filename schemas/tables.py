@@ -2,12 +2,14 @@
 
 Layout under an output root ``ROOT``::
 
-    ROOT/flagged_clips/scan_id=<SCAN_ID>/part-*.parquet
-    ROOT/videos/scan_id=<SCAN_ID>/part-*.parquet
+    ROOT/flagged_clips/scan=<SCAN_ID>/part-*.parquet
+    ROOT/videos/scan=<SCAN_ID>/part-*.parquet
 
 Each scan writes its own hive partition, so scans into one root never
-overwrite each other.  ``scan_id`` is also stored as a column, so the files
-are self-describing when read without partition discovery.
+overwrite each other.  The files also carry a ``scan_id`` column, so they
+are self-describing when read without partition discovery; the partition
+key is named ``scan``, not ``scan_id``, because BigQuery refuses a hive
+partition key that is also a column of the files.
 """
 from typing import Dict
 
@@ -71,6 +73,7 @@ DATASETS: Dict[str, pa.Schema] = {
     'videos': VIDEOS,
 }
 
+PARTITION_KEY = 'scan'
 STATUS_SCANNED = 'scanned'
 STATUS_FAILED = 'failed'
 
@@ -79,7 +82,7 @@ def partition_dir(root: str, dataset: str, scan_id: str) -> str:
   """The folder one scan writes one dataset to."""
   if dataset not in DATASETS:
     raise KeyError(f'unknown dataset {dataset!r}')
-  return f"{root.rstrip('/')}/{dataset}/scan_id={scan_id}"
+  return f"{root.rstrip('/')}/{dataset}/{PARTITION_KEY}={scan_id}"
 
 
 def dataset_glob(root: str, dataset: str) -> str:

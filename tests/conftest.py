@@ -8,6 +8,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import pyarrow as pa
 import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage as gcs
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('SVT_LOG', '1')
@@ -17,7 +19,9 @@ from model import marker_model  # pylint: disable=wrong-import-position
 from model.synthetic_video import PlantedEvent  # pylint: disable=wrong-import-position
 from model.synthetic_video import variable_frame_times  # pylint: disable=wrong-import-position
 from model.synthetic_video import write_video  # pylint: disable=wrong-import-position
+from pipeline import storage  # pylint: disable=wrong-import-position
 from pipeline.parquet_output import read_partition  # pylint: disable=wrong-import-position
+from tests import services  # pylint: disable=wrong-import-position
 
 FPS = 2.0
 SEGMENT_SECONDS = 5.0
@@ -151,3 +155,28 @@ def golden_rows(scan: ScanOutput):
              v['frames_scored'], v['clips'], v['segments'])
             for v in scan.videos.to_pylist()}
   return clips, ledger
+
+
+@pytest.fixture(scope='session')
+def emulator(tmp_path_factory, corpus):
+  """A GCS emulator process holding the corpus under gs://uploads/archive/,
+  with empty buckets gs://results and gs://dataflow-temp."""
+  logs = str(tmp_path_factory.mktemp('gcs-logs'))
+  with services.gcs_emulator(logs) as host:
+    previous = os.environ.get('STORAGE_EMULATOR_HOST')
+    os.environ['STORAGE_EMULATOR_HOST'] = host
+    storage.use_anonymous_gcs_for_emulator()
+    client = gcs.Client(project='test', credentials=AnonymousCredentials())
+    bucket = client.create_bucket('uploads')
+    for name in ('results', 'dataflow-temp'):
+      client.create_bucket(name)
+    for path in corpus.all_paths:
+      name = 'archive/' + os.path.relpath(path, corpus.root)
+      bucket.blob(name).upload_from_filename(path)
+    try:
+      yield client
+    finally:
+      if previous is None:
+        os.environ.pop('STORAGE_EMULATOR_HOST', None)
+      else:
+        os.environ['STORAGE_EMULATOR_HOST'] = previous

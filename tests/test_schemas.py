@@ -23,6 +23,6 @@ def test_a_record_converts_to_its_schema():
 
 def test_partition_layout():
   assert schemas.partition_dir('gs://b/out/', 'videos', 'x') == \
-      'gs://b/out/videos/scan_id=x'
+      'gs://b/out/videos/scan=x'
   assert schemas.dataset_glob('/r', 'flagged_clips') == \
       '/r/flagged_clips/*/*.parquet'

@@ -3,41 +3,16 @@ import io
 import os
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage as gcs
 
 from pipeline import decode
 from pipeline import media_errors
 from pipeline import storage
 from model.synthetic_video import write_video
-from tests import services
 from tests.conftest import golden_rows
 from tests.conftest import run_scan
 
 pytestmark = pytest.mark.xdist_group('gcs')
-BUCKET = 'uploads'
-
-
-@pytest.fixture(scope='module')
-def emulator(tmp_path_factory, corpus):
-  logs = str(tmp_path_factory.mktemp('gcs-logs'))
-  with services.gcs_emulator(logs) as host:
-    previous = os.environ.get('STORAGE_EMULATOR_HOST')
-    os.environ['STORAGE_EMULATOR_HOST'] = host
-    storage.use_anonymous_gcs_for_emulator()
-    client = gcs.Client(project='test', credentials=AnonymousCredentials())
-    bucket = client.create_bucket(BUCKET)
-    client.create_bucket('results')
-    for path in corpus.all_paths:
-      name = 'archive/' + os.path.relpath(path, corpus.root)
-      bucket.blob(name).upload_from_filename(path)
-    try:
-      yield client
-    finally:
-      if previous is None:
-        os.environ.pop('STORAGE_EMULATOR_HOST', None)
-      else:
-        os.environ['STORAGE_EMULATOR_HOST'] = previous
+BUCKET = 'uploads'  # the emulator fixture's bucket, holding archive/
 
 
 def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
@@ -60,7 +35,7 @@ def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
   assert golden_ledger <= ledger
   written = {b.name.split('/')[2] for b in
              emulator.bucket('results').list_blobs(prefix='rescans/')}
-  assert written == {'scan_id=gcs'}
+  assert written == {'scan=gcs'}
 
 
 def test_a_short_segment_of_a_large_object_reads_far_less_than_it(

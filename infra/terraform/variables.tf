@@ -371,6 +371,6 @@ variable "external_tables" {
 
 variable "hive_partitioning" {
   type        = bool
-  description = "Expose the scan_id=<ID> folders as a scan_id partition column. BigQuery rejects a partition key that is also a column inside the Parquet files; set false while the files carry their own scan_id column."
+  description = "Expose the scan=<ID> folders as a STRING partition column scan (the files carry their own scan_id column; the folder key differs so the two do not clash)."
   default     = true
 }

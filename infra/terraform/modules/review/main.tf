@@ -27,7 +27,7 @@ resource "google_bigquery_table" "results" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.results.dataset_id
   table_id            = each.key
-  description         = "Parquet files under gs://${var.results_bucket_name}/${each.key}/, one scan_id=<ID> folder per scan."
+  description         = "Parquet files under gs://${var.results_bucket_name}/${each.key}/, one scan=<ID> folder per scan."
   deletion_protection = true
 
   external_data_configuration {
@@ -39,7 +39,7 @@ resource "google_bigquery_table" "results" {
       for_each = var.hive_partitioning ? [each.key] : []
       content {
         mode                     = "CUSTOM"
-        source_uri_prefix        = "gs://${var.results_bucket_name}/${hive_partitioning_options.value}/{scan_id:STRING}"
+        source_uri_prefix        = "gs://${var.results_bucket_name}/${hive_partitioning_options.value}/{scan:STRING}"
         require_partition_filter = false
       }
     }

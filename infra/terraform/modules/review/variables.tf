@@ -37,6 +37,6 @@ variable "external_tables" {
 
 variable "hive_partitioning" {
   type        = bool
-  description = "Expose the scan_id=<ID> folders as a STRING partition column scan_id."
+  description = "Expose the scan=<ID> folders as a STRING partition column scan."
   default     = true
 }
