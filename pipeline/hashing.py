@@ -29,10 +29,12 @@ time instead, which is the same numbering on constant-frame-rate streams.
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
 import pdqhash
+from pdqhash import bindings as pdqhash_bindings
 
 PDQ_BYTES = 32
 PDQ_HEX_DIGITS = 2 * PDQ_BYTES
@@ -41,6 +43,33 @@ DEFAULT_SECONDS_PER_HASH = 1.0
 MIN_HASHABLE_SIDE = 5
 
 Payload = TypeVar('Payload')
+
+# PDQ's own C++ functions, compiled into the ``pdqhash`` extension.  Calling
+# them directly gives vPDQ's float32 luma (``fillFloatLumaFromRGB``);
+# ``pdqhash.compute`` computes luma in float64 in numpy, which now and then
+# moves the quality by 1 or flips a bit near the median.
+_LUMA_SYMBOL = '_ZN8facebook3pdq7hashing20fillFloatLumaFromRGBEPhS2_S2_iiiiPf'
+_HASH_SYMBOL = ('_ZN8facebook3pdq7hashing23pdqHash256FromFloatLumaEPfS2_iiPA64'
+                '_fS4_PA16_fRNS1_7Hash256ERi')
+
+
+def _native_pdq():
+  try:
+    library = ctypes.CDLL(pdqhash_bindings.__file__)
+    luma, pdq = getattr(library, _LUMA_SYMBOL), getattr(library, _HASH_SYMBOL)
+  except (OSError, AttributeError):
+    return None
+  luma.restype, pdq.restype = None, None
+  luma.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 4 + [
+      ctypes.c_void_p]
+  pdq.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int] * 2 + [
+      ctypes.c_void_p] * 5
+  return luma, pdq
+
+
+_NATIVE = _native_pdq()
+# True when frames are hashed exactly as vPDQ hashes them (float32 luma).
+EXACT_VPDQ_LUMA = _NATIVE is not None
 
 
 class FrameHash(NamedTuple):
@@ -71,8 +100,25 @@ def hash_frame(rgb: np.ndarray) -> Tuple[bytes, int]:
   if min(rgb.shape[0], rgb.shape[1]) < MIN_HASHABLE_SIDE:
     raise ValueError(f'frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than '
                      f'{MIN_HASHABLE_SIDE} pixels on a side')
-  bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
-  return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
+  rgb = np.ascontiguousarray(rgb)
+  if _NATIVE is None:
+    bits, quality = pdqhash.compute(rgb)
+    return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
+  fill_luma, pdq_from_luma = _NATIVE
+  height, width = rgb.shape[:2]
+  base = rgb.ctypes.data
+  luma = np.empty((height, width), np.float32)
+  scratch = np.empty((height, width), np.float32)
+  fill_luma(base, base + 1, base + 2, height, width, width * 3, 3,
+            luma.ctypes.data)
+  buffers = [np.empty(shape, np.float32) for shape in ((64, 64), (16, 64),
+                                                       (16, 16))]
+  words = np.zeros(16, np.uint16)   # Hash256.w; w[15] is printed first
+  quality = ctypes.c_int(0)
+  pdq_from_luma(luma.ctypes.data, scratch.ctypes.data, height, width,
+                *(b.ctypes.data for b in buffers), words.ctypes.data,
+                ctypes.addressof(quality))
+  return words[::-1].astype('>u2').tobytes(), int(quality.value)
 
 
 def pdq_hex(pdq: bytes) -> str:
