@@ -20,6 +20,7 @@ REQUIREMENTS = [
     'pyarrow==25.0.1',
     'duckdb==2.0.1',
     'google-cloud-storage==3.17.1',
+    'pillow==12.3.0',
 ]
 
 TEST_REQUIREMENTS = [

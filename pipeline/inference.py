@@ -6,7 +6,7 @@ handler loads any SavedModel that obeys the model contract.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
@@ -14,6 +14,12 @@ from apache_beam.ml.inference.base import ModelHandler
 from pipeline import model_contract
 from pipeline.model_contract import LoadedModel
 from pipeline.model_contract import ModelSpec
+
+
+class ScoredInput(NamedTuple):
+  """One inference result: float32 ``[C]`` scores and the model input."""
+  scores: np.ndarray
+  frames: np.ndarray
 
 
 class GpuUnavailableError(RuntimeError):
@@ -32,7 +38,7 @@ def check_gpu_visible() -> None:
         '--require-gpu=false to run inference on CPU')
 
 
-class SavedModelHandler(ModelHandler[np.ndarray, np.ndarray, LoadedModel]):
+class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
   """Batches uint8 frames (or windows) into the ``serving_default`` call."""
 
   def __init__(self, spec: ModelSpec, max_batch_size: int = 32,
@@ -50,8 +56,11 @@ class SavedModelHandler(ModelHandler[np.ndarray, np.ndarray, LoadedModel]):
 
   def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,
                     inference_args: Optional[Dict[str, Any]] = None
-                    ) -> Iterable[np.ndarray]:
-    return list(model(np.stack(batch)))
+                    ) -> Iterable[ScoredInput]:
+    """Scores a batch; each result keeps its input, so that the frames of
+    flagged samples can become thumbnails without a second decode."""
+    return [ScoredInput(scores, frames)
+            for scores, frames in zip(model(np.stack(batch)), batch)]
 
   def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
     return sum(frame.nbytes for frame in batch)

@@ -62,9 +62,11 @@ class SampleKey(NamedTuple):
 
 
 class FrameScore(NamedTuple):
-  """The model's scores, one per label, for the frame sampled at ``ts_ms``."""
+  """The model's scores, one per label, for the frame sampled at ``ts_ms``;
+  a JPEG of the frame when some score reached the threshold."""
   ts_ms: int
   scores: Tuple[float, ...]
+  thumbnail: Optional[bytes] = None
 
 
 class FlaggedClip(NamedTuple):
@@ -83,6 +85,7 @@ class FlaggedClip(NamedTuple):
   threshold: float
   scan_id: str
   scanned_at: datetime.datetime
+  thumbnail: Optional[bytes]
 
 
 class VideoLedgerRow(NamedTuple):

@@ -24,6 +24,7 @@ from pipeline import probe
 from pipeline import sampling
 from pipeline import segments
 from pipeline import storage
+from pipeline import thumbnails
 from pipeline import windows
 from pipeline.inference import SavedModelHandler
 from pipeline.model_contract import ModelSpec
@@ -150,9 +151,22 @@ def _dead_probe(bad: Tuple[VideoRef, Tuple]) -> Failure:
                  f'{media_errors.short_message(exc_value)}')
 
 
-def _score_by_video(keyed) -> Tuple[str, FrameScore]:
-  key, scores = keyed
-  return key.video_id, FrameScore(key.ts_ms, tuple(float(s) for s in scores))
+class ScoreToRecordFn(beam.DoFn):
+  """Inference results -> ``(video_id, FrameScore)``; a sample that reached
+  the threshold keeps a JPEG of its frame for the clip's thumbnail."""
+
+  def __init__(self, threshold: float):
+    self._threshold = threshold
+    self._thumbnails = Metrics.counter(NAMESPACE, 'thumbnails_encoded')
+
+  def process(self, keyed) -> Iterator[Tuple[str, FrameScore]]:
+    key, result = keyed
+    scores = tuple(float(s) for s in result.scores)
+    thumbnail = None
+    if max(scores) >= self._threshold:
+      thumbnail = thumbnails.jpeg_thumbnail(result.frames)
+      self._thumbnails.inc()
+    yield key.video_id, FrameScore(key.ts_ms, scores, thumbnail)
 
 
 def _key_by_video(record):
@@ -233,6 +247,7 @@ class AssembleVideoFn(beam.DoFn):
     spec, s = self._settings.spec, self._settings
     spans = clip_assembly.assemble_clips(scores, spec.labels, self._rules,
                                          info.duration_ms)
+    thumbnail_at = {score.ts_ms: score.thumbnail for score in scores}
     outputs: List = []
     for span in spans:
       outputs.append(FlaggedClip(
@@ -243,7 +258,8 @@ class AssembleVideoFn(beam.DoFn):
           peak_score=span.peak_score, mean_score=span.mean_score,
           frames=span.frames, model_name=spec.name,
           model_version=spec.version, threshold=s.threshold,
-          scan_id=s.scan_id, scanned_at=s.scanned_at))
+          scan_id=s.scan_id, scanned_at=s.scanned_at,
+          thumbnail=thumbnail_at.get(span.peak_ms)))
     self._scanned.inc()
     self._clips.inc(len(spans))
     outputs.append(beam.pvalue.TaggedOutput(LEDGER, self._ledger(
@@ -293,7 +309,7 @@ class ScanVideos(beam.PTransform):
           accelerator=s.inference_accelerator)
     scores = (decoded['samples']
               | 'ScoreFrames' >> inference
-              | 'KeyScoresByVideo' >> beam.Map(_score_by_video))
+              | 'KeyScoresByVideo' >> beam.ParDo(ScoreToRecordFn(s.threshold)))
     outcomes = (
         (decoded[OUTCOMES] | 'KeyOutcomesByVideo' >> beam.Map(_key_by_video),
          decoded[DEAD_LETTER] | 'DeadLetterSegments' >> beam.Map(_dead_segment))

@@ -41,6 +41,9 @@ FLAGGED_CLIPS = pa.schema(
         *_MODEL_AND_SCAN,
         pa.field('threshold', pa.float32(), nullable=False),
         *_SCAN,
+        pa.field('thumbnail', pa.binary(),
+                 metadata={'description': 'JPEG of the peak frame as the '
+                           'model saw it'}),
     ],
     metadata={'description': 'One row per flagged clip: a run of sampled '
               'frames scoring at or above the threshold for one label.'})

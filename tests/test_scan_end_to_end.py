@@ -114,3 +114,18 @@ def test_scans_into_one_root_do_not_overwrite(corpus, marker_model_dir,
       "videos/*/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 1"
   ).fetchall()
   assert scans == [('golden', 14), ('second', 1)]
+
+
+def test_every_clip_carries_a_small_jpeg_of_its_peak_frame(golden_scan):
+  import io  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  for clip in golden_scan.clips.to_pylist():
+    thumbnail = clip['thumbnail']
+    assert thumbnail and len(thumbnail) <= 20_000, clip['clip_id']
+    image = Image.open(io.BytesIO(thumbnail))
+    assert image.format == 'JPEG'
+    pixels = image.convert('RGB').getdata()
+    marker = (235, 20, 25) if clip['label'] == 'red_marker' else (20, 225, 30)
+    close = sum(1 for p in pixels
+                if max(abs(a - b) for a, b in zip(p, marker)) < 70)
+    assert close / len(pixels) > 0.1  # the peak frame shows the marker

@@ -16,7 +16,7 @@ def test_records_mirror_the_schemas_field_for_field():
 def test_a_record_converts_to_its_schema():
   now = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
   clip = FlaggedClip('c', 'v', 'gs://b/v.mp4', 'x', 0, 500, 0, .9, .8, 1, 'm',
-                     '1', .5, 's', now)
+                     '1', .5, 's', now, b'\xff\xd8')
   table = pa.Table.from_pylist([clip._asdict()], schema=schemas.FLAGGED_CLIPS)
   assert table.column('scanned_at')[0].as_py() == now
 
