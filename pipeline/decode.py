@@ -78,6 +78,16 @@ def _decoded_frames(container, stream, origin_s: float,
     stats.error_message = media_errors.short_message(exc)
 
 
+def _limited(frames: Iterator[Tuple[float, av.VideoFrame]], stats: DecodeStats,
+             max_frames: int) -> Iterator[Tuple[float, av.VideoFrame]]:
+  for item in frames:
+    if stats.frames_decoded > max_frames:
+      raise media_errors.MediaError(
+          media_errors.TOO_MANY_FRAMES,
+          f'more than {max_frames} frames decoded in one segment')
+    yield item
+
+
 def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
                  origin_s: float,
                  stats: DecodeStats) -> Iterator[Tuple[float, av.VideoFrame]]:
@@ -106,7 +116,8 @@ def iter_samples(source: BinaryIO,
                  size: Tuple[int, int],
                  stats: Optional[DecodeStats] = None,
                  context_samples: int = 0,
-                 max_pixels: Optional[int] = None) -> Iterator[Sample]:
+                 max_pixels: Optional[int] = None,
+                 max_frames: Optional[int] = None) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -118,6 +129,7 @@ def iter_samples(source: BinaryIO,
     context_samples: also yield this many grid samples before ``start_ms``
       (temporal models need the frames leading up to a segment).
     max_pixels: refuse streams whose frames are larger than this.
+    max_frames: give up after decoding this many frames.
   """
   stats = stats if stats is not None else DecodeStats()
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
@@ -141,6 +153,8 @@ def iter_samples(source: BinaryIO,
     origin_s = stream_start_seconds(stream)
     frames = _frames_from(container, stream, start_ms, times[0], origin_s,
                           stats)
+    if max_frames is not None:
+      frames = _limited(frames, stats, max_frames)
     converted_for: Optional[av.VideoFrame] = None
     image: Optional[np.ndarray] = None
     for sample_ms, frame in sampling.pick_frames(

@@ -45,7 +45,7 @@ COMPARED_MATCH_PCT = 0.0
 
 WORDS = 4
 # Block shape of the distance computation: query rows x bank columns.
-QUERY_BLOCK = 128
+QUERY_BLOCK = 64
 BANK_BLOCK = 8192
 
 

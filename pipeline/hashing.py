@@ -30,7 +30,8 @@ time instead, which is the same numbering on constant-frame-rate streams.
 from __future__ import annotations
 
 import ctypes
-from typing import Iterable, Iterator, NamedTuple, Optional, Tuple, TypeVar
+from typing import (Iterable, Iterator, List, NamedTuple, Optional, Tuple,
+                    TypeVar)
 
 import numpy as np
 import pdqhash
@@ -190,6 +191,33 @@ def frame_number_at(time_ms: float, frame_rate: float) -> int:
   return int(round(time_ms * frame_rate / 1000.0))
 
 
+class VpdqTimePicker:
+  """Decides frame by frame which frames vPDQ hashes, by presentation time.
+
+  For one decode loop that feeds both the model's sampler and the hasher;
+  see ``pick_vpdq_frames_by_time`` and ``tap_vpdq_frames``.
+  """
+
+  def __init__(self, frame_rate: float,
+               seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH,
+               start_ms: float = float('-inf'),
+               end_ms: float = float('inf')):
+    self._rate = frame_rate
+    self._interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
+    self._start_ms, self._end_ms = start_ms, end_ms
+    self._last_number: Optional[int] = None
+
+  def pick(self, time_ms: float) -> Optional[int]:
+    """The vPDQ frame number of the frame at ``time_ms`` if it is hashed."""
+    if not self._start_ms <= time_ms < self._end_ms:
+      return None
+    number = frame_number_at(time_ms, self._rate)
+    if number % self._interval or number == self._last_number:
+      return None
+    self._last_number = number
+    return number
+
+
 def pick_vpdq_frames_by_time(
     frames: Iterable[Tuple[float, Payload]],
     frame_rate: float,
@@ -205,16 +233,28 @@ def pick_vpdq_frames_by_time(
   nearest the nominal vPDQ times instead.  A frame number met twice (a
   duplicate or a held frame) is picked once, at its first frame.
   """
-  interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
-  last_number: Optional[int] = None
+  picker = VpdqTimePicker(frame_rate, seconds_per_hash, start_ms, end_ms)
   for time_ms, frame in frames:
-    if not start_ms <= time_ms < end_ms:
-      continue
-    number = frame_number_at(time_ms, frame_rate)
-    if number % interval or number == last_number:
-      continue
-    last_number = number
-    yield HashPick(number, time_ms, frame)
+    number = picker.pick(time_ms)
+    if number is not None:
+      yield HashPick(number, time_ms, frame)
+
+
+def tap_vpdq_frames(frames: Iterable[Tuple[float, Payload]],
+                    picker: VpdqTimePicker,
+                    picks: List[HashPick]) -> Iterator[Tuple[float, Payload]]:
+  """Passes ``frames`` on unchanged, appending vPDQ's picks to ``picks``.
+
+  Lets the one decode pass feed ``sampling.pick_frames`` and the hasher.
+  ``pick_frames`` stops reading once its last sample is placed, so keep
+  reading this iterator up to the segment's end (the first frame at or
+  after ``end_ms``) to see every hash frame of the segment.
+  """
+  for time_ms, frame in frames:
+    number = picker.pick(time_ms)
+    if number is not None:
+      picks.append(HashPick(number, time_ms, frame))
+    yield time_ms, frame
 
 
 def hash_size(width: int, height: int,

@@ -9,11 +9,22 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import ModelHandler
 
+from pipeline import fault_injection
 from pipeline import model_contract
 from pipeline.model_contract import LoadedModel
 from pipeline.model_contract import ModelSpec
+
+
+class KeyedSavedModelHandler(KeyedModelHandler):
+  """``KeyedModelHandler`` over ``SampleKey``s, with the reliability tests'
+  fault hook (inert in production) in front of each batch."""
+
+  def run_inference(self, batch, model, inference_args=None):
+    fault_injection.before_inference([key.video_id for key, _ in batch])
+    return super().run_inference(batch, model, inference_args)
 
 
 class ScoredInput(NamedTuple):

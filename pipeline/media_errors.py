@@ -20,6 +20,10 @@ DECODE_ERROR = 'decode_error'
 NO_FRAMES = 'no_frames'
 IO_ERROR = 'io_error'
 INTERNAL_ERROR = 'internal_error'
+TOO_MANY_FRAMES = 'too_many_frames'
+TIMEOUT = 'timeout'
+CRASH = 'crash'
+FORBIDDEN_URI = 'forbidden_uri'
 
 MAX_MESSAGE_CHARS = 300
 

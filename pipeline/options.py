@@ -20,6 +20,9 @@ DEFAULT_MERGE_GAP_SECONDS = 1.0
 DEFAULT_MIN_CLIP_SECONDS = 0.0
 DEFAULT_MAX_PIXELS = 8192 * 4320
 DEFAULT_LOCAL_RUNNER = 'DirectRunner'
+DEFAULT_SEGMENT_TIMEOUT_SECONDS = 600.0
+DEFAULT_MAX_FRAMES_PER_SEGMENT = 100_000
+DECODE_ISOLATION_CHOICES = ('subprocess', 'inline')
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class ScanConfig:
   merge_gap_seconds: float = DEFAULT_MERGE_GAP_SECONDS
   min_clip_seconds: float = DEFAULT_MIN_CLIP_SECONDS
   max_pixels: int = DEFAULT_MAX_PIXELS
+  max_frames_per_segment: int = DEFAULT_MAX_FRAMES_PER_SEGMENT
+  segment_timeout_seconds: float = DEFAULT_SEGMENT_TIMEOUT_SECONDS
+  decode_isolation: str = 'subprocess'
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
@@ -133,6 +139,20 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'max_pixels', type=_positive_int, default=DEFAULT_MAX_PIXELS,
        help='Refuse videos whose frames have more pixels than this '
        '(default %(default)s, 8K).')
+  _add(parser, 'max_frames_per_segment', type=_positive_int,
+       default=DEFAULT_MAX_FRAMES_PER_SEGMENT,
+       help='Give up on a segment that decodes more frames than this '
+       '(default %(default)s).')
+  _add(parser, 'segment_timeout_seconds', type=_positive_float,
+       default=DEFAULT_SEGMENT_TIMEOUT_SECONDS,
+       help='Give up on a segment whose decoding takes longer than this; the '
+       'video is recorded as failed with error_kind "timeout" '
+       '(default %(default)s).')
+  _add(parser, 'decode_isolation', choices=DECODE_ISOLATION_CHOICES,
+       default='subprocess',
+       help='"subprocess" decodes in a watched child process, so a decoder '
+       'that crashes fails one video ("crash"), not the worker; "inline" '
+       'decodes in the worker process (default %(default)s).')
   _add(parser, 'inference_accelerator', default=None, metavar='HINT',
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '

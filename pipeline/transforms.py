@@ -13,11 +13,11 @@ from typing import Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import clips as clip_assembly
 from pipeline import decode
+from pipeline import fault_injection
 from pipeline import inputs
 from pipeline import media_errors
 from pipeline import probe
@@ -26,6 +26,7 @@ from pipeline import segments
 from pipeline import storage
 from pipeline import thumbnails
 from pipeline import windows
+from pipeline.inference import KeyedSavedModelHandler
 from pipeline.inference import SavedModelHandler
 from pipeline.model_contract import ModelSpec
 from pipeline.records import Failure
@@ -55,6 +56,9 @@ class ScanSettings:
   merge_gap_ms: float
   min_clip_ms: float
   max_pixels: int
+  max_frames_per_segment: int
+  segment_timeout_seconds: float
+  decode_isolation: str
   inference_accelerator: Optional[str]
   require_gpu: bool
   scan_id: str
@@ -85,21 +89,22 @@ class ProbeVideoFn(beam.DoFn):
 
 
 class DecodeSegmentFn(beam.DoFn):
-  """Decodes one segment's samples, keyed for inference, plus its outcome."""
+  """Decodes one segment's samples, keyed for inference, plus its outcome.
+
+  It may run in a watched child process (see ``--decode-isolation``), where
+  Beam metrics do not reach the runner: ``CountSegmentOutcomesFn`` counts
+  the outcomes in the worker instead.
+  """
 
   def __init__(self, settings: ScanSettings):
     self._fps = settings.fps
     self._size = settings.spec.input_size
     self._window = settings.spec.window
     self._max_pixels = settings.max_pixels
-    self._segments = Metrics.counter(NAMESPACE, 'segments_decoded')
-    self._segment_errors = Metrics.counter(NAMESPACE, 'segments_failed')
-    self._frames = Metrics.counter(NAMESPACE, 'frames_sampled')
-    self._bytes = Metrics.counter(NAMESPACE, 'bytes_read')
-    self._bytes_per_segment = Metrics.distribution(NAMESPACE,
-                                                   'bytes_read_per_segment')
+    self._max_frames = settings.max_frames_per_segment
 
   def process(self, segment: Segment):
+    fault_injection.before_decode(segment.uri, segment.index)
     stats = decode.DecodeStats()
     count = 0
     try:
@@ -108,7 +113,7 @@ class DecodeSegmentFn(beam.DoFn):
           samples = decode.iter_samples(
               reader, segment.start_ms, segment.end_ms, self._fps,
               self._size, stats, context_samples=self._window - 1,
-              max_pixels=self._max_pixels)
+              max_pixels=self._max_pixels, max_frames=self._max_frames)
           first = sampling.sample_index_range(segment.start_ms,
                                               segment.end_ms, self._fps).start
           for sample, frames in windows.sliding_windows(samples, self._window,
@@ -120,12 +125,6 @@ class DecodeSegmentFn(beam.DoFn):
           stats.bytes_read = reader.bytes_read
     except media_errors.MEDIA_EXCEPTIONS as exc:
       stats.error_kind, stats.error_message = media_errors.classify(exc)
-    self._segments.inc()
-    self._frames.inc(count)
-    self._bytes.inc(stats.bytes_read)
-    self._bytes_per_segment.update(stats.bytes_read)
-    if stats.error_kind:
-      self._segment_errors.inc()
     yield beam.pvalue.TaggedOutput(
         OUTCOMES,
         SegmentOutcome(segment.video_id, segment.index, count,
@@ -133,15 +132,54 @@ class DecodeSegmentFn(beam.DoFn):
                        stats.error_message))
 
 
-def _dead_segment(bad: Tuple[Segment, Tuple]) -> Tuple[str, SegmentOutcome]:
-  """A segment whose DoFn raised an unexpected exception (a bug, not bad
-  media): recorded as ``internal_error`` instead of failing the job."""
+class CountSegmentOutcomesFn(beam.DoFn):
+  """Counts decode outcomes in the worker and keys them by video."""
+
+  def __init__(self):
+    self._segments = Metrics.counter(NAMESPACE, 'segments_decoded')
+    self._segment_errors = Metrics.counter(NAMESPACE, 'segments_failed')
+    self._frames = Metrics.counter(NAMESPACE, 'frames_sampled')
+    self._bytes = Metrics.counter(NAMESPACE, 'bytes_read')
+    self._bytes_per_segment = Metrics.distribution(NAMESPACE,
+                                                   'bytes_read_per_segment')
+
+  def process(self, outcome: SegmentOutcome
+              ) -> Iterator[Tuple[str, SegmentOutcome]]:
+    self._segments.inc()
+    self._frames.inc(outcome.frames_sampled)
+    self._bytes.inc(outcome.bytes_read)
+    self._bytes_per_segment.update(outcome.bytes_read)
+    if outcome.error_kind:
+      self._segment_errors.inc()
+    yield outcome.video_id, outcome
+
+
+def dead_letter_kind(exc_type) -> str:
+  """``timeout`` and ``crash`` for a watched decode that hung or died;
+  ``internal_error`` for any other unexpected exception (a bug)."""
+  name = getattr(exc_type, '__name__', str(exc_type))
+  if name == 'TimeoutError':
+    return media_errors.TIMEOUT
+  if name == 'BrokenProcessPool':
+    return media_errors.CRASH
+  return media_errors.INTERNAL_ERROR
+
+
+def _dead_segment(bad: Tuple[Segment, Tuple]) -> SegmentOutcome:
+  """A segment whose decoding hung, crashed, or raised something we did not
+  expect: recorded against its video instead of failing the job."""
   segment, (exc_type, exc_value, _) = bad
-  message = media_errors.short_message(exc_value) if exc_value else str(
-      exc_type)
-  return segment.video_id, SegmentOutcome(
-      segment.video_id, segment.index, 0, 0, media_errors.INTERNAL_ERROR,
-      f'{getattr(exc_type, "__name__", exc_type)}: {message}')
+  kind = dead_letter_kind(exc_type)
+  messages = {
+      media_errors.TIMEOUT: 'decoding the segment exceeded its time limit',
+      media_errors.CRASH: 'the decoder process died while decoding',
+  }
+  message = messages.get(kind) or (
+      f'{getattr(exc_type, "__name__", exc_type)}: '
+      f'{media_errors.short_message(exc_value) if exc_value else ""}')
+  return SegmentOutcome(segment.video_id, segment.index, 0, 0, kind,
+                        f'segment {segment.index} '
+                        f'[{segment.start_ms}, {segment.end_ms}) ms: {message}')
 
 
 def _dead_probe(bad: Tuple[VideoRef, Tuple]) -> Failure:
@@ -299,8 +337,10 @@ class ScanVideos(beam.PTransform):
         | 'ReshuffleSegments' >> beam.Reshuffle()
         | 'DecodeSegments' >> beam.ParDo(DecodeSegmentFn(s)).with_outputs(
             OUTCOMES, main='samples').with_exception_handling(
-                dead_letter_tag=DEAD_LETTER))
-    handler = KeyedModelHandler(
+                dead_letter_tag=DEAD_LETTER,
+                use_subprocess=s.decode_isolation == 'subprocess',
+                timeout=s.segment_timeout_seconds))
+    handler = KeyedSavedModelHandler(
         SavedModelHandler(s.spec, max_batch_size=s.batch_size,
                           require_gpu=s.require_gpu))
     inference = RunInference(handler)
@@ -311,9 +351,10 @@ class ScanVideos(beam.PTransform):
               | 'ScoreFrames' >> inference
               | 'KeyScoresByVideo' >> beam.ParDo(ScoreToRecordFn(s.threshold)))
     outcomes = (
-        (decoded[OUTCOMES] | 'KeyOutcomesByVideo' >> beam.Map(_key_by_video),
+        (decoded[OUTCOMES],
          decoded[DEAD_LETTER] | 'DeadLetterSegments' >> beam.Map(_dead_segment))
-        | 'FlattenOutcomes' >> beam.Flatten())
+        | 'FlattenOutcomes' >> beam.Flatten()
+        | 'CountSegmentOutcomes' >> beam.ParDo(CountSegmentOutcomesFn()))
     all_failed = ((failed, dead_probes)
                   | 'FlattenProbeFailures' >> beam.Flatten())
     assembled = (
@@ -341,6 +382,9 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       merge_gap_ms=config.merge_gap_seconds * 1000.0,
       min_clip_ms=config.min_clip_seconds * 1000.0,
       max_pixels=config.max_pixels,
+      max_frames_per_segment=config.max_frames_per_segment,
+      segment_timeout_seconds=config.segment_timeout_seconds,
+      decode_isolation=config.decode_isolation,
       inference_accelerator=config.inference_accelerator,
       require_gpu=bool(config.require_gpu),
       scan_id=config.scan_id,

@@ -1,5 +1,6 @@
 """PDQ frame hashing, the vPDQ frame-picking rule, and the hash records."""
 import numpy as np
+import pdqhash
 import pyarrow as pa
 import pytest
 
@@ -19,10 +20,21 @@ def test_hash_frame_is_32_bytes_and_a_quality():
   pdq, quality = hashing.hash_frame(_pattern())
   assert isinstance(pdq, bytes) and len(pdq) == 32
   assert isinstance(quality, int) and 0 <= quality <= 100
-  # A regression value: the PDQ hash of this image does not change.
-  assert hashing.pdq_hex(pdq) == ('4825ff2aa2a4ff2a8614ff2a423900d5'
-                                  '015600d5b69bff2ad2a3ff2aa6c4ff2a')
+  # A regression value: vPDQ's hash of this image (vpdq 0.2.5 on a lossless
+  # video of it gives the same).
+  assert hashing.pdq_hex(pdq) == ('5d17ff2a8182ff2a4284ff2a323300d5'
+                                  '2d8600d545a9ff2a4d8bff2ad2a0ff2a')
   assert quality == 99
+
+
+def test_frames_are_hashed_with_vpdq_float32_luma():
+  # pdqhash.compute takes luma in float64; on this image of exact ties it
+  # lands 52 bits away from vPDQ.  The pinned pdqhash exports PDQ's C++
+  # luma and hash functions, which hash_frame calls.
+  assert hashing.EXACT_VPDQ_LUMA
+  bits, _ = pdqhash.compute(_pattern())
+  float64_luma = np.packbits(bits.astype(np.uint8)).tobytes()
+  assert float64_luma != hashing.hash_frame(_pattern())[0]
 
 
 def test_hash_frame_takes_strided_views_and_is_deterministic():

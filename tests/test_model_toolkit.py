@@ -268,6 +268,20 @@ def test_clip_level_recall_and_false_clips_per_hour():
 
 # --- export ------------------------------------------------------------------
 
+def test_the_readme_example_model_obeys_the_contract(tmp_path, monkeypatch):
+  readme = os.path.join(os.path.dirname(__file__), '..', 'model', 'README.md')
+  with open(readme, encoding='utf-8') as f:
+    text = f.read()
+  example = text.split('<!-- contract-example')[1].split('```python\n')[1]
+  monkeypatch.chdir(tmp_path)
+  code = compile(example.split('```')[0], 'model/README.md', 'exec')
+  exec(code, {})  # pylint: disable=exec-used
+  spec = model_contract.resolve_model(str(tmp_path / 'models' / 'brightness'))
+  scores = model_contract.load_signature(spec)(
+      np.full((2, 64, 64, 3), 255, np.uint8))
+  np.testing.assert_allclose(scores, np.ones((2, 1)))
+
+
 @pytest.mark.parametrize('window', [1, 3])
 def test_export_reloads_with_the_keras_models_outputs(tmp_path, window):
   classifier = architecture.build_classifier('tiny_cnn', 32, 40, 2, window)
@@ -313,6 +327,17 @@ def test_training_is_deterministic_for_a_seed(train_set, tmp_path):
                     sampled, rows, rows[:0], data.labels, log=lambda _: None)
   assert any(not np.array_equal(a, b) for a, b in
              zip(runs[0].get_weights(), other.get_weights()))
+
+
+@pytest.mark.slow
+def test_a_temporal_model_trains_and_obeys_the_contract(train_set, tmp_path):
+  result = train.train(_train_config(train_set, str(tmp_path / 'w2'),
+                                     window=2, max_steps=3),
+                       log=lambda _: None)
+  spec = model_contract.resolve_model(result.model_dir)
+  assert spec.window == 2
+  assert model_contract.expected_input_shape(spec) == (None, 2, INPUT, INPUT,
+                                                       3)
 
 
 @pytest.mark.slow
