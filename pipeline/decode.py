@@ -57,8 +57,7 @@ def _decoded_frames(container, stream, origin_s: float,
         frames = packet.decode()
       except av.error.EOFError:
         return
-      except (av.error.InvalidDataError, av.error.ValueError,
-              av.error.UndefinedError, av.error.BugError) as exc:
+      except av.error.FFmpegError as exc:
         stats.packets_damaged += 1
         if stats.packets_damaged > MAX_DAMAGED_PACKETS:
           raise media_errors.MediaError(
@@ -107,6 +106,20 @@ def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
       yield first
       yield from frames
       return
+
+
+def upright_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+  """The frame as RGB uint8 ``[height, width, 3]``, turned upright when the
+  stream carries display rotation (phone footage), resized once."""
+  rotation = int(getattr(frame, 'rotation', 0) or 0)
+  sideways = rotation % 180 != 0
+  image = frame.to_ndarray(format='rgb24',
+                           width=height if sideways else width,
+                           height=width if sideways else height,
+                           interpolation='BILINEAR')
+  if rotation % 360:
+    image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+  return image
 
 
 def iter_samples(source: BinaryIO,
@@ -160,8 +173,7 @@ def iter_samples(source: BinaryIO,
     for sample_ms, frame in sampling.pick_frames(
         frames, times, max_lead_ms=interval_ms):
       if frame is not converted_for:
-        image = frame.to_ndarray(format='rgb24', width=width, height=height,
-                                 interpolation='BILINEAR')
+        image = upright_rgb(frame, width, height)
         converted_for = frame
       index = index_of[sample_ms]
       yield Sample(index, sampling.sample_time_ms(index, fps), image)

@@ -34,6 +34,7 @@ import posixpath
 import sys
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -42,14 +43,17 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.hash_matching import BankEntry
 from pipeline.hash_matching import BankIndex
+from pipeline.hash_matching import FrameHashes
 from pipeline.hash_matching import MatchRules
-from pipeline.hash_matching import build_index
 from pipeline.hash_matching import frame_hashes
-from pipeline.hash_matching import unpack_hashes
+from pipeline.hash_matching import index_from_arrays
 from pipeline.hashing import pdq_from_hex
 from pipeline.hashing import pdq_hex
 from schemas.hash_tables import BANK_ENTRIES
+from schemas.hash_tables import BANK_HASH
 from schemas.hash_tables import FRAME_HASHES
+from schemas.hash_tables import PDQ_BYTES
+from schemas.hash_tables import PDQ_TYPE
 from schemas.hash_tables import hash_dataset_glob
 from schemas.hash_tables import hash_partition_dir
 
@@ -202,21 +206,72 @@ def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
 
 
 def entries_table(entries: Sequence[BankEntry]) -> pa.Table:
-  rows = []
-  for entry in entries:
-    h = entry.hashes
-    rows.append({'entry_id': entry.entry_id, 'label': entry.label,
-                 'hashes': [{'pdq': p, 'quality': int(q), 'ts_ms': int(t)}
-                            for p, q, t in zip(unpack_hashes(h.pdq),
-                                               h.quality, h.ts_ms)]})
-  return pa.Table.from_pylist(rows, schema=BANK_ENTRIES)
+  """Bank entries -> a ``BANK_ENTRIES`` table (columnar, no per-hash loop)."""
+  lengths = np.array([len(e.hashes.quality) for e in entries], np.int64)
+  if entries:
+    pdq = np.concatenate([e.hashes.pdq for e in entries])
+    quality = np.concatenate([e.hashes.quality for e in entries])
+    ts_ms = np.concatenate([e.hashes.ts_ms for e in entries])
+  else:
+    pdq = np.zeros((0, 4), np.uint64)
+    quality, ts_ms = np.zeros(0, np.int32), np.zeros(0, np.int64)
+  pdq_array = pa.FixedSizeBinaryArray.from_buffers(
+      PDQ_TYPE, len(pdq), [None, pa.py_buffer(
+          np.ascontiguousarray(pdq, dtype='>u8').tobytes())])
+  hashes = pa.StructArray.from_arrays(
+      [pdq_array, pa.array(quality, pa.int32()), pa.array(ts_ms, pa.int64())],
+      fields=list(BANK_HASH))
+  offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
+  return pa.Table.from_arrays(
+      [pa.array([e.entry_id for e in entries], pa.string()),
+       pa.array([e.label for e in entries], pa.string()),
+       pa.ListArray.from_arrays(offsets, hashes).cast(
+           BANK_ENTRIES.field('hashes').type)],
+      schema=BANK_ENTRIES)
+
+
+class _Columns(NamedTuple):
+  entry_ids: List[str]
+  labels: List[str]
+  lengths: np.ndarray
+  pdq: np.ndarray
+  quality: np.ndarray
+  ts_ms: np.ndarray
+
+
+def _columns(table: pa.Table) -> _Columns:
+  """A ``BANK_ENTRIES`` table as flat numpy columns."""
+  table = table.cast(BANK_ENTRIES)
+  lists = table.column('hashes')
+  flat = pc.list_flatten(lists)
+  if isinstance(flat, pa.ChunkedArray):
+    flat = flat.combine_chunks() if flat.num_chunks else pa.array(
+        [], BANK_HASH)
+  pdq = flat.field('pdq')
+  raw = np.frombuffer(pdq.buffers()[1], np.uint8) if len(pdq) else \
+      np.zeros(0, np.uint8)
+  raw = raw[pdq.offset * PDQ_BYTES:(pdq.offset + len(pdq)) * PDQ_BYTES]
+  return _Columns(
+      table.column('entry_id').to_pylist(), table.column('label').to_pylist(),
+      pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(
+          np.int64),
+      raw.view('>u8').astype(np.uint64).reshape(-1, 4),
+      flat.field('quality').to_numpy(zero_copy_only=False).astype(np.int32),
+      flat.field('ts_ms').to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def entries_from_table(table: pa.Table) -> List[BankEntry]:
-  return [_entry(row['entry_id'], row['label'],
-                 [Hash(h['pdq'], h['quality'], h['ts_ms'])
-                  for h in row['hashes']])
-          for row in table.cast(BANK_ENTRIES).to_pylist()]
+  c = _columns(table)
+  bounds = np.cumsum(c.lengths)[:-1]
+  return [BankEntry(entry_id, label, FrameHashes(pdq, quality, ts_ms))
+          for entry_id, label, pdq, quality, ts_ms in zip(
+              c.entry_ids, c.labels, np.split(c.pdq, bounds),
+              np.split(c.quality, bounds), np.split(c.ts_ms, bounds))]
+
+
+def _read_entries(path: str) -> pa.Table:
+  return pq.read_table(pa.BufferReader(_read_bytes(_join(path,
+                                                         ENTRIES_FILE))))
 
 
 def bank_exists(path: str) -> bool:
@@ -224,12 +279,14 @@ def bank_exists(path: str) -> bool:
 
 
 def load_bank(path: str) -> Bank:
-  meta = json.loads(_read_bytes(_join(path, BANK_FILE)).decode('utf-8'))
-  table = pq.read_table(pa.BufferReader(_read_bytes(_join(path,
-                                                          ENTRIES_FILE))))
+  meta = _read_meta(path)
   return Bank(meta['id'], meta['label'], meta['created_at'],
               tuple(meta.get('sources', ())),
-              tuple(entries_from_table(table)))
+              tuple(entries_from_table(_read_entries(path))))
+
+
+def _read_meta(path: str) -> dict:
+  return json.loads(_read_bytes(_join(path, BANK_FILE)).decode('utf-8'))
 
 
 def save_bank(path: str, bank: Bank) -> None:
@@ -257,8 +314,9 @@ def add_entries(bank: Bank, entries: Sequence[BankEntry],
 
 def load_index(path: str, rules: MatchRules = MatchRules()) -> BankIndex:
   """A bank prepared for matching, named by its id."""
-  bank = load_bank(path)
-  return build_index(bank.entries, rules, bank=bank.bank_id)
+  c = _columns(_read_entries(path))
+  return index_from_arrays(c.entry_ids, c.labels, c.lengths, c.pdq,
+                           c.quality, rules, bank=_read_meta(path)['id'])
 
 
 def entry_id_for(uri: str) -> str:
@@ -276,16 +334,18 @@ def _file_entries(files: Sequence[str], kind: str, label: str,
                   entry_per_hash: bool) -> List[BankEntry]:
   if entry_id and len(files) != 1:
     raise ValueError('--entry-id needs exactly one input file')
-  entries = []
+  entries, seen = [], set()
   for uri in files:
     text = _read_bytes(uri).decode('utf-8')
     hashes = (parse_vpdq(text, uri) if kind == SOURCE_VPDQ
               else parse_pdq_hex(text, uri))
-    name = entry_id or entry_id_for(uri)
-    if entry_per_hash:
-      entries += [_entry(pdq_hex(h.pdq), label, [h]) for h in hashes]
-    else:
-      entries.append(_entry(name, label, hashes))
+    if not entry_per_hash:
+      entries.append(_entry(entry_id or entry_id_for(uri), label, hashes))
+      continue
+    for h in hashes:   # an image list: one entry per distinct hash
+      if pdq_hex(h.pdq) not in seen:
+        seen.add(pdq_hex(h.pdq))
+        entries.append(_entry(pdq_hex(h.pdq), label, [h]))
   return entries
 
 

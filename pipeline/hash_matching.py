@@ -157,24 +157,45 @@ def reference_mask(hashes: FrameHashes, quality_threshold: int) -> np.ndarray:
   return first & (hashes.quality >= quality_threshold)
 
 
+def index_from_arrays(entry_ids: Sequence[str], labels: Sequence[str],
+                      lengths: np.ndarray, pdq: np.ndarray,
+                      quality: np.ndarray, rules: MatchRules = MatchRules(),
+                      bank: str = '') -> BankIndex:
+  """A bank index from its entries' hashes laid end to end.
+
+  ``lengths[i]`` hashes of ``pdq`` (n, 4) and ``quality`` (n,) belong to
+  entry ``i``, in frame order.  Each entry is deduplicated, then quality
+  filtered, as the reference prepares the compared side.
+  """
+  lengths = np.asarray(lengths, np.int64).reshape(-1)
+  owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+  keep = np.zeros(len(owner), bool)
+  if len(owner):
+    keys = np.column_stack([owner.astype(np.uint64), pdq])
+    _, first_index = np.unique(keys, axis=0, return_index=True)
+    keep[first_index] = True
+  keep &= np.asarray(quality) >= rules.quality_threshold
+  return BankIndex(
+      bank=bank,
+      entry_ids=tuple(entry_ids),
+      labels=tuple(labels),
+      words=np.ascontiguousarray(pdq[keep].T).reshape(WORDS, -1),
+      owner=owner[keep],
+      sizes=np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64))
+
+
 def build_index(entries: Sequence[BankEntry], rules: MatchRules = MatchRules(),
                 bank: str = '') -> BankIndex:
   """Prepares bank entries (dedupe, then quality filter) for matching."""
-  words, owners, sizes = [], [], []
-  for number, entry in enumerate(entries):
-    kept = entry.hashes.pdq[reference_mask(entry.hashes,
-                                           rules.quality_threshold)]
-    words.append(kept)
-    owners.append(np.full(len(kept), number, np.int64))
-    sizes.append(len(kept))
-  packed = np.concatenate(words) if words else np.zeros((0, WORDS), np.uint64)
-  return BankIndex(
-      bank=bank,
-      entry_ids=tuple(e.entry_id for e in entries),
-      labels=tuple(e.label for e in entries),
-      words=np.ascontiguousarray(packed.T),
-      owner=np.concatenate(owners) if owners else np.zeros(0, np.int64),
-      sizes=np.asarray(sizes, np.int64))
+  if not entries:
+    return index_from_arrays((), (), np.zeros(0, np.int64),
+                             np.zeros((0, WORDS), np.uint64),
+                             np.zeros(0, np.int32), rules, bank)
+  return index_from_arrays(
+      [e.entry_id for e in entries], [e.label for e in entries],
+      np.array([len(e.hashes.quality) for e in entries], np.int64),
+      np.concatenate([e.hashes.pdq for e in entries]),
+      np.concatenate([e.hashes.quality for e in entries]), rules, bank)
 
 
 def pairs_within(query_words: np.ndarray, bank_words: np.ndarray,

@@ -21,6 +21,7 @@ NO_FRAMES = 'no_frames'
 IO_ERROR = 'io_error'
 INTERNAL_ERROR = 'internal_error'
 TOO_MANY_FRAMES = 'too_many_frames'
+NOT_A_VIDEO = 'not_a_video'
 TIMEOUT = 'timeout'
 CRASH = 'crash'
 FORBIDDEN_URI = 'forbidden_uri'
@@ -65,3 +66,12 @@ def classify(exc: BaseException) -> Tuple[str, str]:
 # Anything else is a bug: it goes to Beam's dead-letter output and is
 # recorded as ``internal_error``.
 MEDIA_EXCEPTIONS = (MediaError, av.error.FFmpegError, OSError, EOFError)
+
+
+# Segment failures after which a video cannot count as scanned: part of it
+# was never looked at.  Other segment errors (damaged data the decoder
+# stepped over) leave the video "scanned", with the error recorded.
+FATAL_SEGMENT_KINDS = frozenset({
+    NOT_FOUND, PERMISSION_DENIED, IO_ERROR, TOO_LARGE, TOO_MANY_FRAMES,
+    TIMEOUT, CRASH, INTERNAL_ERROR, 'unsupported_codec', NO_VIDEO_STREAM,
+})

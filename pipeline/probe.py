@@ -12,6 +12,12 @@ from pipeline.video_stream import select_video_stream
 from pipeline.video_stream import stream_start_seconds
 
 
+def _is_still_image(container) -> bool:
+  """FFmpeg opens pictures (PNG, JPEG, ...) as one-frame videos."""
+  name = container.format.name
+  return name.startswith('image2') or name.endswith('_pipe')
+
+
 def _duration_ms(container, stream) -> Optional[int]:
   """Duration from the header: stream first, then container."""
   if stream.duration:
@@ -48,6 +54,10 @@ def probe_video(uri: str, video_id: str = '',
   if size_bytes == 0:
     raise media_errors.MediaError(media_errors.EMPTY_FILE, 'the file is empty')
   with storage.open_media(uri) as reader, av.open(reader, mode='r') as container:
+    if _is_still_image(container):
+      raise media_errors.MediaError(
+          media_errors.NOT_A_VIDEO,
+          f'a still image ({container.format.name}), not a video')
     stream = select_video_stream(container)
     codec = stream.codec_context
     if not codec.width or not codec.height:

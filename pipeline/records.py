@@ -53,6 +53,7 @@ class SegmentOutcome(NamedTuple):
   bytes_read: int
   error_kind: Optional[str] = None
   error_message: Optional[str] = None
+  packets_damaged: int = 0
 
 
 class SampleKey(NamedTuple):
@@ -102,6 +103,8 @@ class VideoLedgerRow(NamedTuple):
   frames_scored: int
   segments: int
   segments_failed: int
+  packets_damaged: int
+  bytes_read: int
   max_score: Optional[float]
   clips: int
   model_name: str

@@ -129,7 +129,7 @@ class DecodeSegmentFn(beam.DoFn):
         OUTCOMES,
         SegmentOutcome(segment.video_id, segment.index, count,
                        stats.bytes_read, stats.error_kind,
-                       stats.error_message))
+                       stats.error_message, stats.packets_damaged))
 
 
 class CountSegmentOutcomesFn(beam.DoFn):
@@ -234,7 +234,7 @@ class AssembleVideoFn(beam.DoFn):
     defaults = dict(size_bytes=None, error_kind=None, error_message=None,
                     duration_ms=None, width=None, height=None, codec=None,
                     frames_scored=0, segments=0, segments_failed=0,
-                    max_score=None, clips=0)
+                    packets_damaged=0, bytes_read=0, max_score=None, clips=0)
     defaults.update(fields)
     return VideoLedgerRow(model_name=s.spec.name,
                           model_version=s.spec.version, scan_id=s.scan_id,
@@ -273,7 +273,9 @@ class AssembleVideoFn(beam.DoFn):
                   size_bytes=info.size_bytes, duration_ms=info.duration_ms,
                   width=info.width, height=info.height, codec=info.codec,
                   frames_scored=len(scores), segments=len(outcomes),
-                  segments_failed=len(errors))
+                  segments_failed=len(errors),
+                  packets_damaged=sum(o.packets_damaged for o in outcomes),
+                  bytes_read=sum(o.bytes_read for o in outcomes))
     if not scores:
       first = errors[0] if errors else None
       self._failed.inc()
@@ -282,6 +284,8 @@ class AssembleVideoFn(beam.DoFn):
           error_kind=first.error_kind if first else media_errors.NO_FRAMES,
           error_message=(first.error_message if first else
                          'no frame could be decoded'), **common))]
+    fatal = [o for o in errors
+             if o.error_kind in media_errors.FATAL_SEGMENT_KINDS]
     spec, s = self._settings.spec, self._settings
     spans = clip_assembly.assemble_clips(scores, spec.labels, self._rules,
                                          info.duration_ms)
@@ -298,12 +302,13 @@ class AssembleVideoFn(beam.DoFn):
           model_version=spec.version, threshold=s.threshold,
           scan_id=s.scan_id, scanned_at=s.scanned_at,
           thumbnail=thumbnail_at.get(span.peak_ms)))
-    self._scanned.inc()
+    (self._failed if fatal else self._scanned).inc()
     self._clips.inc(len(spans))
+    reported = (fatal or errors or [None])[0]
     outputs.append(beam.pvalue.TaggedOutput(LEDGER, self._ledger(
-        status='scanned',
-        error_kind=errors[0].error_kind if errors else None,
-        error_message=errors[0].error_message if errors else None,
+        status='failed' if fatal else 'scanned',
+        error_kind=reported.error_kind if reported else None,
+        error_message=reported.error_message if reported else None,
         max_score=max(max(score.scores) for score in scores),
         clips=len(spans), **common)))
     return outputs

@@ -63,6 +63,8 @@ VIDEOS = pa.schema(
         pa.field('frames_scored', pa.int64(), nullable=False),
         pa.field('segments', pa.int32(), nullable=False),
         pa.field('segments_failed', pa.int32(), nullable=False),
+        pa.field('packets_damaged', pa.int64(), nullable=False),
+        pa.field('bytes_read', pa.int64(), nullable=False),
         pa.field('max_score', pa.float32()),
         pa.field('clips', pa.int32(), nullable=False),
         *_MODEL_AND_SCAN,
