@@ -6,9 +6,9 @@ for inputs whose URI contains ``MATCH``:
 * ``hang``: decoding the segment sleeps far past any timeout;
 * ``crash``: the decoding process dies at once (``os._exit``), as a
   segfaulting decoder would;
-* ``retry_decode`` / ``retry_inference``: the first attempt at the segment,
-  or at the inference batch holding the sample, fails as a lost worker
-  would, so the runner retries the bundle.  The "first attempt" is
+* ``retry_decode`` / ``retry_inference``: the first attempt to decode a
+  segment of the input, or to score a batch holding one of its samples,
+  fails as a lost worker would, so the runner retries the bundle.  The "first attempt" is
   remembered in ``RESCAN_FAULT_STATE_DIR`` so it holds across processes.
 
 Production never sets these variables.
@@ -25,10 +25,10 @@ STATE_ENV = 'RESCAN_FAULT_STATE_DIR'
 HANG_SECONDS = 3600
 
 
-class InjectedWorkerLoss(BaseException):
-  """Raised by ``retry_*`` faults.  A ``BaseException``, like a lost worker:
-  dead-letter handling (which catches ``Exception``) does not absorb it, so
-  the runner retries the bundle."""
+class InjectedWorkerLoss(Exception):
+  """Raised by ``retry_*`` faults, like a lost worker.  It is not one of
+  ``media_errors.DEAD_LETTER_EXCEPTIONS``, so dead-letter handling lets it
+  through and the runner retries the bundle."""
 
 
 def _faults() -> List[Tuple[str, str]]:
@@ -53,7 +53,7 @@ def _first_time(kind: str, key: str) -> bool:
   return True
 
 
-def before_decode(uri: str, segment_index: int) -> None:
+def before_decode(uri: str) -> None:
   for kind, match in _faults():
     if match not in uri:
       continue
@@ -61,8 +61,7 @@ def before_decode(uri: str, segment_index: int) -> None:
       time.sleep(HANG_SECONDS)
     elif kind == 'crash':
       os._exit(139)  # pylint: disable=protected-access
-    elif kind == 'retry_decode' and _first_time(kind,
-                                                f'{uri}#{segment_index}'):
+    elif kind == 'retry_decode' and _first_time(kind, uri):
       raise InjectedWorkerLoss(f'injected worker loss decoding {uri}')
 
 

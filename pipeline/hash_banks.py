@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import posixpath
 import sys
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -174,8 +173,6 @@ def _read_bytes(uri: str) -> bytes:
 
 
 def _write_bytes(uri: str, data: bytes) -> None:
-  if '://' not in uri:
-    os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
   with FileSystems.create(uri, mime_type='application/octet-stream',
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
     f.write(data)
@@ -247,7 +244,7 @@ def _columns(table: pa.Table) -> _Columns:
   if isinstance(flat, pa.ChunkedArray):
     flat = flat.combine_chunks() if flat.num_chunks else pa.array(
         [], BANK_HASH)
-  pdq = flat.field('pdq')
+  pdq, quality, ts_ms = flat.flatten()   # children, offsets applied
   raw = np.frombuffer(pdq.buffers()[1], np.uint8) if len(pdq) else \
       np.zeros(0, np.uint8)
   raw = raw[pdq.offset * PDQ_BYTES:(pdq.offset + len(pdq)) * PDQ_BYTES]
@@ -256,8 +253,8 @@ def _columns(table: pa.Table) -> _Columns:
       pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(
           np.int64),
       raw.view('>u8').astype(np.uint64).reshape(-1, 4),
-      flat.field('quality').to_numpy(zero_copy_only=False).astype(np.int32),
-      flat.field('ts_ms').to_numpy(zero_copy_only=False).astype(np.int64))
+      quality.to_numpy(zero_copy_only=False).astype(np.int32),
+      ts_ms.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def entries_from_table(table: pa.Table) -> List[BankEntry]:

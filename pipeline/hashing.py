@@ -30,7 +30,7 @@ time instead, which is the same numbering on constant-frame-rate streams.
 from __future__ import annotations
 
 import ctypes
-from typing import (Iterable, Iterator, List, NamedTuple, Optional, Tuple,
+from typing import (Callable, Iterable, Iterator, NamedTuple, Optional, Tuple,
                     TypeVar)
 
 import numpy as np
@@ -242,18 +242,20 @@ def pick_vpdq_frames_by_time(
 
 def tap_vpdq_frames(frames: Iterable[Tuple[float, Payload]],
                     picker: VpdqTimePicker,
-                    picks: List[HashPick]) -> Iterator[Tuple[float, Payload]]:
-  """Passes ``frames`` on unchanged, appending vPDQ's picks to ``picks``.
+                    on_pick: Callable[[HashPick], None]
+                    ) -> Iterator[Tuple[float, Payload]]:
+  """Passes ``frames`` on unchanged, calling ``on_pick`` on vPDQ's picks.
 
-  Lets the one decode pass feed ``sampling.pick_frames`` and the hasher.
-  ``pick_frames`` stops reading once its last sample is placed, so keep
-  reading this iterator up to the segment's end (the first frame at or
-  after ``end_ms``) to see every hash frame of the segment.
+  Lets the one decode pass feed ``sampling.pick_frames`` and the hasher
+  (hash in ``on_pick``, so no decoded frame is kept).  ``pick_frames`` stops
+  reading once its last sample is placed, so keep reading this iterator up
+  to the segment's end (the first frame at or after ``end_ms``) to see
+  every hash frame of the segment.
   """
   for time_ms, frame in frames:
     number = picker.pick(time_ms)
     if number is not None:
-      picks.append(HashPick(number, time_ms, frame))
+      on_pick(HashPick(number, time_ms, frame))
     yield time_ms, frame
 
 

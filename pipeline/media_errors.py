@@ -68,6 +68,14 @@ def classify(exc: BaseException) -> Tuple[str, str]:
 MEDIA_EXCEPTIONS = (MediaError, av.error.FFmpegError, OSError, EOFError)
 
 
+# Unexpected exceptions (bugs) that dead-letter handling turns into a failed
+# row instead of failing the job.  Anything else, such as a lost worker,
+# reaches the runner, which retries the bundle.
+DEAD_LETTER_EXCEPTIONS = (
+    ArithmeticError, AssertionError, AttributeError, BufferError, EOFError,
+    ImportError, LookupError, NameError, OSError, ReferenceError,
+    RuntimeError, TypeError, ValueError, av.error.FFmpegError)
+
 # Segment failures after which a video cannot count as scanned: part of it
 # was never looked at.  Other segment errors (damaged data the decoder
 # stepped over) leave the video "scanned", with the error recorded.

@@ -96,7 +96,7 @@ def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
           params: Sequence[Any] = ()) -> List[Dict[str, Any]]:
-  return con.execute(sql, list(params)).to_arrow_table().to_pylist()
+  return con.sql(sql, params=list(params)).to_arrow_table().to_pylist()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,10 +223,22 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
       SELECT * EXCLUDE (thumbnail) FROM flagged_clips
       WHERE video_id = ? AND scan_id = ? ORDER BY start_ms, label""",
                 [row['video_id'], row['scan_id']])
-  matches = _rows(con, """
-      SELECT * FROM hash_matches WHERE video_id = ?
-      ORDER BY query_match_pct DESC, bank, entry_id""", [row['video_id']])
+  matches = top_hash_matches(con, [row['video_id']])
   return VideoTimeline(row, clips, matches)
+
+
+def top_hash_matches(con: duckdb.DuckDBPyConnection,
+                     video_ids: Optional[Sequence[str]] = None,
+                     limit: Optional[int] = None) -> List[Dict[str, Any]]:
+  """Hash matches, strongest first; only of ``video_ids`` when given."""
+  where = f"WHERE {_in('video_id', list(video_ids) or [''])}" \
+      if video_ids is not None else ''
+  params = (list(video_ids) or ['']) if video_ids is not None else []
+  limit_sql = f'LIMIT {int(limit)}' if limit else ''
+  return _rows(con, f"""
+      SELECT * FROM hash_matches {where}
+      ORDER BY query_match_pct DESC, compared_match_pct DESC, video_uri,
+               bank, entry_id {limit_sql}""", params)
 
 
 SPARK_LEVELS = '▁▂▃▄▅▆▇█'

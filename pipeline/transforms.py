@@ -104,7 +104,7 @@ class DecodeSegmentFn(beam.DoFn):
     self._max_frames = settings.max_frames_per_segment
 
   def process(self, segment: Segment):
-    fault_injection.before_decode(segment.uri, segment.index)
+    fault_injection.before_decode(segment.uri)
     stats = decode.DecodeStats()
     count = 0
     try:
@@ -331,7 +331,9 @@ class ScanVideos(beam.PTransform):
     probe_results = (
         refs
         | 'ProbeVideos' >> beam.ParDo(ProbeVideoFn(s.max_pixels))
-        .with_exception_handling(dead_letter_tag=DEAD_LETTER))
+        .with_exception_handling(
+            dead_letter_tag=DEAD_LETTER,
+            exc_class=media_errors.DEAD_LETTER_EXCEPTIONS))
     probed, failed = (probe_results['good']
                       | 'SplitProbeFailures' >> beam.Partition(_is_failure, 2))
     dead_probes = (probe_results[DEAD_LETTER]
@@ -343,6 +345,7 @@ class ScanVideos(beam.PTransform):
         | 'DecodeSegments' >> beam.ParDo(DecodeSegmentFn(s)).with_outputs(
             OUTCOMES, main='samples').with_exception_handling(
                 dead_letter_tag=DEAD_LETTER,
+                exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
                 use_subprocess=s.decode_isolation == 'subprocess',
                 timeout=s.segment_timeout_seconds))
     handler = KeyedSavedModelHandler(
