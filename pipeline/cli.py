@@ -24,6 +24,11 @@ USAGE = """usage: rescan COMMAND [ARGS]
 commands:
   scan      re-scan stored videos with a model; writes Parquet
   demo      generate a small sample archive and scan it on the DirectRunner
+  review    query clips, a video's timeline, stats and precision (table/json/csv)
+  extract   cut selected clips, with context, into small MP4s
+  report    the review page: static HTML, or a local app that records verdicts
+  bank      import known-content hash lists into a hash bank
+  match     match stored frame hashes against hash banks (no decoding)
   train     train a classifier from labelled footage (model toolkit)
   evaluate  evaluate a model, pick its threshold, write metrics (model toolkit)
 
@@ -55,8 +60,15 @@ def _demo(argv: Sequence[str]) -> int:
   return run.main(scan_args)
 
 
-# Commands served by the model toolkit: module whose ``main(argv)`` runs them.
-MODEL_COMMANDS = {
+# Each command's module, whose ``main(argv) -> int`` runs it.  The model
+# toolkit's modules are imported here only, lazily.
+COMMANDS = {
+    'scan': 'pipeline.run',
+    'review': 'pipeline.review_cli',
+    'extract': 'pipeline.clip_extract',
+    'report': 'pipeline.review_report',
+    'bank': 'pipeline.hash_banks',
+    'match': 'pipeline.match_job',
     'train': 'model.train',
     'evaluate': 'model.evaluate',
 }
@@ -68,14 +80,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(USAGE)
     return 0 if argv else 2
   command, rest = argv[0], argv[1:]
-  if command == 'scan':
-    from pipeline import run  # pylint: disable=import-outside-toplevel
-    return run.main(rest)
   if command == 'demo':
     return _demo(rest)
-  if command in MODEL_COMMANDS:
-    module = importlib.import_module(MODEL_COMMANDS[command])
-    return module.main(rest)
+  if command in COMMANDS:
+    return importlib.import_module(COMMANDS[command]).main(rest)
   print(f'rescan: unknown command {command!r}\n\n{USAGE}', file=sys.stderr)
   return 2
 

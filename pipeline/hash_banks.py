@@ -48,13 +48,12 @@ from pipeline.hash_matching import frame_hashes
 from pipeline.hash_matching import index_from_arrays
 from pipeline.hashing import pdq_from_hex
 from pipeline.hashing import pdq_hex
+import schemas
 from schemas.hash_tables import BANK_ENTRIES
 from schemas.hash_tables import BANK_HASH
 from schemas.hash_tables import FRAME_HASHES
 from schemas.hash_tables import PDQ_BYTES
 from schemas.hash_tables import PDQ_TYPE
-from schemas.hash_tables import hash_dataset_glob
-from schemas.hash_tables import hash_partition_dir
 
 BANK_FILE = 'bank.json'
 ENTRIES_FILE = 'entries.parquet'
@@ -195,8 +194,8 @@ def expand_files(patterns: Iterable[str]) -> List[str]:
 
 def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
   """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's)."""
-  pattern = (hash_partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
-             if scan_id else hash_dataset_glob(root, 'frame_hashes'))
+  pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
+             if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
   tables = [pq.read_table(pa.BufferReader(_read_bytes(m.path))).cast(
       FRAME_HASHES) for m in FileSystems.match([pattern])[0].metadata_list]
   return pa.concat_tables(tables) if tables else FRAME_HASHES.empty_table()

@@ -25,12 +25,11 @@ import sys
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadFromParquet
-from apache_beam.io.parquetio import WriteToParquet
 from apache_beam.metrics import Metrics
+
+import schemas
 
 from pipeline import hash_banks
 from pipeline import runners
@@ -40,9 +39,9 @@ from pipeline.hash_matching import frame_hashes_from_records
 from pipeline.hash_matching import hash_matches
 from pipeline.hashing import FrameHash
 from pipeline.options import new_scan_id
-from schemas.hash_tables import HASH_DATASETS
-from schemas.hash_tables import hash_dataset_glob
-from schemas.hash_tables import hash_partition_dir
+from pipeline.options import scan_id_arg
+from pipeline.parquet_output import WriteDataset
+from pipeline.parquet_output import read_partition
 
 NAMESPACE = 'rescan'
 
@@ -123,26 +122,6 @@ def match_hashes_transform(bank_paths: Sequence[str],
   return MatchHashes(bank_paths, rules, scan_id, hash_scan_id)
 
 
-def _as_dict(record) -> dict:
-  return record._asdict()
-
-
-class WriteHashDataset(beam.PTransform):
-  """Records -> ``ROOT/<dataset>/scan_id=<id>/part-*.parquet``."""
-
-  def __init__(self, root: str, dataset: str, scan_id: str):
-    super().__init__()
-    self._prefix = hash_partition_dir(root, dataset, scan_id) + '/part'
-    self._schema = HASH_DATASETS[dataset]
-
-  def expand(self, records):
-    return (records
-            | 'ToRows' >> beam.Map(_as_dict)
-            | 'WriteParquet' >> WriteToParquet(
-                self._prefix, self._schema, file_name_suffix='.parquet',
-                codec='zstd'))
-
-
 class MatchStoredHashes(beam.PTransform):
   """Pipeline start -> ``HashMatch`` rows of every video stored under root."""
 
@@ -151,9 +130,9 @@ class MatchStoredHashes(beam.PTransform):
                hash_scan_id: Optional[str] = None):
     super().__init__()
     self._pattern = (
-        hash_partition_dir(hashes_root, 'frame_hashes', hash_scan_id) +
+        schemas.partition_dir(hashes_root, 'frame_hashes', hash_scan_id) +
         '/*.parquet' if hash_scan_id else
-        hash_dataset_glob(hashes_root, 'frame_hashes'))
+        schemas.dataset_glob(hashes_root, 'frame_hashes'))
     self._match = match_hashes_transform(bank_paths, rules, scan_id,
                                          hash_scan_id)
 
@@ -162,27 +141,6 @@ class MatchStoredHashes(beam.PTransform):
             | 'ReadFrameHashes' >> ReadFromParquet(self._pattern)
             | 'RowsToFrameHashes' >> beam.Map(frame_hash_from_row)
             | 'MatchHashes' >> self._match)
-
-
-def read_hash_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
-  """One scan's rows of one hash dataset, through ``FileSystems``."""
-  pattern = hash_partition_dir(root, dataset, scan_id) + '/*.parquet'
-  tables = []
-  for metadata in FileSystems.match([pattern])[0].metadata_list:
-    with FileSystems.open(metadata.path,
-                          mime_type='application/octet-stream') as f:
-      tables.append(pq.read_table(pa.BufferReader(f.read())))
-  schema = HASH_DATASETS[dataset]
-  if not tables:
-    return schema.empty_table()
-  return pa.concat_tables([t.cast(schema) for t in tables])
-
-
-def _scan_id(text: str) -> str:
-  if not text or any(c in text for c in '/\\=') or text.startswith('.'):
-    raise argparse.ArgumentTypeError(
-        f'scan id must be a plain name without "/", "\\" or "=": {text!r}')
-  return text
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -198,7 +156,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--output', required=True, metavar='ROOT',
                       help='where hash_matches/scan_id=<id>/ goes')
   parser.add_argument('--scan-id', '--scan_id', dest='scan_id',
-                      type=_scan_id, default=None,
+                      type=scan_id_arg, default=None,
                       help='id of this match run (default: UTC time plus a '
                       'random suffix)')
   parser.add_argument('--hash-scan-id', '--hash_scan_id', dest='hash_scan_id',
@@ -235,7 +193,7 @@ def run(argv: Sequence[str],
   for path in args.bank:
     if not hash_banks.bank_exists(path):
       raise FileNotFoundError(f'no hash bank at {path}')
-  pattern = hash_dataset_glob(args.hashes, 'frame_hashes')
+  pattern = schemas.dataset_glob(args.hashes, 'frame_hashes')
   if not FileSystems.match([pattern])[0].metadata_list:
     raise FileNotFoundError(f'no frame hashes match {pattern}')
   if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
@@ -244,7 +202,7 @@ def run(argv: Sequence[str],
   _ = (p
        | 'MatchStoredHashes' >> MatchStoredHashes(
            args.hashes, args.bank, rules, scan_id, args.hash_scan_id)
-       | 'WriteHashMatches' >> WriteHashDataset(args.output, 'hash_matches',
+       | 'WriteHashMatches' >> WriteDataset(args.output, 'hash_matches',
                                                 scan_id))
   p.run().wait_until_finish()
   return args.output, scan_id
@@ -257,10 +215,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except FileNotFoundError as exc:
     print(f'rescan match: {exc}', file=sys.stderr)
     return 1
-  matches = read_hash_partition(output, 'hash_matches', scan_id)
+  matches = read_partition(output, 'hash_matches', scan_id)
   videos = len(set(matches.column('video_id').to_pylist()))
   print(f'hash matches: {matches.num_rows} rows for {videos} videos in '
-        f'{hash_partition_dir(output, "hash_matches", scan_id)}')
+        f'{schemas.partition_dir(output, "hash_matches", scan_id)}')
   return 0
 
 

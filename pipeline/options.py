@@ -90,7 +90,7 @@ def _boolean(text: str) -> bool:
   raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
 
 
-def _scan_id(text: str) -> str:
+def scan_id_arg(text: str) -> str:
   if not text or any(c in text for c in '/\\=') or text.startswith('.'):
     raise argparse.ArgumentTypeError(
         f'scan id must be a plain name without "/", "\\" or "=": {text!r}')
@@ -161,7 +161,7 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='Fail at worker start when TensorFlow sees no GPU (default: true '
        'when an accelerator is requested, by --inference-accelerator or '
        'worker_accelerator in --dataflow_service_options).')
-  _add(parser, 'scan_id', type=_scan_id, default=None,
+  _add(parser, 'scan_id', type=scan_id_arg, default=None,
        help='Id of this scan, used as the output partition (default: UTC '
        'time plus a random suffix).')
   return parser

@@ -28,7 +28,6 @@ from apache_beam.io.filesystems import FileSystems
 import schemas
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
-from schemas.hash_tables import hash_dataset_glob
 
 LATEST_SCAN = 'latest'
 CLIP_ORDER = 'peak_score DESC, mean_score DESC, video_uri, start_ms, label'
@@ -78,7 +77,7 @@ def load_review_data(root: str) -> ReviewData:
       videos=read_parquet_files(schemas.dataset_glob(root, 'videos'),
                                 schemas.VIDEOS),
       hash_matches=read_parquet_files(
-          hash_dataset_glob(root, 'hash_matches'), HASH_MATCHES),
+          schemas.dataset_glob(root, 'hash_matches'), HASH_MATCHES),
       reviews=read_parquet_files(review_tables.reviews_glob(root),
                                  review_tables.REVIEWS))
 

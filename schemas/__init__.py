@@ -3,11 +3,14 @@
 This package imports nothing of ours, so readers (DuckDB scripts, BigQuery
 loaders, notebooks) can depend on it alone.
 """
+from schemas.hash_tables import BANK_ENTRIES
+from schemas.hash_tables import FRAME_HASHES
+from schemas.hash_tables import HASH_MATCHES
 from schemas.tables import DATASETS
 from schemas.tables import FLAGGED_CLIPS
 from schemas.tables import VIDEOS
 from schemas.tables import dataset_glob
 from schemas.tables import partition_dir
 
-__all__ = ['DATASETS', 'FLAGGED_CLIPS', 'VIDEOS', 'dataset_glob',
+__all__ = ['BANK_ENTRIES', 'FRAME_HASHES', 'HASH_MATCHES', 'DATASETS', 'FLAGGED_CLIPS', 'VIDEOS', 'dataset_glob',
            'partition_dir']

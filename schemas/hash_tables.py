@@ -3,8 +3,8 @@
 Layout under an output root ``ROOT`` (the same hive layout as the scan's
 datasets in ``schemas.tables``)::
 
-    ROOT/frame_hashes/scan_id=<SCAN_ID>/part-*.parquet
-    ROOT/hash_matches/scan_id=<SCAN_ID>/part-*.parquet
+    ROOT/frame_hashes/scan=<SCAN_ID>/part-*.parquet
+    ROOT/hash_matches/scan=<SCAN_ID>/part-*.parquet
 
 A hash bank is a folder (any Beam filesystem) holding ``bank.json`` and
 ``entries.parquet`` with the ``BANK_ENTRIES`` schema: one row per known
@@ -74,17 +74,3 @@ HASH_DATASETS: Dict[str, pa.Schema] = {
     'frame_hashes': FRAME_HASHES,
     'hash_matches': HASH_MATCHES,
 }
-
-
-def hash_partition_dir(root: str, dataset: str, scan_id: str) -> str:
-  """The folder one scan writes one hash dataset to."""
-  if dataset not in HASH_DATASETS:
-    raise KeyError(f'unknown dataset {dataset!r}')
-  return f"{root.rstrip('/')}/{dataset}/scan_id={scan_id}"
-
-
-def hash_dataset_glob(root: str, dataset: str) -> str:
-  """A glob over every scan's files of one hash dataset."""
-  if dataset not in HASH_DATASETS:
-    raise KeyError(f'unknown dataset {dataset!r}')
-  return f"{root.rstrip('/')}/{dataset}/*/*.parquet"

@@ -15,6 +15,8 @@ from typing import Dict
 
 import pyarrow as pa
 
+from schemas.hash_tables import HASH_DATASETS
+
 _TIMESTAMP_UTC = pa.timestamp('us', tz='UTC')
 
 _MODEL_AND_SCAN = [
@@ -76,6 +78,7 @@ VIDEOS = pa.schema(
 DATASETS: Dict[str, pa.Schema] = {
     'flagged_clips': FLAGGED_CLIPS,
     'videos': VIDEOS,
+    **HASH_DATASETS,
 }
 
 PARTITION_KEY = 'scan'

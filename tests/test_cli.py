@@ -22,7 +22,8 @@ def _rescan(*args, cwd=ROOT):
 def test_help_lists_the_commands():
   result = _rescan('--help')
   assert result.returncode == 0
-  for command in ('scan', 'demo', 'train', 'evaluate'):
+  for command in ('scan', 'demo', 'review', 'extract', 'report', 'bank',
+                  'match', 'train', 'evaluate'):
     assert command in result.stdout
 
 

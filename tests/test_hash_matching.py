@@ -31,7 +31,11 @@ from pipeline.hashing import pdq_hex
 from pipeline.hashing import pick_vpdq_frames
 from pipeline.hashing import vpdq_frame_rate
 from schemas.hash_tables import FRAME_HASHES
-from schemas.hash_tables import hash_partition_dir
+from schemas import partition_dir
+
+# Module-scoped video corpora: keep each module's tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group('hash_matching')
+
 
 # --------------------------------------------------------------------------
 # The reference matcher, transcribed literally from py-threatexchange 1.2.17
@@ -474,9 +478,25 @@ def test_pdq_hex_lists():
     hash_banks.parse_pdq_hex('abc\n')
 
 
+def test_bank_entries_round_trip_through_parquet():
+  rng = np.random.default_rng(12)
+  entries = [
+      hm.BankEntry('a', 'x', hm.frame_hashes([rng.bytes(32) for _ in range(3)],
+                                             [100, 40, 60], [0, 1000, 2000])),
+      hm.BankEntry('empty', 'y', hm.frame_hashes([], [], [])),
+      hm.BankEntry('b', 'x', hm.frame_hashes([rng.bytes(32)], [90], [5]))]
+  back = hash_banks.entries_from_table(hash_banks.entries_table(entries))
+  assert [(e.entry_id, e.label) for e in back] == [
+      (e.entry_id, e.label) for e in entries]
+  for before, after in zip(entries, back):
+    for column in range(3):
+      assert np.array_equal(before.hashes[column], after.hashes[column])
+  assert hash_banks.entries_from_table(hash_banks.entries_table([])) == []
+
+
 def _write_frame_hashes(root: str, scan_id: str,
                         rows: Sequence[FrameHash]) -> None:
-  folder = hash_partition_dir(root, 'frame_hashes', scan_id)
+  folder = partition_dir(root, 'frame_hashes', scan_id)
   os.makedirs(folder, exist_ok=True)
   pq.write_table(pa.Table.from_pylist([r._asdict() for r in rows],
                                       schema=FRAME_HASHES),
@@ -490,7 +510,7 @@ def test_bank_import_cli_from_every_source(tmp_path):
   vpdq_file.write_text(''.join(f'{i},{100},{h},{i:.3f}\n'
                                for i, h in enumerate(_HEX)))
   hex_file = tmp_path / 'images.txt'
-  hex_file.write_text('\n'.join(_HEX[:2]) + '\n')
+  hex_file.write_text('\n'.join(_HEX[:2] + _HEX[:1]) + '\n')
   old = [FrameHash('vid1', '/a/vid1.mp4', t, rng.bytes(32), 100, '20260101')
          for t in (0, 1000)]
   new = [FrameHash('vid1', '/a/vid1.mp4', t, rng.bytes(32), 100, '20260201')

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline import hashing
+from pipeline import sampling
 from pipeline.hash_matching import HashMatch
 from pipeline.hashing import FrameHash
 from schemas import hash_tables
@@ -137,6 +138,29 @@ def test_pick_by_time_takes_a_repeated_frame_once():
   assert [p.frame for p in picks] == ['a', 'c']
 
 
+def test_one_loop_feeds_the_model_sampler_and_the_hasher():
+  """A segmented decode: pick_frames takes the model's 2 fps samples from a
+  tapped stream, the tap collects vPDQ's frames; both from one pass."""
+  rate = 25.0
+  frames = [(n * 40.0, n) for n in range(0, 500)]   # 20 s at 25 fps
+  by_count = [p.frame for p in hashing.pick_vpdq_frames(frames, rate)]
+  hashed, sampled = [], []
+  for start, end in ((0, 7000), (7000, 14000), (14000, 20000)):
+    picker = hashing.VpdqTimePicker(rate, 1.0, start, end)
+    picks = []
+    stream = iter([f for f in frames if f[0] >= start - 1000])  # a seek
+    tapped = hashing.tap_vpdq_frames(stream, picker, picks.append)
+    times = [t for t in range(0, 20000, 500) if start <= t < end]
+    sampled += [frame for _, frame in sampling.pick_frames(tapped, times,
+                                                          500.0)]
+    for time_ms, _ in tapped:       # drain to the end of the segment
+      if time_ms >= end:
+        break
+    hashed += [p.frame for p in picks]
+  assert hashed == by_count == list(range(0, 500, 25))
+  assert sampled == [t // 40 for t in range(0, 20000, 500)]
+
+
 def test_hash_size_keeps_aspect_and_full_resolution_by_default():
   assert hashing.hash_size(1920, 1080) == (1920, 1080)
   assert hashing.hash_size(1920, 1080, 512) == (512, 288)
@@ -172,10 +196,11 @@ def test_records_convert_to_their_schemas():
                          schema=hash_tables.FRAME_HASHES)
 
 
-def test_hash_partition_layout():
-  assert hash_tables.hash_partition_dir('gs://b/out/', 'frame_hashes', 'x') \
-      == 'gs://b/out/frame_hashes/scan_id=x'
-  assert hash_tables.hash_dataset_glob('/r', 'hash_matches') == \
+def test_hash_datasets_share_the_scan_layout():
+  import schemas  # pylint: disable=import-outside-toplevel
+  assert schemas.partition_dir('gs://b/out/', 'frame_hashes', 'x') \
+      == 'gs://b/out/frame_hashes/scan=x'
+  assert schemas.dataset_glob('/r', 'hash_matches') == \
       '/r/hash_matches/*/*.parquet'
   with pytest.raises(KeyError):
-    hash_tables.hash_partition_dir('/r', 'videos', 'x')
+    schemas.partition_dir('/r', 'no_such_dataset', 'x')

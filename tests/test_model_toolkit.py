@@ -34,6 +34,7 @@ from pipeline import model_contract
 from pipeline import probe
 from pipeline import sampling
 from pipeline.model_contract import ModelSpec
+from pipeline.options import parse_scan_args
 from pipeline.records import Segment
 
 INPUT = 48          # model input, pixels per side
@@ -42,10 +43,10 @@ VIDEO_SIZE = (96, 72)
 
 
 def _demo_set(folder: str, count: int, seed: int) -> str:
-  """Small generated first-person videos without hard negatives."""
+  """Small generated first-person videos without the hard cases."""
   demo_dataset.write_dataset(folder, count=count, seed=seed,
-                             seconds=(3.0, 4.0), fps=10.0, size=VIDEO_SIZE,
-                             hard_negatives=False)
+                             seconds=(2.5, 3.5), fps=10.0, size=VIDEO_SIZE,
+                             hard_cases=False)
   return folder
 
 
@@ -66,12 +67,12 @@ def _train_config(data: str, out: str, **overrides) -> train.TrainConfig:
 
 @pytest.fixture(scope='module')
 def train_set(tmp_path_factory) -> str:
-  return _demo_set(str(tmp_path_factory.mktemp('train_set')), 36, seed=11)
+  return _demo_set(str(tmp_path_factory.mktemp('train_set')), 100, seed=11)
 
 
 @pytest.fixture(scope='module')
 def heldout_set(tmp_path_factory) -> str:
-  return _demo_set(str(tmp_path_factory.mktemp('heldout_set')), 16, seed=12)
+  return _demo_set(str(tmp_path_factory.mktemp('heldout_set')), 24, seed=12)
 
 
 @pytest.fixture(scope='module')
@@ -80,7 +81,7 @@ def trained_model(train_set, tmp_path_factory) -> str:
   out = str(tmp_path_factory.mktemp('models') / 'tiny')
   code = cli.main(['train', '--data', train_set, '--out', out,
                    '--backbone', 'tiny_cnn', '--input-size', str(INPUT),
-                   '--fps', str(FPS), '--epochs', '25', '--max-steps', '400',
+                   '--fps', str(FPS), '--epochs', '40', '--max-steps', '1000',
                    '--seed', '3', '--name', 'tiny-test', '--version', 't1'])
   assert code == 0
   return out
@@ -96,16 +97,21 @@ def one_video(tmp_path_factory) -> str:
 # --- data format and checks -------------------------------------------------
 
 @pytest.mark.parametrize('csv_text,message', [
-    ('video,label,start_s\na.mp4,x,1\n', 'missing column.*end_s'),
-    ('video,label,start_s,end_s\nb.mp4,x,0,1\n',
+    ('video,label,start_s\na.mp4,weapon,1\n', 'missing column.*end_s'),
+    ('video,label,start_s,end_s\nb.mp4,weapon,0,1\n',
      "line 2: video 'b.mp4' is not in the data folder"),
-    ('video,label,start_s,end_s\na.mp4,x,1.5,1.5\n',
+    ('video,label,start_s,end_s\na.mp4,weapon,1.5,1.5\n',
      'line 2: end_s 1.5 must be greater than start_s 1.5'),
-    ('video,label,start_s,end_s\na.mp4,x,-1,1\n', 'start_s -1 is negative'),
-    ('video,label,start_s,end_s\na.mp4,x,soon,1\n', "'soon' is not a number"),
+    ('video,label,start_s,end_s\na.mp4,weapon,-1,1\n',
+     'line 2: start_s -1 is negative'),
+    ('video,label,start_s,end_s\na.mp4,weapon,soon,1\n',
+     "'soon' is not a number"),
     ('video,label,start_s,end_s\na.mp4,knife,0,1\n',
-     "label 'knife' is not one of --labels weapon"),
+     "line 2: label 'knife' is not one of --labels weapon"),
     ('video,label,start_s,end_s\na.mp4,,0,1\n', '"label" is empty'),
+    ('video,label,start_s,end_s\na.mp4,weapon,0,1\na.mp4,knife,2,-1\n',
+     r"2 problem\(s\):\n  line 3: label 'knife'.*\n  line 3: end_s -1 is "
+     'negative'),
 ])
 def test_bad_annotations_are_named_with_their_line(one_video, csv_text,
                                                    message):
@@ -199,10 +205,9 @@ def test_training_frames_are_the_scans_frames(tmp_path, codec, window):
   spec = ModelSpec(path='unused', name='m', version='1', labels=('x',),
                    input_height=32, input_width=40, fps=2.0, threshold=0.5,
                    window=window)
-  settings = transforms.ScanSettings(
-      spec=spec, fps=2.0, threshold=0.5, segment_ms=4000, batch_size=8,
-      merge_gap_ms=1000, min_clip_ms=0, max_pixels=10**8, scan_id='s',
-      scanned_at=None)
+  config = parse_scan_args(['--input', path, '--output', str(tmp_path),
+                            '--model', 'unused', '--segment-seconds', '4'])
+  settings = transforms.settings_from(config, spec)
   duration_ms = probe.probe_video(path).duration_ms
   segment = Segment('vid', path, 1, 4100, 7300, duration_ms)
   scanned = [out for out in transforms.DecodeSegmentFn(settings).process(

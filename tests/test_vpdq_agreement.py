@@ -12,6 +12,8 @@ the test is skipped, except under CI (``CI`` set), where it fails.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Dict, List, NamedTuple, Tuple
 
 import av
@@ -21,6 +23,7 @@ import pytest
 from model.synthetic_video import CODECS
 from model.synthetic_video import variable_frame_times
 from model.synthetic_video import write_video
+from pipeline import hash_banks
 from pipeline import hash_matching as hm
 from pipeline import hashing
 from tests.test_hash_matching import HashedFrame
@@ -32,6 +35,9 @@ from tests.test_hash_matching import reference_decision
 from tests.test_hash_matching import reference_match
 from tests.test_hash_matching import render_textured
 from tests.test_hashing import _pattern
+
+# Module-scoped video corpora: keep each module's tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group('vpdq_agreement')
 
 
 @pytest.fixture(scope='module')
@@ -253,3 +259,31 @@ def test_match_decisions_agree_with_the_reference(vpdq, hashed):
   for name in ('unrelated_36', 'unrelated_37'):
     assert not [e for e in names if e != name and hm.match_video(
         ours[name], hm.BankEntry(e, 'x', ours[e]))]
+
+
+def test_a_bank_of_vpdq_files_matches_our_hashes(vpdq, corpus, tmp_path):
+  """vPDQ's own output, in the C++ tool's file format and from the vpdq
+  Python CLI, imported into a bank: our hashes of the copies match it."""
+  # The C++ vpdq-hash-video format (vpdqio.cpp outputVPDQFeatureToFile).
+  cpp_file = tmp_path / 'h264_10fps.txt'
+  cpp_file.write_text(''.join(
+      f'{f.frame_number},{f.quality},{f.hex},{f.timestamp:.3f}\n'
+      for f in vpdq.computeHash(corpus['h264_10fps'])))
+  # The Python package's CLI (vpdq._cli): hex,quality,timestamp lines.
+  cli = subprocess.run(
+      [sys.executable, '-c', 'import sys, vpdq; sys.argv[1:] = [sys.argv[-1]];'
+       ' vpdq._cli()', corpus['vp9_ntsc']],
+      check=True, capture_output=True, text=True)
+  cli_file = tmp_path / 'vp9_ntsc.txt'
+  cli_file.write_text(cli.stdout)
+  bank = str(tmp_path / 'bank')
+  assert hash_banks.main(['import', '--bank', bank, '--id', 'meta',
+                          '--label', 'known', '--vpdq', str(cpp_file),
+                          str(cli_file)]) == 0
+  index = hash_banks.load_index(bank)
+  for name in ('h264_10fps', 'vp9_ntsc', 'h264_10fps-crf40',
+               'vp9_ntsc-trimmed', 'hevc_25fps', 'unrelated_36'):
+    matches = hm.match_bank(as_frame_hashes(hash_video(corpus[name])), index)
+    source = name.split('-')[0]
+    expected = [source] if source in ('h264_10fps', 'vp9_ntsc') else []
+    assert [m.entry_id for m in matches] == expected, name
