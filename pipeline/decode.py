@@ -12,11 +12,12 @@ as it is.
 from __future__ import annotations
 
 import dataclasses
-from typing import BinaryIO, Iterator, List, NamedTuple, Optional, Tuple
+from typing import BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import av
 import numpy as np
 
+from pipeline import hashing
 from pipeline import media_errors
 from pipeline import probe
 from pipeline import sampling
@@ -130,7 +131,10 @@ def iter_samples(source: BinaryIO,
                  stats: Optional[DecodeStats] = None,
                  context_samples: int = 0,
                  max_pixels: Optional[int] = None,
-                 max_frames: Optional[int] = None) -> Iterator[Sample]:
+                 max_frames: Optional[int] = None,
+                 on_hash_pick: Optional[Callable[[hashing.HashPick], None]] = None,
+                 seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH
+                 ) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -143,6 +147,9 @@ def iter_samples(source: BinaryIO,
       (temporal models need the frames leading up to a segment).
     max_pixels: refuse streams whose frames are larger than this.
     max_frames: give up after decoding this many frames.
+    on_hash_pick: called, in the same decode pass, with each frame vPDQ
+      would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
+    seconds_per_hash: the vPDQ hashing interval.
   """
   stats = stats if stats is not None else DecodeStats()
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
@@ -168,6 +175,13 @@ def iter_samples(source: BinaryIO,
                           stats)
     if max_frames is not None:
       frames = _limited(frames, stats, max_frames)
+    if on_hash_pick is not None:
+      rate = hashing.vpdq_frame_rate(
+          float(stream.average_rate) if stream.average_rate else None,
+          float(stream.base_rate) if stream.base_rate else None)
+      frames = hashing.tap_vpdq_frames(
+          frames, hashing.VpdqTimePicker(rate, seconds_per_hash, start_ms,
+                                         end_ms), on_hash_pick)
     converted_for: Optional[av.VideoFrame] = None
     image: Optional[np.ndarray] = None
     for sample_ms, frame in sampling.pick_frames(
@@ -177,6 +191,11 @@ def iter_samples(source: BinaryIO,
         converted_for = frame
       index = index_of[sample_ms]
       yield Sample(index, sampling.sample_time_ms(index, fps), image)
+    if on_hash_pick is not None:
+      # Sampling stops at its last sample; hashing reads on to the end.
+      for frame_ms, _ in frames:
+        if frame_ms >= end_ms:
+          break
 
 
 def sample_frames(uri: str,

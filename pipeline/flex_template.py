@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any, Dict, List
 
-from pipeline.options import build_arg_parser
+from pipeline.options import template_actions
 
 TEMPLATE_NAME = 'archive-rescan'
 TEMPLATE_DESCRIPTION = (
@@ -30,9 +30,7 @@ def _help(action: argparse.Action) -> str:
 def parameters() -> List[Dict[str, Any]]:
   """One Flex Template parameter per scan flag, in the parser's order."""
   result = []
-  for action in build_arg_parser()._actions:  # pylint: disable=protected-access
-    if action.dest == 'help':
-      continue
+  for action in template_actions():
     parameter = {
         'name': action.dest,
         'label': _label(action.dest),

@@ -12,7 +12,7 @@ import argparse
 import datetime
 import secrets
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 32
@@ -43,6 +43,9 @@ class ScanConfig:
   max_frames_per_segment: int = DEFAULT_MAX_FRAMES_PER_SEGMENT
   segment_timeout_seconds: float = DEFAULT_SEGMENT_TIMEOUT_SECONDS
   decode_isolation: str = 'subprocess'
+  hashes: bool = True
+  hash_seconds: float = 1.0
+  banks: Tuple[str, ...] = ()
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
@@ -153,6 +156,18 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='"subprocess" decodes in a watched child process, so a decoder '
        'that crashes fails one video ("crash"), not the worker; "inline" '
        'decodes in the worker process (default %(default)s).')
+  parser.add_argument(
+      '--hashes', dest='hashes', type=_boolean, nargs='?', const=True,
+      default=True, metavar='BOOL',
+      help='Compute vPDQ-compatible PDQ frame hashes in the same decode pass '
+      'and store them in ROOT/frame_hashes/ (default: true).')
+  parser.add_argument('--no-hashes', '--no_hashes', dest='hashes',
+                      action='store_false', help='Same as --hashes=false.')
+  _add(parser, 'hash_seconds', type=_positive_float, default=1.0,
+       help='Seconds between hashed frames, as vPDQ (default %(default)s).')
+  _add(parser, 'bank', action='append', default=[], metavar='PATH',
+       help='Hash bank (see "rescan bank import") to match every video '
+       'against; matches go to ROOT/hash_matches/. Repeatable.')
   _add(parser, 'inference_accelerator', default=None, metavar='HINT',
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '
@@ -180,6 +195,7 @@ def parse_scan_args(argv: Sequence[str],
         'worker_accelerator' in arg for arg in beam_args)
   return ScanConfig(
       inputs=tuple(values.pop('input')),
+      banks=tuple(values.pop('bank')),
       scan_id=values.pop('scan_id') or new_scan_id(now),
       scanned_at=now,
       beam_args=tuple(beam_args),
@@ -188,8 +204,16 @@ def parse_scan_args(argv: Sequence[str],
 
 def flex_template_parameter_names() -> Tuple[str, ...]:
   """The names a Flex Template may pass: our flags' underscore spellings."""
-  names = []
+  return tuple(action.dest for action in template_actions())
+
+
+def template_actions() -> List[argparse.Action]:
+  """One parser action per flag a template can pass (``--no-x`` aliases of
+  ``--x=false`` are left out)."""
+  actions, seen = [], set()
   for action in build_arg_parser()._actions:  # pylint: disable=protected-access
-    if action.dest != 'help':
-      names.append(action.dest)
-  return tuple(names)
+    if action.dest == 'help' or action.dest in seen:
+      continue
+    seen.add(action.dest)
+    actions.append(action)
+  return actions

@@ -32,15 +32,23 @@ def build_pipeline(p: beam.Pipeline, config: ScanConfig,
   for spec_input in config.inputs:
     inputs.check_input(spec_input)
   settings = settings_from(config, spec)
-  clips, ledger = (p
-                   | 'ListInputs' >> beam.Create(list(config.inputs))
-                   | 'ScanVideos' >> ScanVideos(settings))
-  _ = clips | 'WriteFlaggedClips' >> WriteDataset(config.output,
-                                                   'flagged_clips',
-                                                   config.scan_id)
-  _ = ledger | 'WriteLedger' >> WriteDataset(config.output, 'videos',
-                                             config.scan_id)
-  return {'flagged_clips': clips, 'videos': ledger}
+  outputs = (p
+             | 'ListInputs' >> beam.Create(list(config.inputs))
+             | 'ScanVideos' >> ScanVideos(settings))
+  if not config.hashes:
+    outputs.pop('frame_hashes')
+  for dataset, records in outputs.items():
+    _ = records | WRITE_LABELS[dataset] >> WriteDataset(
+        config.output, dataset, config.scan_id)
+  return outputs
+
+
+WRITE_LABELS = {
+    'flagged_clips': 'WriteFlaggedClips',
+    'videos': 'WriteLedger',
+    'frame_hashes': 'WriteFrameHashes',
+    'hash_matches': 'WriteHashMatches',
+}
 
 
 def run(argv: Optional[Sequence[str]] = None,

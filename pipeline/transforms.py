@@ -18,6 +18,7 @@ from apache_beam.ml.inference.base import RunInference
 from pipeline import clips as clip_assembly
 from pipeline import decode
 from pipeline import fault_injection
+from pipeline import hashing
 from pipeline import inputs
 from pipeline import media_errors
 from pipeline import probe
@@ -28,6 +29,9 @@ from pipeline import thumbnails
 from pipeline import windows
 from pipeline.inference import KeyedSavedModelHandler
 from pipeline.inference import SavedModelHandler
+from pipeline.hash_matching import MatchRules
+from pipeline.hashing import FrameHash
+from pipeline.match_job import match_hashes_transform
 from pipeline.model_contract import ModelSpec
 from pipeline.records import Failure
 from pipeline.records import FlaggedClip
@@ -41,6 +45,7 @@ from pipeline.records import VideoRef
 
 NAMESPACE = 'rescan'
 OUTCOMES = 'outcomes'
+HASHES = 'hashes'
 LEDGER = 'ledger'
 DEAD_LETTER = 'dead_letter'
 
@@ -59,6 +64,9 @@ class ScanSettings:
   max_frames_per_segment: int
   segment_timeout_seconds: float
   decode_isolation: str
+  hashes: bool
+  hash_seconds: float
+  banks: Tuple[str, ...]
   inference_accelerator: Optional[str]
   require_gpu: bool
   scan_id: str
@@ -102,18 +110,30 @@ class DecodeSegmentFn(beam.DoFn):
     self._window = settings.spec.window
     self._max_pixels = settings.max_pixels
     self._max_frames = settings.max_frames_per_segment
+    self._hashes = settings.hashes
+    self._hash_seconds = settings.hash_seconds
+    self._scan_id = settings.scan_id
 
   def process(self, segment: Segment):
     fault_injection.before_decode(segment.uri)
     stats = decode.DecodeStats()
     count = 0
+    hashes: List[FrameHash] = []
+
+    def hash_pick(pick: hashing.HashPick) -> None:
+      hashes.append(hashing.frame_hash(
+          segment.video_id, segment.uri, self._scan_id, pick.time_ms,
+          pick.frame.to_ndarray(format='rgb24')))
+
     try:
       with storage.open_media(segment.uri) as reader:
         try:
           samples = decode.iter_samples(
               reader, segment.start_ms, segment.end_ms, self._fps,
               self._size, stats, context_samples=self._window - 1,
-              max_pixels=self._max_pixels, max_frames=self._max_frames)
+              max_pixels=self._max_pixels, max_frames=self._max_frames,
+              on_hash_pick=hash_pick if self._hashes else None,
+              seconds_per_hash=self._hash_seconds)
           first = sampling.sample_index_range(segment.start_ms,
                                               segment.end_ms, self._fps).start
           for sample, frames in windows.sliding_windows(samples, self._window,
@@ -125,6 +145,8 @@ class DecodeSegmentFn(beam.DoFn):
           stats.bytes_read = reader.bytes_read
     except media_errors.MEDIA_EXCEPTIONS as exc:
       stats.error_kind, stats.error_message = media_errors.classify(exc)
+    for frame_hash in hashes:
+      yield beam.pvalue.TaggedOutput(HASHES, frame_hash)
     yield beam.pvalue.TaggedOutput(
         OUTCOMES,
         SegmentOutcome(segment.video_id, segment.index, count,
@@ -315,7 +337,8 @@ class AssembleVideoFn(beam.DoFn):
 
 
 class ScanVideos(beam.PTransform):
-  """Input specs -> (flagged clips, ledger rows)."""
+  """Input specs -> {dataset name: records}: flagged clips, ledger rows,
+  frame hashes and, with banks, hash matches."""
 
   def __init__(self, settings: ScanSettings):
     super().__init__()
@@ -343,7 +366,7 @@ class ScanVideos(beam.PTransform):
         | 'PlanSegments' >> beam.FlatMap(segments.plan_segments, s.segment_ms)
         | 'ReshuffleSegments' >> beam.Reshuffle()
         | 'DecodeSegments' >> beam.ParDo(DecodeSegmentFn(s)).with_outputs(
-            OUTCOMES, main='samples').with_exception_handling(
+            OUTCOMES, HASHES, main='samples').with_exception_handling(
                 dead_letter_tag=DEAD_LETTER,
                 exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
                 use_subprocess=s.decode_isolation == 'subprocess',
@@ -376,7 +399,15 @@ class ScanVideos(beam.PTransform):
         | 'GroupByVideo' >> beam.CoGroupByKey()
         | 'AssembleVideos' >> beam.ParDo(AssembleVideoFn(s)).with_outputs(
             LEDGER, main='clips'))
-    return assembled['clips'], assembled[LEDGER]
+    outputs = {'flagged_clips': assembled['clips'],
+               'videos': assembled[LEDGER],
+               'frame_hashes': decoded[HASHES]}
+    if s.banks:
+      outputs['hash_matches'] = (
+          decoded[HASHES]
+          | 'MatchHashes' >> match_hashes_transform(
+              s.banks, MatchRules(), s.scan_id, s.scan_id))
+    return outputs
 
 
 def settings_from(config, spec: ModelSpec) -> ScanSettings:
@@ -393,6 +424,9 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       max_frames_per_segment=config.max_frames_per_segment,
       segment_timeout_seconds=config.segment_timeout_seconds,
       decode_isolation=config.decode_isolation,
+      hashes=config.hashes,
+      hash_seconds=config.hash_seconds,
+      banks=config.banks,
       inference_accelerator=config.inference_accelerator,
       require_gpu=bool(config.require_gpu),
       scan_id=config.scan_id,

@@ -22,6 +22,7 @@ import pytest
 
 from model.synthetic_video import CODECS
 from model.synthetic_video import write_video
+from pipeline.parquet_output import read_partition
 from pipeline import hash_banks
 from pipeline import hash_matching as hm
 from pipeline import match_job
@@ -686,7 +687,7 @@ def test_match_job_over_stored_hashes(corpus, tmp_path, capsys):
   assert match_job.main(['--hashes', out, '--bank', bank, '--output', out,
                          '--scan-id', 'match1']) == 0
   assert 'hash matches:' in capsys.readouterr().out
-  table = match_job.read_hash_partition(out, 'hash_matches', 'match1')
+  table = read_partition(out, 'hash_matches', 'match1')
   got = sorted((r['video_id'], r['entry_id']) for r in table.to_pylist())
   expected = sorted([(k, k) for k in corpus.originals] +
                     [(k, v[1]) for k, v in corpus.derived.items()])

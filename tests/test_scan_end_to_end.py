@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 
 import schemas
 from tests.conftest import TOLERANCE_S
+from pipeline.parquet_output import read_partition
 from tests.conftest import run_scan
 
 
@@ -129,3 +130,34 @@ def test_every_clip_carries_a_small_jpeg_of_its_peak_frame(golden_scan):
     close = sum(1 for p in pixels
                 if max(abs(a - b) for a, b in zip(p, marker)) < 70)
     assert close / len(pixels) > 0.1  # the peak frame shows the marker
+
+
+def test_the_same_decode_pass_stores_vpdq_rate_frame_hashes(corpus,
+                                                            golden_scan):
+  hashes = read_partition(golden_scan.root, 'frame_hashes', 'golden')
+  per_video = collections.Counter(hashes.column('video_uri').to_pylist())
+  for path, video in corpus.videos.items():
+    if not video.variable_frame_rate:
+      # vPDQ hashes one frame per second of a constant-frame-rate video.
+      assert per_video[path] == int(video.seconds), (video.name, per_video[path])
+  assert set(per_video) == set(corpus.videos)
+  assert all(len(p) == 32 for p in hashes.column('pdq').to_pylist())
+
+
+def test_a_scan_with_a_bank_matches_the_banked_video_and_nothing_else(
+    corpus, golden_scan, marker_model_dir, tmp_path):
+  from pipeline import hash_banks  # pylint: disable=import-outside-toplevel
+  known = next(p for p, v in corpus.videos.items()
+               if v.name == 'boundary_crossing.mp4')
+  known_id = next(r['video_id'] for r in golden_scan.videos.to_pylist()
+                  if r['video_uri'] == known)
+  bank = str(tmp_path / 'bank')
+  assert hash_banks.main(['import', '--bank', bank, '--id', 'known-attack',
+                          '--label', 'attack_video', '--frame-hashes',
+                          golden_scan.root, '--video-id', known_id]) == 0
+  scan = run_scan(str(tmp_path / 'out'), [os.path.join(corpus.root, '*.mp4')],
+                  marker_model_dir, 'banked', '--bank', bank)
+  matches = read_partition(scan.root, 'hash_matches', 'banked').to_pylist()
+  assert [m['video_uri'] for m in matches] == [known]
+  assert matches[0]['query_match_pct'] == 100.0
+  assert matches[0]['label'] == 'attack_video'
