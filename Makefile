@@ -16,9 +16,32 @@ PRISM := .cache/prism/prism
 export GOMODCACHE := $(CURDIR)/.cache/go/mod
 export GOCACHE := $(CURDIR)/.cache/go/build
 
-.PHONY: demo test test-fast install tools prism clean
+# Debian packages: FFmpeg headers to build Meta's vpdq (the reference the
+# hash tests compare against), and Chromium for the review page's browser test.
+APT_BUILD := pkg-config libavcodec-dev libavformat-dev libavutil-dev \
+	libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
+APT_BROWSER := chromium chromium-driver
 
-$(VENV)/.installed: setup.py
+.PHONY: demo test test-fast install tools prism browser clean
+
+define apt_install
+	dpkg -s $(1) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); }
+endef
+
+.cache/apt-build.stamp:
+	mkdir -p .cache
+	$(call apt_install,$(APT_BUILD))
+	touch $@
+
+.cache/apt-browser.stamp:
+	mkdir -p .cache
+	$(call apt_install,$(APT_BROWSER))
+	touch $@
+
+browser: .cache/apt-browser.stamp
+
+$(VENV)/.installed: setup.py .cache/apt-build.stamp
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
@@ -41,7 +64,7 @@ prism: $(PRISM)
 demo: install
 	$(VENV)/bin/rescan demo --workdir demo_output
 
-test: install tools prism
+test: install tools prism browser
 	RESCAN_PRISM_BIN=$(CURDIR)/$(PRISM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: install

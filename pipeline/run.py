@@ -15,6 +15,7 @@ import apache_beam as beam
 
 from pipeline import inputs
 from pipeline import model_contract
+from pipeline import progress
 from pipeline import runners
 from pipeline import summary
 from pipeline.options import ScanConfig
@@ -58,8 +59,11 @@ def run(argv: Optional[Sequence[str]] = None,
   spec = model_contract.resolve_model(config.model)
   p = test_pipeline or runners.create_pipeline(config.beam_args)
   build_pipeline(p, config, spec)
-  result = p.run()
-  result.wait_until_finish()
+  with progress.scan_progress(config.beam_args,
+                              fps=config.fps or spec.fps) as reporter:
+    result = p.run()
+    reporter.follow(result, config.beam_args)
+    result.wait_until_finish()
   print(summary.format_summary(config.output, config.scan_id))
   return config
 

@@ -12,7 +12,6 @@ import datetime
 from typing import Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import clips as clip_assembly
@@ -22,6 +21,7 @@ from pipeline import hashing
 from pipeline import inputs
 from pipeline import media_errors
 from pipeline import probe
+from pipeline import progress
 from pipeline import sampling
 from pipeline import segments
 from pipeline import storage
@@ -78,8 +78,9 @@ class ProbeVideoFn(beam.DoFn):
 
   def __init__(self, max_pixels: int):
     self._max_pixels = max_pixels
-    self._probed = Metrics.counter(NAMESPACE, 'videos_probed')
-    self._failed = Metrics.counter(NAMESPACE, 'videos_failed_probe')
+    self._probed = progress.counter(NAMESPACE, 'videos_probed')
+    self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
+    self._failed = progress.counter(NAMESPACE, 'videos_failed_probe')
 
   def process(self, ref: VideoRef) -> Iterator[Union[VideoInfo, Failure]]:
     size_bytes = None
@@ -93,6 +94,7 @@ class ProbeVideoFn(beam.DoFn):
       yield Failure(ref.video_id, ref.uri, size_bytes, kind, message)
       return
     self._probed.inc()
+    self._video_ms.inc(info.duration_ms)
     yield info
 
 
@@ -158,11 +160,11 @@ class CountSegmentOutcomesFn(beam.DoFn):
   """Counts decode outcomes in the worker and keys them by video."""
 
   def __init__(self):
-    self._segments = Metrics.counter(NAMESPACE, 'segments_decoded')
-    self._segment_errors = Metrics.counter(NAMESPACE, 'segments_failed')
-    self._frames = Metrics.counter(NAMESPACE, 'frames_sampled')
-    self._bytes = Metrics.counter(NAMESPACE, 'bytes_read')
-    self._bytes_per_segment = Metrics.distribution(NAMESPACE,
+    self._segments = progress.counter(NAMESPACE, 'segments_decoded')
+    self._segment_errors = progress.counter(NAMESPACE, 'segments_failed')
+    self._frames = progress.counter(NAMESPACE, 'frames_sampled')
+    self._bytes = progress.counter(NAMESPACE, 'bytes_read')
+    self._bytes_per_segment = progress.distribution(NAMESPACE,
                                                    'bytes_read_per_segment')
 
   def process(self, outcome: SegmentOutcome
@@ -217,7 +219,7 @@ class ScoreToRecordFn(beam.DoFn):
 
   def __init__(self, threshold: float):
     self._threshold = threshold
-    self._thumbnails = Metrics.counter(NAMESPACE, 'thumbnails_encoded')
+    self._thumbnails = progress.counter(NAMESPACE, 'thumbnails_encoded')
 
   def process(self, keyed) -> Iterator[Tuple[str, FrameScore]]:
     key, result = keyed
@@ -247,9 +249,9 @@ class AssembleVideoFn(beam.DoFn):
         sample_interval_ms=sampling.sample_interval_ms(settings.fps),
         merge_gap_ms=settings.merge_gap_ms,
         min_clip_ms=settings.min_clip_ms)
-    self._scanned = Metrics.counter(NAMESPACE, 'videos_scanned')
-    self._failed = Metrics.counter(NAMESPACE, 'videos_failed')
-    self._clips = Metrics.counter(NAMESPACE, 'clips_flagged')
+    self._scanned = progress.counter(NAMESPACE, 'videos_scanned')
+    self._failed = progress.counter(NAMESPACE, 'videos_failed')
+    self._clips = progress.counter(NAMESPACE, 'clips_flagged')
 
   def _ledger(self, **fields) -> VideoLedgerRow:
     s = self._settings
@@ -381,11 +383,15 @@ class ScanVideos(beam.PTransform):
     scores = (decoded['samples']
               | 'ScoreFrames' >> inference
               | 'KeyScoresByVideo' >> beam.ParDo(ScoreToRecordFn(s.threshold)))
+    # Counted before the Flatten, which the local runner does not fuse
+    # across, so that progress moves while segments decode.
     outcomes = (
-        (decoded[OUTCOMES],
-         decoded[DEAD_LETTER] | 'DeadLetterSegments' >> beam.Map(_dead_segment))
-        | 'FlattenOutcomes' >> beam.Flatten()
-        | 'CountSegmentOutcomes' >> beam.ParDo(CountSegmentOutcomesFn()))
+        (decoded[OUTCOMES]
+         | 'CountSegmentOutcomes' >> beam.ParDo(CountSegmentOutcomesFn()),
+         decoded[DEAD_LETTER]
+         | 'DeadLetterSegments' >> beam.Map(_dead_segment)
+         | 'CountDeadSegments' >> beam.ParDo(CountSegmentOutcomesFn()))
+        | 'FlattenOutcomes' >> beam.Flatten())
     all_failed = ((failed, dead_probes)
                   | 'FlattenProbeFailures' >> beam.Flatten())
     assembled = (

@@ -22,7 +22,7 @@ STEP_LABELS = ('ListInputs', 'ScanVideos/ExpandInputs', 'ScanVideos/ProbeVideos'
                'ScanVideos/PlanSegments', 'ScanVideos/ReshuffleSegments',
                'ScanVideos/DecodeSegments', 'ScanVideos/ScoreFrames',
                'ScanVideos/GroupByVideo', 'ScanVideos/AssembleVideos',
-               'WriteFlaggedClips', 'WriteLedger')
+               'WriteFlaggedClips', 'WriteLedger', 'WriteFrameHashes')
 
 
 def _name_and_status(row):
@@ -43,7 +43,7 @@ def test_graph_builds_with_stable_step_labels(corpus, marker_model_dir,
                                               tmp_path):
   p = beam.Pipeline(runner=runners.local_runner())
   outputs = build_pipeline(p, _config(corpus, marker_model_dir, str(tmp_path)))
-  assert set(outputs) == {'flagged_clips', 'videos'}
+  assert set(outputs) == {'flagged_clips', 'videos', 'frame_hashes'}
   names = {t.unique_name for t in
            p.to_runner_api().components.transforms.values()}
   for label in STEP_LABELS:
@@ -55,8 +55,8 @@ def test_scan_videos_with_test_pipeline(corpus, marker_model_dir, tmp_path):
   settings = settings_from(config, model_contract.resolve_model(
       marker_model_dir))
   with TestPipeline(runner=runners.local_runner()) as p:
-    clips, ledger = (p | beam.Create(list(config.inputs))
-                     | ScanVideos(settings))
+    outputs = p | beam.Create(list(config.inputs)) | ScanVideos(settings)
+    clips, ledger = outputs['flagged_clips'], outputs['videos']
     assert_that(ledger | 'Status' >> beam.Map(_name_and_status),
                 equal_to([('vp9_two_labels.webm', 'scanned', None),
                           ('clean_vp9.webm', 'scanned', None)]),
