@@ -5,6 +5,7 @@ reviewers and operators can count failures by kind.
 """
 from __future__ import annotations
 
+import re
 from typing import Tuple
 
 import av
@@ -37,9 +38,23 @@ class MediaError(Exception):
     self.kind = kind
 
 
+# Query strings of URLs (signed URLs carry their credentials there) and
+# credential-looking key=value pairs never reach a log or the ledger.
+_URL_QUERY = re.compile(r'(\b[a-z][a-z0-9+.-]*://[^\s?#\'"]*)\?[^\s\'"]*', re.I)
+_SECRET_PAIR = re.compile(
+    r'\b(signature|token|access_token|key|credential|password|secret|sig)'
+    r'=[^&\s\'"]+', re.I)
+
+
+def redact(text: str) -> str:
+  """``text`` without URL query strings or credential-like values."""
+  text = _URL_QUERY.sub(r'\1?<redacted>', text)
+  return _SECRET_PAIR.sub(r'\1=<redacted>', text)
+
+
 def short_message(exc: BaseException) -> str:
   text = ' '.join(str(exc).split()) or type(exc).__name__
-  return text[:MAX_MESSAGE_CHARS]
+  return redact(text)[:MAX_MESSAGE_CHARS]
 
 
 def classify(exc: BaseException) -> Tuple[str, str]:

@@ -46,6 +46,8 @@ class ScanConfig:
   hashes: bool = True
   hash_seconds: float = 1.0
   banks: Tuple[str, ...] = ()
+  allowed_prefixes: Tuple[str, ...] = ()
+  skip_scanned: bool = False
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
@@ -168,6 +170,17 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'bank', action='append', default=[], metavar='PATH',
        help='Hash bank (see "rescan bank import") to match every video '
        'against; matches go to ROOT/hash_matches/. Repeatable.')
+  _add(parser, 'allowed_prefix', action='append', default=[],
+       metavar='PREFIX',
+       help='Only read inputs under this prefix (repeatable): any other URI, '
+       'e.g. one a manifest names, becomes a failed row with error_kind '
+       '"forbidden_uri" and is never opened.')
+  parser.add_argument(
+      '--skip-scanned', '--skip_scanned', dest='skip_scanned', type=_boolean,
+      nargs='?', const=True, default=False, metavar='BOOL',
+      help='Skip videos that an earlier scan under --output already scanned '
+      'with the same model version, unchanged since (same size and update '
+      'time); they get a "skipped" ledger row.')
   _add(parser, 'inference_accelerator', default=None, metavar='HINT',
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '
@@ -196,6 +209,7 @@ def parse_scan_args(argv: Sequence[str],
   return ScanConfig(
       inputs=tuple(values.pop('input')),
       banks=tuple(values.pop('bank')),
+      allowed_prefixes=tuple(values.pop('allowed_prefix')),
       scan_id=values.pop('scan_id') or new_scan_id(now),
       scanned_at=now,
       beam_args=tuple(beam_args),

@@ -47,7 +47,8 @@ def _demuxed_duration_ms(container, stream) -> int:
 
 def probe_video(uri: str, video_id: str = '',
                 max_pixels: Optional[int] = None,
-                size_bytes: Optional[int] = None) -> VideoInfo:
+                size_bytes: Optional[int] = None,
+                updated_s: Optional[float] = None) -> VideoInfo:
   """Reads a video's header; raises ``MediaError`` when it is not scannable."""
   if size_bytes is None:
     size_bytes = storage.file_size(uri)
@@ -76,4 +77,5 @@ def probe_video(uri: str, video_id: str = '',
                                     'the video stream holds no frames')
     return VideoInfo(video_id=video_id, uri=uri, size_bytes=size_bytes,
                      duration_ms=duration_ms, width=codec.width,
-                     height=codec.height, codec=codec.name)
+                     height=codec.height, codec=codec.name,
+                     updated_s=updated_s)

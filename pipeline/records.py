@@ -24,6 +24,16 @@ class VideoInfo(NamedTuple):
   width: int
   height: int
   codec: str
+  updated_s: Optional[float] = None
+
+
+class Skipped(NamedTuple):
+  """A video this model version already scanned, unchanged since."""
+  video_id: str
+  uri: str
+  size_bytes: int
+  updated_s: float
+  previous_scan_id: str
 
 
 class Failure(NamedTuple):
@@ -33,6 +43,7 @@ class Failure(NamedTuple):
   size_bytes: Optional[int]
   error_kind: str
   error_message: str
+  updated_s: Optional[float] = None
 
 
 class Segment(NamedTuple):
@@ -100,6 +111,7 @@ class VideoLedgerRow(NamedTuple):
   width: Optional[int]
   height: Optional[int]
   codec: Optional[str]
+  source_updated_at: Optional[datetime.datetime]
   frames_scored: int
   segments: int
   segments_failed: int

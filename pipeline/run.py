@@ -6,10 +6,11 @@ any work starts, runs, and prints a summary.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
@@ -59,13 +60,25 @@ def run(argv: Optional[Sequence[str]] = None,
   spec = model_contract.resolve_model(config.model)
   p = test_pipeline or runners.create_pipeline(config.beam_args)
   build_pipeline(p, config, spec)
-  with progress.scan_progress(config.beam_args,
+  with private_files(), progress.scan_progress(config.beam_args,
                               fps=config.fps or spec.fps) as reporter:
     result = p.run()
     reporter.follow(result, config.beam_args)
     result.wait_until_finish()
   print(summary.format_summary(config.output, config.scan_id))
   return config
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+  """Local outputs point at the most sensitive content a platform holds:
+  files this process (and the workers it starts) creates are readable by
+  their owner only."""
+  previous = os.umask(0o077)
+  try:
+    yield
+  finally:
+    os.umask(previous)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

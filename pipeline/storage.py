@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, NamedTuple, Optional, Sequence
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -75,14 +75,48 @@ def normalize_uri(uri: str) -> str:
   return uri if has_scheme(uri) else os.path.abspath(uri)
 
 
-def file_size(uri: str) -> int:
-  """Size in bytes; raises ``MediaError(not_found)`` when there is no file."""
+class SourceVersion(NamedTuple):
+  """What identifies one version of a stored object: its size and its last
+  update (a new GCS generation has a new update time)."""
+  size_bytes: int
+  updated_s: float
+
+
+def source_version(uri: str) -> SourceVersion:
+  """Raises ``MediaError(not_found)`` when there is no file."""
   matches = FileSystems.match([uri])[0].metadata_list
   exact = [m for m in matches if m.path == uri] or matches
   if not exact:
     raise media_errors.MediaError(media_errors.NOT_FOUND,
                                   f'no such file: {uri}')
-  return exact[0].size_in_bytes
+  return SourceVersion(exact[0].size_in_bytes,
+                       float(exact[0].last_updated_in_seconds or 0.0))
+
+
+def file_size(uri: str) -> int:
+  """Size in bytes; raises ``MediaError(not_found)`` when there is no file."""
+  return source_version(uri).size_bytes
+
+
+def _canonical(uri: str) -> str:
+  """Local paths resolved through ``..`` and symlinks; other URIs as are."""
+  return uri if has_scheme(uri) else os.path.realpath(uri)
+
+
+def is_allowed(uri: str, prefixes: Sequence[str]) -> bool:
+  """Whether ``uri`` lies under one of ``prefixes`` (all allowed when there
+  are none).  ``/data/up`` does not admit ``/data/upload``; ``..`` segments
+  and, for local files, symlinks are resolved before comparing."""
+  if not prefixes:
+    return True
+  if has_scheme(uri) and '/../' in uri + '/':
+    return False
+  target = _canonical(uri)
+  for prefix in prefixes:
+    root = _canonical(prefix).rstrip('/')
+    if target == root or target.startswith(root + '/'):
+      return True
+  return False
 
 
 _GCS_LOCK = threading.Lock()

@@ -16,11 +16,14 @@ def _seconds(ms: int) -> str:
 def format_summary(root: str, scan_id: str) -> str:
   videos = read_partition(root, 'videos', scan_id).to_pylist()
   clips = read_partition(root, 'flagged_clips', scan_id).to_pylist()
-  scanned = [v for v in videos if v['status'] == 'scanned']
-  failed = [v for v in videos if v['status'] == 'failed']
+  scanned = [v for v in videos if v['status'] == schemas.STATUS_SCANNED]
+  failed = [v for v in videos if v['status'] == schemas.STATUS_FAILED]
+  skipped = len(videos) - len(scanned) - len(failed)
   lines: List[str] = [
       f'scan {scan_id}: {len(videos)} videos, {len(scanned)} scanned, '
-      f'{len(failed)} failed, {len(clips)} flagged clips']
+      f'{len(failed)} failed, '
+      + (f'{skipped} skipped (unchanged since an earlier scan), '
+         if skipped else '') + f'{len(clips)} flagged clips']
   for video in sorted(failed, key=lambda v: v['video_uri'])[:MAX_LISTED]:
     lines.append(f"  failed  {video['error_kind']:<18} {video['video_uri']}")
   clips.sort(key=lambda c: (-c['peak_score'], c['video_uri'], c['start_ms']))

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+
+import schemas
 from apache_beam.ml.inference.base import RunInference
 
 from pipeline import clips as clip_assembly
@@ -39,6 +45,7 @@ from pipeline.records import FrameScore
 from pipeline.records import SampleKey
 from pipeline.records import Segment
 from pipeline.records import SegmentOutcome
+from pipeline.records import Skipped
 from pipeline.records import VideoInfo
 from pipeline.records import VideoLedgerRow
 from pipeline.records import VideoRef
@@ -64,6 +71,8 @@ class ScanSettings:
   max_frames_per_segment: int
   segment_timeout_seconds: float
   decode_isolation: str
+  allowed_prefixes: Tuple[str, ...]
+  skip_scanned_root: Optional[str]
   hashes: bool
   hash_seconds: float
   banks: Tuple[str, ...]
@@ -74,28 +83,95 @@ class ScanSettings:
 
 
 class ProbeVideoFn(beam.DoFn):
-  """Probes a video; a video that cannot be scanned becomes a ``Failure``."""
+  """Probes a video.  A URI outside the allowed prefixes, or a video that
+  cannot be scanned, becomes a ``Failure``; one an earlier scan by this model
+  version already covered, unchanged, becomes ``Skipped``."""
 
-  def __init__(self, max_pixels: int):
+  def __init__(self, max_pixels: int, allowed_prefixes: Tuple[str, ...]):
     self._max_pixels = max_pixels
+    self._allowed_prefixes = allowed_prefixes
     self._probed = progress.counter(NAMESPACE, 'videos_probed')
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
     self._failed = progress.counter(NAMESPACE, 'videos_failed_probe')
+    self._skipped = progress.counter(NAMESPACE, 'videos_skipped')
 
-  def process(self, ref: VideoRef) -> Iterator[Union[VideoInfo, Failure]]:
-    size_bytes = None
+  def process(self, ref: VideoRef, previous: Dict[str, Tuple] = None
+              ) -> Iterator[Union[VideoInfo, Failure, Skipped]]:
+    if not storage.is_allowed(ref.uri, self._allowed_prefixes):
+      self._failed.inc()
+      yield Failure(ref.video_id, ref.uri, None, media_errors.FORBIDDEN_URI,
+                    'outside every --allowed-prefix; not read')
+      return
+    version = None
     try:
-      size_bytes = storage.file_size(ref.uri)
+      version = storage.source_version(ref.uri)
+      earlier = (previous or {}).get(ref.uri)
+      if earlier and _same_version(earlier[1:], version):
+        self._skipped.inc()
+        yield Skipped(ref.video_id, ref.uri, version.size_bytes,
+                      version.updated_s, earlier[0])
+        return
       info = probe.probe_video(ref.uri, ref.video_id, self._max_pixels,
-                               size_bytes)
+                               version.size_bytes, version.updated_s)
     except media_errors.MEDIA_EXCEPTIONS as exc:
       kind, message = media_errors.classify(exc)
       self._failed.inc()
-      yield Failure(ref.video_id, ref.uri, size_bytes, kind, message)
+      yield Failure(ref.video_id, ref.uri,
+                    version.size_bytes if version else None, kind, message,
+                    version.updated_s if version else None)
       return
     self._probed.inc()
     self._video_ms.inc(info.duration_ms)
     yield info
+
+
+def _same_version(recorded: Tuple[int, float],
+                  current: storage.SourceVersion) -> bool:
+  """Same size, and the same update time to the millisecond (the ledger
+  stores microseconds; filesystems report finer)."""
+  size, updated_s = recorded
+  return (size == current.size_bytes and
+          round(updated_s * 1000) == round(current.updated_s * 1000))
+
+
+def scanned_versions(metadata, model_version: str
+                     ) -> Iterator[Tuple[str, Tuple[str, int, float]]]:
+  """``(uri, (scan_id, size_bytes, updated_s))`` of every video an earlier
+  ledger file records as scanned by ``model_version``."""
+  with FileSystems.open(metadata.path,
+                        mime_type='application/octet-stream') as f:
+    table = pq.read_table(pa.BufferReader(f.read()))
+  if 'source_updated_at' not in table.column_names:
+    return  # ledgers from before versions were recorded cannot vouch
+  for row in table.select(['video_uri', 'status', 'model_version', 'scan_id',
+                           'size_bytes', 'source_updated_at']).to_pylist():
+    if (row['status'] == 'scanned' and row['model_version'] == model_version
+        and row['source_updated_at'] is not None):
+      yield row['video_uri'], (row['scan_id'], row['size_bytes'],
+                               row['source_updated_at'].timestamp())
+
+
+class PreviouslyScanned(beam.PTransform):
+  """Earlier ledgers under an output root -> ``(uri, latest version)``."""
+
+  def __init__(self, output_root: str, model_version: str):
+    super().__init__()
+    self._glob = schemas.dataset_glob(output_root, 'videos')
+    self._model_version = model_version
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'MatchLedgers' >> fileio.MatchFiles(
+                self._glob,
+                empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+            | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
+                                                    self._model_version)
+            | 'LatestScanPerUri' >> beam.CombinePerKey(max))
+
+
+def _probe_result_kind(record, _partitions) -> int:
+  return 1 if isinstance(record, Failure) else 2 if isinstance(
+      record, Skipped) else 0
 
 
 class DecodeSegmentFn(beam.DoFn):
@@ -235,10 +311,6 @@ def _key_by_video(record):
   return record.video_id, record
 
 
-def _is_failure(record, _partitions) -> int:
-  return int(isinstance(record, Failure))
-
-
 class AssembleVideoFn(beam.DoFn):
   """One video's probe, segment outcomes and scores -> clips + ledger row."""
 
@@ -252,11 +324,13 @@ class AssembleVideoFn(beam.DoFn):
     self._scanned = progress.counter(NAMESPACE, 'videos_scanned')
     self._failed = progress.counter(NAMESPACE, 'videos_failed')
     self._clips = progress.counter(NAMESPACE, 'clips_flagged')
+    self._skipped = progress.counter(NAMESPACE, 'videos_skipped_assembled')
 
   def _ledger(self, **fields) -> VideoLedgerRow:
     s = self._settings
     defaults = dict(size_bytes=None, error_kind=None, error_message=None,
                     duration_ms=None, width=None, height=None, codec=None,
+                    source_updated_at=None,
                     frames_scored=0, segments=0, segments_failed=0,
                     packets_damaged=0, bytes_read=0, max_score=None, clips=0)
     defaults.update(fields)
@@ -269,6 +343,7 @@ class AssembleVideoFn(beam.DoFn):
     self._failed.inc()
     return self._ledger(video_id=failure.video_id, video_uri=failure.uri,
                         size_bytes=failure.size_bytes, status='failed',
+                        source_updated_at=_utc(failure.updated_s),
                         error_kind=kind or failure.error_kind,
                         error_message=message or failure.error_message)
 
@@ -279,12 +354,22 @@ class AssembleVideoFn(beam.DoFn):
     """The clips (main output) and the one ledger row of one video."""
     probed: List[VideoInfo] = list(grouped['probed'])
     failures: List[Failure] = list(grouped['failed'])
-    if len(probed) + len(failures) > 1:
+    skipped: List[Skipped] = list(grouped['skipped'])
+    if len(probed) + len(failures) + len(skipped) > 1:
       return [beam.pvalue.TaggedOutput(LEDGER, self._failed_row(
           Failure(record.video_id, record.uri, record.size_bytes, '', ''),
           'duplicate_video_id',
-          f'{len(probed) + len(failures)} inputs share video_id {video_id}'))
-              for record in probed + failures]
+          f'{len(probed) + len(failures) + len(skipped)} inputs share '
+          f'video_id {video_id}'))
+              for record in probed + failures + skipped]
+    if skipped:
+      record = skipped[0]
+      self._skipped.inc()
+      return [beam.pvalue.TaggedOutput(LEDGER, self._ledger(
+          video_id=record.video_id, video_uri=record.uri,
+          size_bytes=record.size_bytes, status=schemas.STATUS_SKIPPED,
+          source_updated_at=_utc(record.updated_s),
+          error_message=f'unchanged since scan {record.previous_scan_id}'))]
     if failures:
       return [beam.pvalue.TaggedOutput(LEDGER, self._failed_row(failures[0]))]
     if not probed:
@@ -296,6 +381,7 @@ class AssembleVideoFn(beam.DoFn):
     common = dict(video_id=info.video_id, video_uri=info.uri,
                   size_bytes=info.size_bytes, duration_ms=info.duration_ms,
                   width=info.width, height=info.height, codec=info.codec,
+                  source_updated_at=_utc(info.updated_s),
                   frames_scored=len(scores), segments=len(outcomes),
                   segments_failed=len(errors),
                   packets_damaged=sum(o.packets_damaged for o in outcomes),
@@ -338,6 +424,12 @@ class AssembleVideoFn(beam.DoFn):
     return outputs
 
 
+def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
+  if seconds is None:
+    return None
+  return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
 class ScanVideos(beam.PTransform):
   """Input specs -> {dataset name: records}: flagged clips, ledger rows,
   frame hashes and, with banks, hash matches."""
@@ -353,14 +445,22 @@ class ScanVideos(beam.PTransform):
             | 'RefsToTuples' >> beam.Map(tuple)
             | 'DedupeInputs' >> beam.Distinct()
             | 'TuplesToRefs' >> beam.MapTuple(VideoRef))
+    if s.skip_scanned_root:
+      previous = (specs.pipeline | 'PreviouslyScanned' >> PreviouslyScanned(
+          s.skip_scanned_root, s.spec.version))
+    else:
+      previous = specs.pipeline | 'NoPreviousScans' >> beam.Create([])
     probe_results = (
         refs
-        | 'ProbeVideos' >> beam.ParDo(ProbeVideoFn(s.max_pixels))
+        | 'ProbeVideos' >> beam.ParDo(
+            ProbeVideoFn(s.max_pixels, s.allowed_prefixes),
+            previous=beam.pvalue.AsDict(previous))
         .with_exception_handling(
             dead_letter_tag=DEAD_LETTER,
             exc_class=media_errors.DEAD_LETTER_EXCEPTIONS))
-    probed, failed = (probe_results['good']
-                      | 'SplitProbeFailures' >> beam.Partition(_is_failure, 2))
+    probed, failed, skipped = (
+        probe_results['good']
+        | 'SplitProbeResults' >> beam.Partition(_probe_result_kind, 3))
     dead_probes = (probe_results[DEAD_LETTER]
                    | 'DeadLetterProbes' >> beam.Map(_dead_probe))
     decoded = (
@@ -399,6 +499,8 @@ class ScanVideos(beam.PTransform):
             'probed': probed | 'KeyProbedByVideo' >> beam.Map(_key_by_video),
             'failed': all_failed | 'KeyFailedByVideo' >> beam.Map(
                 _key_by_video),
+            'skipped': skipped | 'KeySkippedByVideo' >> beam.Map(
+                _key_by_video),
             'outcomes': outcomes,
             'scores': scores,
         }
@@ -430,6 +532,9 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       max_frames_per_segment=config.max_frames_per_segment,
       segment_timeout_seconds=config.segment_timeout_seconds,
       decode_isolation=config.decode_isolation,
+      allowed_prefixes=tuple(storage.normalize_uri(p)
+                             for p in config.allowed_prefixes),
+      skip_scanned_root=config.output if config.skip_scanned else None,
       hashes=config.hashes,
       hash_seconds=config.hash_seconds,
       banks=config.banks,

@@ -62,6 +62,10 @@ VIDEOS = pa.schema(
         pa.field('width', pa.int32()),
         pa.field('height', pa.int32()),
         pa.field('codec', pa.string()),
+        pa.field('source_updated_at', _TIMESTAMP_UTC,
+                 metadata={'description': 'last update of the stored object '
+                           'scanned; with size_bytes it identifies the '
+                           'version --skip-scanned compares'}),
         pa.field('frames_scored', pa.int64(), nullable=False),
         pa.field('segments', pa.int32(), nullable=False),
         pa.field('segments_failed', pa.int32(), nullable=False),
@@ -83,6 +87,7 @@ DATASETS: Dict[str, pa.Schema] = {
 
 PARTITION_KEY = 'scan'
 STATUS_SCANNED = 'scanned'
+STATUS_SKIPPED = 'skipped'
 STATUS_FAILED = 'failed'
 
 

@@ -72,7 +72,7 @@ def train_set(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def heldout_set(tmp_path_factory) -> str:
-  return _demo_set(str(tmp_path_factory.mktemp('heldout_set')), 24, seed=12)
+  return _demo_set(str(tmp_path_factory.mktemp('heldout_set')), 30, seed=12)
 
 
 @pytest.fixture(scope='module')
@@ -81,7 +81,7 @@ def trained_model(train_set, tmp_path_factory) -> str:
   out = str(tmp_path_factory.mktemp('models') / 'tiny')
   code = cli.main(['train', '--data', train_set, '--out', out,
                    '--backbone', 'tiny_cnn', '--input-size', str(INPUT),
-                   '--fps', str(FPS), '--epochs', '40', '--max-steps', '1000',
+                   '--fps', str(FPS), '--epochs', '100', '--max-steps', '1800',
                    '--seed', '3', '--name', 'tiny-test', '--version', 't1'])
   assert code == 0
   return out
@@ -403,8 +403,9 @@ def test_trained_model_scans_through_the_pipeline(trained_model, heldout_set,
   pattern = os.path.join(heldout_set, 'videos', '*')
   run(['--input', pattern, '--output', out, '--model', trained_model,
        '--runner', 'DirectRunner', '--scan-id', 'x'])
+  # The partition folder is named after the scan id (scan_id=x or scan=x).
   ledger = pq.read_table(glob.glob(
-      os.path.join(out, 'videos', 'scan_id=x', '*.parquet'))).to_pylist()
+      os.path.join(out, 'videos', '*=x', '*.parquet'))).to_pylist()
   videos = sorted(glob.glob(pattern))
   assert sorted(row['video_uri'] for row in ledger) == videos
   assert all(row['status'] == 'scanned' for row in ledger), ledger
@@ -414,7 +415,7 @@ def test_trained_model_scans_through_the_pipeline(trained_model, heldout_set,
           0, row['duration_ms'], FPS)) for row in ledger}
   assert all(row['frames_scored'] == expected_samples[row['video_uri']]
              for row in ledger)
-  clip_files = glob.glob(os.path.join(out, 'flagged_clips', 'scan_id=x',
+  clip_files = glob.glob(os.path.join(out, 'flagged_clips', '*=x',
                                       '*.parquet'))
   clips = pq.read_table(clip_files).to_pylist() if clip_files else []
   assert {c['label'] for c in clips} <= {'weapon', 'muzzle_flash'}
