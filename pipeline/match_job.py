@@ -154,7 +154,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--bank', required=True, action='append',
                       metavar='PATH', help='a hash bank folder (repeatable)')
   parser.add_argument('--output', required=True, metavar='ROOT',
-                      help='where hash_matches/scan_id=<id>/ goes')
+                      help='where hash_matches/scan=<id>/ goes')
   parser.add_argument('--scan-id', '--scan_id', dest='scan_id',
                       type=scan_id_arg, default=None,
                       help='id of this match run (default: UTC time plus a '

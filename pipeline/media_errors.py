@@ -68,7 +68,7 @@ def classify(exc: BaseException) -> Tuple[str, str]:
   elif isinstance(exc, (av.error.DecoderNotFoundError,
                         av.error.DemuxerNotFoundError)):
     kind = UNSUPPORTED_CODEC
-  elif isinstance(exc, av.error.InvalidDataError):
+  elif isinstance(exc, (av.error.InvalidDataError, UnicodeDecodeError)):
     kind = INVALID_CONTAINER
   elif isinstance(exc, av.error.FFmpegError):
     kind = DECODE_ERROR
@@ -80,7 +80,9 @@ def classify(exc: BaseException) -> Tuple[str, str]:
 # Exceptions that mean "this input is bad", as opposed to a bug of ours.
 # Anything else is a bug: it goes to Beam's dead-letter output and is
 # recorded as ``internal_error``.
-MEDIA_EXCEPTIONS = (MediaError, av.error.FFmpegError, OSError, EOFError)
+# (PyAV raises UnicodeDecodeError on undecodable metadata tags.)
+MEDIA_EXCEPTIONS = (MediaError, av.error.FFmpegError, OSError, EOFError,
+                    UnicodeDecodeError)
 
 
 # Unexpected exceptions (bugs) that dead-letter handling turns into a failed

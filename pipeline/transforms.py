@@ -223,6 +223,13 @@ class DecodeSegmentFn(beam.DoFn):
           stats.bytes_read = reader.bytes_read
     except media_errors.MEDIA_EXCEPTIONS as exc:
       stats.error_kind, stats.error_message = media_errors.classify(exc)
+    except media_errors.DEAD_LETTER_EXCEPTIONS as exc:
+      # A bug of ours, met while decoding in the watched child process:
+      # record it here rather than send the exception object across the
+      # process boundary.
+      stats.error_kind = media_errors.INTERNAL_ERROR
+      stats.error_message = (f'{type(exc).__name__}: '
+                             f'{media_errors.short_message(exc)}')
     for frame_hash in hashes:
       yield beam.pvalue.TaggedOutput(HASHES, frame_hash)
     yield beam.pvalue.TaggedOutput(

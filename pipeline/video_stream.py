@@ -12,6 +12,10 @@ def select_video_stream(container: av.container.InputContainer):
       s for s in container.streams.video
       if not s.disposition & av.stream.Disposition.attached_pic
   ]
+  if candidates and all(s.codec_context is None for s in candidates):
+    raise media_errors.MediaError(media_errors.UNSUPPORTED_CODEC,
+                                  'no decoder for the video stream')
+  candidates = [s for s in candidates if s.codec_context is not None]
   if not candidates:
     raise media_errors.MediaError(media_errors.NO_VIDEO_STREAM,
                                   'the file has no video stream')
