@@ -36,7 +36,8 @@ def background_process(argv: List[str], port: int, what: str,
                        env=None) -> Iterator[subprocess.Popen]:
   """Starts a server process, waits for its port, and stops it afterwards."""
   with open(log_path, 'wb') as log:
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=subprocess.STDOUT,
                                env=env or os.environ.copy(),
                                start_new_session=True)
     try:

