@@ -21,6 +21,7 @@ REQUIREMENTS = [
     'duckdb==2.0.1',
     'google-cloud-storage==3.17.1',
     'pillow==12.3.0',
+    'matplotlib==3.10.9',
     'pdqhash==0.2.8',
 ]
 

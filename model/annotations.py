@@ -121,7 +121,10 @@ def parse_annotations(
   listed: List[str] = []
   problems: List[str] = []
   for line, raw in enumerate(reader, start=2):
-    row = {(k or '').strip(): (v or '').strip() for k, v in raw.items()}
+    if None in raw:
+      problems.append(f'line {line}: more fields than columns')
+      continue
+    row = {k.strip(): (v or '').strip() for k, v in raw.items()}
     video, label = row['video'], row['label']
     if not video:
       problems.append(f'line {line}: "video" is empty')
@@ -135,13 +138,13 @@ def parse_annotations(
       if row['start_s'] or row['end_s']:
         problems.append(f'line {line}: times are given but "label" is empty')
       continue
-    if allowed is not None and label not in allowed:
+    known_label = allowed is None or label in allowed
+    if not known_label:
       problems.append(f'line {line}: label {label!r} is not one of '
                       f'--labels {",".join(labels)}')
-      continue
     start = _number(row['start_s'], 'start_s', line, problems)
     end = _number(row['end_s'], 'end_s', line, problems)
-    if start is None or end is None:
+    if start is None or end is None or not known_label:
       continue
     if end <= start:
       problems.append(f'line {line}: end_s {row["end_s"]} must be greater '

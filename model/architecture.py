@@ -20,7 +20,7 @@ INPUT_NAME = 'frames'
 _TINY_CNN_FILTERS = (16, 32, 48, 64)
 # Keras' MobileNetV3 uses 0.999, tuned for long ImageNet runs; from scratch
 # in a few thousand steps the moving statistics would lag far behind.
-BATCH_NORM_MOMENTUM = 0.9
+BATCH_NORM_MOMENTUM = 0.99
 
 
 def _tiny_cnn(height: int, width: int) -> keras.Model:

@@ -42,6 +42,9 @@ SPLITS = (DemoSplit('train', 7, 200), DemoSplit('calibration', 8, 50),
           DemoSplit('test', 9, 60))
 VIDEO_SECONDS = (4.0, 6.0)
 TARGET_PRECISION = '0.9'
+DESCRIPTION = ('DEMO, NOT A REAL DETECTOR: trained only on synthetic '
+               'first-person footage (model/first_person_scene.py); see '
+               'model/README.md.')
 
 
 def dataset_args(workdir: str, split: DemoSplit) -> List[str]:
@@ -55,7 +58,8 @@ def train_args(workdir: str, out: str) -> List[str]:
           '--backbone', 'mobilenet_v3_small', '--input-size', '96',
           '--fps', '5', '--epochs', '15', '--batch-size', '32',
           '--seed', '7', '--val-fraction', '0.2',
-          '--name', 'demo-first-person-weapon', '--version', '1']
+          '--name', 'demo-first-person-weapon', '--version', '1',
+          '--description', DESCRIPTION]
 
 
 def calibration_args(workdir: str, out: str) -> List[str]:

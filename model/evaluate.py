@@ -100,11 +100,10 @@ def parse_args(argv: Sequence[str]) -> EvaluateConfig:
 def score_samples(model: LoadedModel, sampled: SampledVideos,
                   batch_size: int) -> np.ndarray:
   """Scores of every sample through the loaded signature, ``[N, C]``."""
-  chunks = [model(sampled.inputs(rows)) for rows in
-            np.array_split(np.arange(len(sampled)),
-                           max(1, -(-len(sampled) // batch_size)))
-            if len(rows)]
-  return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+  chunks = [model(sampled.inputs(np.arange(start, min(start + batch_size,
+                                                      len(sampled)))))
+            for start in range(0, len(sampled), batch_size)]
+  return np.concatenate(chunks)
 
 
 def video_scores(sampled: SampledVideos, scores: np.ndarray,
@@ -129,6 +128,44 @@ def _operating_point(stats: Dict) -> Optional[pr_plot.Point]:
 def _write_bytes(path: str, content: bytes, mime_type: str) -> None:
   with FileSystems.create(path, mime_type=mime_type) as f:
     f.write(content)
+
+
+def write_report(out_dir: str, record: Dict, targets: np.ndarray,
+                 scores: np.ndarray, labels: Sequence[str],
+                 threshold_key: str, title: str) -> List[str]:
+  """``evaluation.json`` and ``pr_curve.png`` (any Beam filesystem).
+
+  Returns the paths written; without matplotlib there is no PNG.
+  """
+  if not FileSystems.exists(out_dir):
+    FileSystems.mkdirs(out_dir)
+  written = [FileSystems.join(out_dir, EVALUATION_FILE)]
+  _write_bytes(written[0],
+               (json.dumps(record, indent=2) + '\n').encode('utf-8'),
+               'application/json')
+  curves = {label: metrics.pr_curve(targets[:, c], scores[:, c])
+            for c, label in enumerate(labels)}
+  points = {row['label']: _operating_point(row[threshold_key])
+            for row in record['labels']}
+  pr_auc = {row['label']: row['pr_auc'] for row in record['labels']}
+  try:
+    png = pr_plot.pr_curve_png(curves, points, pr_auc, title)
+  except ImportError:
+    return written
+  written.append(FileSystems.join(out_dir, PR_CURVE_FILE))
+  _write_bytes(written[-1], png, 'image/png')
+  return written
+
+
+def record_in_model(model_dir: str, record: Dict) -> None:
+  """Writes the chosen threshold and the metrics to rescan_model.json."""
+  document = export.read_metadata(model_dir)
+  document['threshold'] = record['threshold_selection']['threshold']
+  document['threshold_selection'] = record['threshold_selection']
+  document.setdefault('metrics', {})['evaluation'] = {
+      key: record[key] for key in ('evaluated_at', 'data', 'labels',
+                                   'clip_level', 'pr_auc_method')}
+  export.write_metadata(model_dir, document)
 
 
 def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
@@ -166,7 +203,8 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
       video_scores(sampled, scores, data), spec.labels, scan_threshold,
       spec.fps, MERGE_GAP_MS)
   log(f'\nclip level at threshold {scan_threshold:.4f} (scan clip rules, '
-      f'merge gap {MERGE_GAP_MS / 1000:g} s):\n' + report_tables.format_clip_stats(clips))
+      f'merge gap {MERGE_GAP_MS / 1000:g} s):\n' +
+      report_tables.format_clip_stats(clips))
 
   record = {
       'evaluated_at': export.utc_now_iso(),
@@ -185,32 +223,21 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
                      'merge_gap_ms': MERGE_GAP_MS,
                      'labels': [s.as_dict() for s in clips]},
   }
+  threshold_key = ('at_chosen_threshold' if config.write_threshold else
+                   'at_model_threshold')
   out_dir = config.out_dir or FileSystems.join(config.model.rstrip('/'),
                                                'evaluation')
-  if not FileSystems.exists(out_dir):
-    FileSystems.mkdirs(out_dir)
-  _write_bytes(FileSystems.join(out_dir, EVALUATION_FILE),
-               (json.dumps(record, indent=2) + '\n').encode('utf-8'),
-               'application/json')
-  curves = {label: metrics.pr_curve(targets[:, c], scores[:, c])
-            for c, label in enumerate(spec.labels)}
-  points = {row['label']: _operating_point(row['at_chosen_threshold'])
-            for row in labels}
-  _write_bytes(FileSystems.join(out_dir, PR_CURVE_FILE), pr_plot.pr_curve_png(
-      curves, points, {row['label']: row['pr_auc'] for row in labels},
+  written = write_report(
+      out_dir, record, targets, scores, spec.labels, threshold_key,
       f'{spec.name} {spec.version} on {len(data.videos)} videos '
-      f'(dot: threshold {choice.threshold:.3f})'), 'image/png')
-  log(f'\nwrote {FileSystems.join(out_dir, EVALUATION_FILE)} and '
-      f'{PR_CURVE_FILE}')
+      f'(dot: threshold {scan_threshold:.3f})')
+  log('\nwrote ' + ', '.join(written))
+  if len(written) == 1:
+    log('no PR curve: matplotlib is not installed '
+        '(pip install matplotlib==3.10.*)')
   if config.write_threshold:
-    document = export.read_metadata(config.model)
-    document['threshold'] = choice.threshold
-    document['threshold_selection'] = record['threshold_selection']
-    document.setdefault('metrics', {})['evaluation'] = {
-        key: record[key] for key in ('evaluated_at', 'data', 'labels',
-                                     'clip_level', 'pr_auc_method')}
-    export.write_metadata(config.model, document)
-    log(f'wrote threshold {document["threshold"]} and metrics to '
+    record_in_model(config.model, record)
+    log(f'wrote threshold {choice.threshold} and metrics to '
         f'{config.model}/{model_contract.METADATA_FILE}')
   return record
 

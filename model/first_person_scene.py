@@ -25,6 +25,7 @@ Colour = Tuple[float, float, float]
 Interval = Tuple[float, float]  # [start_s, end_s)
 BACKGROUNDS = ('room', 'street', 'country', 'wall')
 HELD_DISTRACTORS = ('none', 'hand', 'phone', 'flashlight')
+DIM_SHARE = 0.25
 # Supersampling per axis when filling shapes (anti-aliased edges).
 _SUPERSAMPLE = 2
 # The pistol, in units of the frame height, barrel along -x, up is -y,
@@ -54,10 +55,14 @@ class Timeline:
   flashes: Tuple[Interval, ...]
 
   def weapon_raise(self, t: float, raise_s: float = 0.2) -> float:
-    """0 when the pistol is down; rises from 0.5 to 1 over ``raise_s``."""
+    """0 when the pistol is down; rises from 0.75 to 1 over ``raise_s``.
+
+    Even at 0.75 most of the pistol is in view: a labelled frame always
+    shows it.
+    """
     for start, end in self.weapon:
       if start <= t < end:
-        return min(1.0, 0.5 + 0.5 * (t - start) / raise_s)
+        return min(1.0, 0.75 + 0.25 * (t - start) / raise_s)
     return 0.0
 
   def flash_index(self, t: float) -> Optional[int]:
@@ -75,8 +80,8 @@ class Scene:
   height: int
   canvas: np.ndarray            # float32 [H + 2m, W + 2m, 3], the world
   margin: int
-  pan: Tuple[float, float, float, float]     # amplitude x, y (px), period s, phase
-  shake: Tuple[float, float, float, float]   # amplitude px, freq 1, freq 2, phase
+  pan: Tuple[float, float, float, float]    # amplitude x, y px, period, phase
+  shake: Tuple[float, float, float, float]  # amplitude px, Hz, Hz, phase
   jitter_px: float              # per-frame bodycam jitter
   bob: Tuple[float, float]      # weapon bob amplitude (px), frequency (Hz)
   gain: float                   # overall light level
@@ -216,7 +221,8 @@ def _dark_block(image: np.ndarray, rng: np.random.Generator) -> None:
   _polygon(image, vertices, np.full(3, rng.uniform(0.04, 0.15)))
 
 
-def _room(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _room(rng: np.random.Generator, height: int, width: int,
+          clutter: bool) -> np.ndarray:
   """A box room: back wall, side walls, floor and ceiling, in perspective."""
   wall, floor = _muted(rng, 0.4, 0.8), _muted(rng, 0.2, 0.5)
   ceiling = np.clip(wall * 1.15, 0, 1)
@@ -245,6 +251,8 @@ def _room(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     _polygon(image, ((wx, wy), (wx + half_w * 0.8, wy),
                      (wx + half_w * 0.8, wy + half_h * 0.6),
                      (wx, wy + half_h * 0.6)), (0.7, 0.85, 1.0))
+  if not clutter:
+    return image
   for _ in range(rng.integers(0, 3)):
     _dark_block(image, rng)
   if rng.random() < 0.4:
@@ -253,7 +261,8 @@ def _room(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   return image
 
 
-def _street(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _street(rng: np.random.Generator, height: int, width: int,
+            clutter: bool) -> np.ndarray:
   """Sky, a row of buildings with windows, a road to the horizon."""
   night = rng.random() < 0.35
   sky_top = (0.05, 0.07, 0.15) if night else (0.35, 0.55, 0.9)
@@ -287,7 +296,7 @@ def _street(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     w0, w1 = 0.5 + step, 1.0 + step * 1.5
     _polygon(image, ((vx - w0, y0), (vx + w0, y0), (vx + w1, y1),
                      (vx - w1, y1)), (0.9, 0.85, 0.5))
-  for _ in range(rng.integers(0, 3)):   # lamp posts
+  for _ in range(rng.integers(0, 3) if clutter else 0):   # lamp posts
     px = rng.uniform(0, width)
     top = horizon - rng.uniform(0.2, 0.4) * height
     _polygon(image, ((px, top), (px + 2, top), (px + 2, height * 0.9),
@@ -297,7 +306,8 @@ def _street(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   return image
 
 
-def _country(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _country(rng: np.random.Generator, height: int, width: int,
+             clutter: bool) -> np.ndarray:
   """Open sky (blue, overcast or sunset), hills, trees, maybe the sun."""
   kind = rng.choice(['clear', 'overcast', 'sunset'])
   top, low = {'clear': ((0.3, 0.5, 0.9), (0.7, 0.85, 1.0)),
@@ -306,7 +316,7 @@ def _country(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   image = _vertical_gradient(height, width, top, low)
   clouds = _smooth_noise(rng, height, width, 6)
   _paint(image, np.clip((clouds - 0.55) * 3, 0, 1) * 0.7, (0.95, 0.95, 0.95))
-  if kind != 'overcast' and rng.random() < 0.6:
+  if clutter and kind != 'overcast' and rng.random() < 0.6:   # the sun
     _lamp(image, rng, rng.uniform(0, width), rng.uniform(0.1, 0.4) * height,
           rng.uniform(4, 8))
   xs = np.arange(width, dtype=np.float32)
@@ -324,7 +334,8 @@ def _country(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   return image
 
 
-def _wall(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _wall(rng: np.random.Generator, height: int, width: int,
+          clutter: bool) -> np.ndarray:
   """A close wall: bricks, concrete or painted plaster, with stains."""
   base = _muted(rng, 0.3, 0.7)
   if rng.random() < 0.5:
@@ -340,6 +351,8 @@ def _wall(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     mortar = (ys % brick_h == 0) | ((xs + (row % 2) * brick_w // 2)
                                     % brick_w == 0)
     image[mortar] *= 0.6
+  if not clutter:
+    return image.astype(np.float32)
   for _ in range(rng.integers(0, 2)):
     _dark_block(image, rng)
   if rng.random() < 0.3:
@@ -348,18 +361,26 @@ def _wall(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   return image.astype(np.float32)
 
 
-_BACKGROUND_PAINTERS: Dict[str, Callable[[np.random.Generator, int, int],
-                                         np.ndarray]] = {
+_BACKGROUND_PAINTERS: Dict[str, Callable[[np.random.Generator, int, int,
+                                          bool], np.ndarray]] = {
     'room': _room, 'street': _street, 'country': _country, 'wall': _wall}
 
 
 def make_scene(seed: int, width: int = 160, height: int = 120,
                background: Optional[str] = None,
-               held: Optional[str] = None) -> Scene:
-  """A random scene; ``background`` and ``held`` may be fixed."""
+               held: Optional[str] = None,
+               dim: Optional[bool] = None, clutter: bool = True) -> Scene:
+  """A random scene; ``background``, ``held`` and ``dim`` may be fixed.
+
+  A dim scene (a quarter of them unless fixed) is lit at 35-60 %, where the
+  dark pistol is hard to see.  ``clutter`` adds the dark furniture, poles,
+  lamps and sun that make negatives harder.
+  """
   rng = np.random.default_rng(seed)
   background = background or str(rng.choice(BACKGROUNDS))
   held = held or str(rng.choice(HELD_DISTRACTORS, p=[0.55, 0.2, 0.15, 0.1]))
+  dim_draw = bool(rng.random() < DIM_SHARE)
+  dim = dim_draw if dim is None else dim
   pan = (rng.uniform(0, 0.2) * width, rng.uniform(0, 0.08) * height,
          rng.uniform(4, 12), rng.uniform(0, 2 * math.pi))
   shake = (rng.choice([0.3, 1.0, 3.0]) * rng.uniform(0.5, 1.0),
@@ -367,13 +388,12 @@ def make_scene(seed: int, width: int = 160, height: int = 120,
            rng.uniform(0, 2 * math.pi))
   margin = int(math.ceil(max(pan[0], pan[1]) + shake[0] * 1.6 + 4))
   canvas = _BACKGROUND_PAINTERS[background](rng, height + 2 * margin,
-                                            width + 2 * margin)
-  dark = rng.random() < 0.25
+                                            width + 2 * margin, clutter)
   return Scene(
       width=width, height=height, canvas=canvas, margin=margin, pan=pan,
       shake=shake, jitter_px=float(rng.choice([0.0, 0.0, 1.0])),
       bob=(rng.uniform(0.5, 2.5), rng.uniform(0.8, 2.0)),
-      gain=float(rng.uniform(0.35, 0.6) if dark else rng.uniform(0.75, 1.15)),
+      gain=float(rng.uniform(0.35, 0.6) if dim else rng.uniform(0.75, 1.15)),
       tint=tuple(np.clip(1 + rng.normal(0, 0.06, 3), 0.8, 1.2)),
       flicker=(float(rng.choice([0.0, 0.0, rng.uniform(0.05, 0.2)])),
                rng.uniform(0.5, 6.0)),

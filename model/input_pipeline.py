@@ -11,6 +11,7 @@ always takes uint8.
 from __future__ import annotations
 
 import dataclasses
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +22,7 @@ class Augmentation:
   max_zoom: float = 0.15            # crops keep 85-100 % of each side
   flip: bool = True
   max_brightness: float = 40.0      # added to 0..255 pixel values
-  contrast_range: tuple = (0.7, 1.3)
+  contrast_range: Tuple[float, float] = (0.7, 1.3)
 
 
 NO_AUGMENTATION = Augmentation(max_zoom=0.0, flip=False, max_brightness=0.0,

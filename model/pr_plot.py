@@ -1,4 +1,4 @@
-"""The precision-recall plot of an evaluation, as PNG bytes (matplotlib, Agg)."""
+"""The precision-recall plot of an evaluation: PNG bytes (matplotlib, Agg)."""
 from __future__ import annotations
 
 import io

@@ -4,7 +4,7 @@
         [--epochs N] [--max-steps N] [--batch-size N] [--seed S] [--fps F]
         [--input-size 96 | 128x96] [--labels a,b] [--backbone NAME]
         [--window T] [--val-fraction 0.25] [--learning-rate LR]
-        [--name NAME] [--version V] [--no-augment]
+        [--name NAME] [--version V] [--description TEXT] [--no-augment]
 
 Steps: check the data (``annotations``), split it by video
 (``video_split``), decode samples through the scan's decode path
@@ -68,6 +68,8 @@ class TrainConfig:
   augment: bool = True
   name: str = 'rescan-classifier'
   version: Optional[str] = None
+  description: str = ('Trained with rescan train (model/README.md); '
+                      'threshold_selection says how the threshold was set.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +99,13 @@ def _fraction(text: str) -> float:
   if not 0.0 <= value < 1.0:
     raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
   return value
+
+
+def _label_list(text: str) -> Optional[Tuple[str, ...]]:
+  try:
+    return annotations.parse_label_list(text)
+  except DataError as exc:
+    raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_input_size(text: str) -> Tuple[int, int]:
@@ -139,7 +148,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       '(default %(default)s)')
   parser.add_argument('--input-size', type=parse_input_size, default='96',
                       metavar='N|WxH', help='model input size (default 96)')
-  parser.add_argument('--labels', default=None, metavar='A,B',
+  parser.add_argument('--labels', type=_label_list, default=None,
+                      metavar='A,B',
                       help='label list (default: the sorted labels of the CSV)')
   parser.add_argument('--backbone', choices=architecture.BACKBONES,
                       default='mobilenet_v3_small')
@@ -151,11 +161,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       'by video (default %(default)s)')
   parser.add_argument('--learning-rate', type=_positive_float, default=2e-3)
   parser.add_argument('--no-augment', dest='augment', action='store_false',
-                      help='turn off flip/brightness/contrast augmentation')
+                      help='turn off augmentation (crop-and-zoom, flip, '
+                      'brightness, contrast)')
   parser.add_argument('--name', default='rescan-classifier',
                       help='model name in rescan_model.json')
   parser.add_argument('--version', default=None,
                       help='model version (default: UTC time of training)')
+  parser.add_argument('--description', default=TrainConfig.description,
+                      help='free text in rescan_model.json')
   return parser
 
 
@@ -167,10 +180,11 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
       epochs=args.epochs, max_steps=args.max_steps,
       batch_size=args.batch_size, seed=args.seed, fps=args.fps,
       input_width=width, input_height=height,
-      labels=annotations.parse_label_list(args.labels),
+      labels=args.labels,
       backbone=args.backbone, window=args.window,
       val_fraction=args.val_fraction, learning_rate=args.learning_rate,
-      augment=args.augment, name=args.name, version=args.version)
+      augment=args.augment, name=args.name, version=args.version,
+      description=args.description)
 
 
 def make_deterministic(seed: int) -> None:
@@ -191,6 +205,32 @@ class StopAfterSteps(keras.callbacks.Callback):
     self._steps += 1
     if self._steps >= self._max_steps:
       self.model.stop_training = True
+
+
+class ValidationReport(keras.callbacks.Callback):
+  """Adds validation loss and exact per-label PR AUC to each epoch's line.
+
+  (Keras' own ``AUC`` metric bins scores into fixed thresholds and cannot
+  resolve the scores near 0 and 1 that class weighting produces.)
+  """
+
+  def __init__(self, sampled: SampledVideos, rows: np.ndarray,
+               labels: Sequence[str], loss: keras.losses.Loss,
+               batch_size: int):
+    super().__init__()
+    self._sampled, self._rows, self._labels = sampled, rows, labels
+    self._loss, self._batch_size = loss, batch_size
+
+  def on_epoch_end(self, epoch, logs=None):
+    scores = predict(self.model, self._sampled, self._rows, self._batch_size)
+    targets = self._sampled.targets[self._rows]
+    if logs is not None:
+      logs['val_loss'] = float(self._loss(targets, scores))
+      for column, label in enumerate(self._labels):
+        pr_auc = metrics.average_precision(targets[:, column],
+                                           scores[:, column])
+        if pr_auc is not None:
+          logs[f'val_pr_auc_{label}'] = pr_auc
 
 
 def _label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
@@ -221,26 +261,21 @@ def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
       config.window)
   schedule = keras.optimizers.schedules.CosineDecay(
       config.learning_rate, decay_steps=max(total_steps, 1), alpha=0.05)
-  classifier.compile(
-      optimizer=keras.optimizers.Adam(schedule),
-      loss=weighted_loss.WeightedBinaryCrossentropy(weights),
-      metrics=[keras.metrics.AUC(curve='PR', multi_label=True,
-                                 num_labels=len(labels), name='pr_auc')],
-      jit_compile=False)
+  loss = weighted_loss.WeightedBinaryCrossentropy(weights)
+  classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss,
+                     jit_compile=False)
   augmentation = (input_pipeline.Augmentation() if config.augment else
                   input_pipeline.NO_AUGMENTATION)
   train_data = input_pipeline.training_dataset(
       sampled.frames, sampled.windows[train_rows], train_targets,
       config.batch_size, config.seed, augmentation)
-  validation_data = None
+  callbacks = [StopAfterSteps(total_steps)]
   if len(validation_rows):
-    validation_data = input_pipeline.inference_dataset(
-        sampled.frames, sampled.windows[validation_rows],
-        sampled.targets[validation_rows], config.batch_size)
+    callbacks.append(ValidationReport(sampled, validation_rows, labels, loss,
+                                      config.batch_size))
   verbose = 1 if sys.stdout.isatty() else 2
   classifier.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                 validation_data=validation_data, shuffle=False,
-                 callbacks=[StopAfterSteps(total_steps)], verbose=verbose)
+                 shuffle=False, callbacks=callbacks, verbose=verbose)
   return classifier
 
 
@@ -252,7 +287,7 @@ def predict(classifier: keras.Model, sampled: SampledVideos,
   dataset = input_pipeline.inference_dataset(
       sampled.frames, sampled.windows[rows], sampled.targets[rows],
       batch_size)
-  return classifier.predict(dataset.map(lambda x, _: x), verbose=0)
+  return classifier.predict(dataset, verbose=0)   # targets are ignored
 
 
 def validation_metrics(classifier: keras.Model, sampled: SampledVideos,
@@ -266,6 +301,37 @@ def validation_metrics(classifier: keras.Model, sampled: SampledVideos,
   return {'videos': len(videos), 'samples': int(len(rows)),
           'labels': metrics.label_report(sampled.targets[rows], scores,
                                          labels, {'at_threshold': threshold})}
+
+
+def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
+                   split: video_split.VideoSplit, samples: Dict[str, int],
+                   validation: Dict, seconds: float) -> Dict:
+  """``rescan_model.json`` of a freshly trained model: the contract's keys
+  with threshold 0.5, plus how, when and from what it was made."""
+  version = config.version or datetime.datetime.now(
+      datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+  metadata = export.contract_metadata(
+      config.name, version, data.labels, config.input_height,
+      config.input_width, config.fps, DEFAULT_THRESHOLD, config.window)
+  metadata.update({
+      'description': config.description,
+      'backbone': config.backbone,
+      'created_at': export.utc_now_iso(),
+      'code_version': export.code_version(),
+      'training': {
+          'data_fingerprint_sha256': data.fingerprint,
+          'videos': {'train': list(split.train),
+                     'validation': list(split.validation)},
+          'samples': samples,
+          'config': {k: v for k, v in dataclasses.asdict(config).items()
+                     if k not in ('data', 'out', 'annotations',
+                                  'description')},
+          'seconds': round(seconds, 1),
+      },
+      'metrics': {'validation': validation},
+      'threshold_selection': {'rule': 'default 0.5 (not yet evaluated)'},
+  })
+  return metadata
 
 
 def train(config: TrainConfig, log: Log = print) -> TrainResult:
@@ -299,34 +365,11 @@ def train(config: TrainConfig, log: Log = print) -> TrainResult:
                                   data.labels, DEFAULT_THRESHOLD)
   if 'labels' in validation:
     log(f'validation ({validation["videos"]} videos) at threshold '
-        f'{DEFAULT_THRESHOLD}:\n' +
-        report_tables.format_label_report(validation['labels'], 'at_threshold'))
-  created = export.utc_now_iso()
-  metadata = export.contract_metadata(
-      config.name,
-      config.version or datetime.datetime.now(
-          datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ'),
-      data.labels, config.input_height, config.input_width, config.fps,
-      DEFAULT_THRESHOLD, config.window)
-  metadata.update({
-      'description': 'Trained with rescan train; threshold 0.5 until '
-                     'rescan evaluate picks one.',
-      'backbone': config.backbone,
-      'created_at': created,
-      'code_version': export.code_version(),
-      'training': {
-          'data_fingerprint_sha256': data.fingerprint,
-          'videos': {'train': list(split.train),
-                     'validation': list(split.validation)},
-          'samples': {'train': int(len(train_rows)),
-                      'validation': int(len(validation_rows))},
-          'config': {k: v for k, v in dataclasses.asdict(config).items()
-                     if k not in ('data', 'out', 'annotations')},
-          'seconds': round(time.monotonic() - started, 1),
-      },
-      'metrics': {'validation': validation},
-      'threshold_selection': {'rule': 'default 0.5 (not yet evaluated)'},
-  })
+        f'{DEFAULT_THRESHOLD}:\n' + report_tables.format_label_report(
+            validation['labels'], 'at_threshold'))
+  metadata = model_metadata(config, data, split, {
+      'train': int(len(train_rows)), 'validation': int(len(validation_rows))
+  }, validation, time.monotonic() - started)
   model_dir = export.export_model(classifier, config.out, metadata)
   seconds = time.monotonic() - started
   log(f'exported {model_dir} in {seconds:.0f} s; next: rescan evaluate '

@@ -16,8 +16,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from model.annotations import Annotation
+from model.annotations import DataError
 from model.annotations import LabelledVideos
 from pipeline import decode
+from pipeline import media_errors
 from pipeline import probe
 from pipeline.decode import Sample
 from pipeline.windows import sliding_windows
@@ -117,7 +119,12 @@ def sample_videos(data: LabelledVideos, fps: float, size: Tuple[int, int],
   times: List[np.ndarray] = []
   durations: List[int] = []
   for number, name in enumerate(names):
-    samples, duration_ms = sample_video(data.uri(name), fps, size)
+    try:
+      samples, duration_ms = sample_video(data.uri(name), fps, size)
+    except media_errors.MEDIA_EXCEPTIONS as exc:
+      kind, message = media_errors.classify(exc)
+      raise DataError(f'{name} cannot be decoded ({kind}): {message}; '
+                      'remove it from the data folder') from exc
     durations.append(duration_ms)
     if not samples:
       continue
