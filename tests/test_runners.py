@@ -38,6 +38,7 @@ def test_portable_runner_with_external_worker_pool(corpus, marker_model_dir,
     scan = _scan_on(corpus, marker_model_dir, str(tmp_path / 'out'),
                     '--runner=PortableRunner',
                     f"--job_endpoint={endpoints['job_endpoint']}",
+                    '--job_server_timeout=600',
                     '--environment_type=EXTERNAL',
                     f"--environment_config={endpoints['environment_config']}")
   assert golden_rows(scan) == golden_rows(golden_scan)
