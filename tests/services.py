@@ -73,8 +73,13 @@ def portable_job_service(log_dir: str) -> Iterator[dict]:
          '--port', str(job_port)]
   pool = [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main',
           f'--service_port={pool_port}']
+  # The pool starts SDK workers as plain `python`: make that this
+  # interpreter, even when its virtualenv is not activated (as under make).
+  env = dict(os.environ, PATH=os.pathsep.join(
+      [os.path.dirname(sys.executable), os.environ.get('PATH', '')]))
   with background_process(pool, pool_port, 'worker pool',
-                          os.path.join(log_dir, 'worker-pool.log')), \
+                          os.path.join(log_dir, 'worker-pool.log'),
+                          env=env), \
       background_process(job, job_port, 'job service',
                          os.path.join(log_dir, 'job-service.log')):
     yield {'job_endpoint': f'localhost:{job_port}',
