@@ -6,6 +6,9 @@ VENV := .venv
 TOOLS_VENV := .venv-tools
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Test files have non-ASCII names: never run under an ASCII locale.
+export LANG := C.UTF-8
+export PYTHONUTF8 := 1
 PYTEST_WORKERS ?= 2
 TOOLS_REQUIREMENTS := infra/terraform/tools-requirements.txt
 
