@@ -32,14 +32,21 @@ class WriteDataset(beam.PTransform):
                 codec='zstd'))
 
 
-def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
-  """One scan's rows of one dataset, through ``FileSystems`` (any scheme)."""
-  pattern = schemas.partition_dir(root, dataset, scan_id) + '/*.parquet'
+def read_tables(pattern: str) -> List[pa.Table]:
+  """Every Parquet file matching ``pattern``, read through ``FileSystems``
+  (any scheme), one table per file."""
   tables: List[pa.Table] = []
   for metadata in FileSystems.match([pattern])[0].metadata_list:
     with FileSystems.open(metadata.path,
                           mime_type='application/octet-stream') as f:
       tables.append(pq.read_table(pa.BufferReader(f.read())))
+  return tables
+
+
+def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
+  """One scan's rows of one dataset, through ``FileSystems`` (any scheme)."""
+  tables = read_tables(
+      schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')
   schema = schemas.DATASETS[dataset]
   if not tables:
     return schema.empty_table()

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
+from pipeline import parquet_output
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
 
@@ -50,12 +51,8 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
   """Every Parquet file matching ``pattern`` on any Beam filesystem, as
   one table with ``schema`` (see ``conform_to_schema``)."""
-  tables: List[pa.Table] = []
-  for metadata in FileSystems.match([pattern])[0].metadata_list:
-    with FileSystems.open(metadata.path,
-                          mime_type='application/octet-stream') as f:
-      tables.append(conform_to_schema(
-          pq.read_table(pa.BufferReader(f.read())), schema))
+  tables = [conform_to_schema(table, schema)
+            for table in parquet_output.read_tables(pattern)]
   if not tables:
     return relaxed(schema).empty_table()
   return pa.concat_tables(tables)
