@@ -8,6 +8,20 @@ given in a scan.
 Only sampled frames are converted to RGB and resized (by FFmpeg's swscale,
 straight to the model's input size); every other decoded frame is dropped
 as it is.
+
+Decoding does only what sampling needs (``--sampling``, resolved per video
+by ``sampling.resolve_sampling``):
+
+* ``exact``: every frame is decoded; a sample is the frame on screen at its
+  time, and frame hashes are vPDQ's own frames;
+* ``fast``: non-reference frames and the loop filter are skipped
+  (``skip_frame=NONREF``, ``skip_loop_filter=ALL``); a sample is the
+  nearest decoded frame;
+* ``keyframes``: only keyframes are decoded (``skip_frame=NONKEY``), so the
+  cost falls with the sampling rate; a sample is the nearest keyframe;
+* ``auto`` (the default) is ``keyframes`` when the sampling interval is at
+  least the video's keyframe interval (measured by ``probe``), else
+  ``fast``.
 """
 from __future__ import annotations
 
@@ -22,6 +36,11 @@ from pipeline import media_errors
 from pipeline import probe
 from pipeline import sampling
 from pipeline import storage
+from pipeline.sampling import AUTO
+from pipeline.sampling import EXACT
+from pipeline.sampling import FAST
+from pipeline.sampling import KEYFRAMES
+from pipeline.sampling import resolve_sampling
 from pipeline.video_stream import select_video_stream
 from pipeline.video_stream import stream_start_seconds
 
@@ -31,29 +50,53 @@ _SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
 # Damaged packets tolerated in one segment before it is given up.
 MAX_DAMAGED_PACKETS = 200
 
+# What each decode mode asks of FFmpeg's decoder.
+_SKIP_FRAME = {EXACT: 'DEFAULT', FAST: 'NONREF', KEYFRAMES: 'NONKEY'}
+_DECODER_OPTIONS = {EXACT: {}, FAST: {'skip_loop_filter': 'all'},
+                    KEYFRAMES: {}}
+
+
+def configure_decoder(stream, mode: str) -> None:
+  """Sets the stream's decoder up to skip what ``mode`` does not need;
+  before the first packet is decoded."""
+  stream.thread_type = 'AUTO'
+  options = _DECODER_OPTIONS[mode]
+  if options:
+    stream.codec_context.options = dict(options)
+  stream.codec_context.skip_frame = _SKIP_FRAME[mode]
+
 
 class Sample(NamedTuple):
-  """One sampled frame: grid index, time in ms, RGB uint8 ``[H, W, 3]``."""
+  """One sampled frame: grid index, grid time in ms, RGB uint8
+  ``[H, W, 3]``, and the presentation time of the frame it shows."""
   index: int
   ts_ms: int
   image: np.ndarray
+  frame_ms: Optional[float] = None
 
 
 @dataclasses.dataclass
 class DecodeStats:
   """What decoding one range cost and what went wrong on the way."""
   frames_decoded: int = 0
+  packets_read: int = 0
   packets_damaged: int = 0
   bytes_read: int = 0
   error_kind: Optional[str] = None
   error_message: Optional[str] = None
 
 
-def _decoded_frames(container, stream, origin_s: float,
-                    stats: DecodeStats) -> Iterator[Tuple[float, av.VideoFrame]]:
-  """Decodes packet by packet, stepping over damaged packets."""
+def _decoded_frames(container, stream, origin_s: float, stats: DecodeStats,
+                    keyframes_only: bool = False
+                    ) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Decodes packet by packet, stepping over damaged packets (and, with
+  ``keyframes_only``, over every packet that is not a keyframe: not every
+  decoder honours ``skip_frame``)."""
   try:
     for packet in container.demux(stream):
+      stats.packets_read += 1
+      if keyframes_only and not packet.is_keyframe and packet.size:
+        continue
       try:
         frames = packet.decode()
       except av.error.EOFError:
@@ -80,26 +123,30 @@ def _decoded_frames(container, stream, origin_s: float,
 
 def _limited(frames: Iterator[Tuple[float, av.VideoFrame]], stats: DecodeStats,
              max_frames: int) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Gives up once more than ``max_frames`` packets (frames) were read,
+  decoded or skipped: a frame flood costs time in every decode mode."""
   for item in frames:
-    if stats.frames_decoded > max_frames:
+    if stats.packets_read > max_frames:
       raise media_errors.MediaError(
           media_errors.TOO_MANY_FRAMES,
-          f'more than {max_frames} frames decoded in one segment')
+          f'more than {max_frames} frames read in one segment')
     yield item
 
 
 def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
-                 origin_s: float,
-                 stats: DecodeStats) -> Iterator[Tuple[float, av.VideoFrame]]:
+                 origin_s: float, stats: DecodeStats,
+                 keyframes_only: bool) -> Iterator[Tuple[float, av.VideoFrame]]:
   """Frames from at or before ``first_sample_ms`` onward."""
   if start_ms <= 0:
-    yield from _decoded_frames(container, stream, origin_s, stats)
+    yield from _decoded_frames(container, stream, origin_s, stats,
+                               keyframes_only)
     return
   for backoff_ms in _SEEK_BACKOFF_MS + (None,):
     target_ms = 0 if backoff_ms is None else max(start_ms - backoff_ms, 0)
     target_pts = int((origin_s + target_ms / 1000.0) / stream.time_base)
     container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-    frames = _decoded_frames(container, stream, origin_s, stats)
+    frames = _decoded_frames(container, stream, origin_s, stats,
+                             keyframes_only)
     first = next(frames, None)
     if first is None:
       return
@@ -133,7 +180,9 @@ def iter_samples(source: BinaryIO,
                  max_pixels: Optional[int] = None,
                  max_frames: Optional[int] = None,
                  on_hash_pick: Optional[Callable[[hashing.HashPick], None]] = None,
-                 seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH
+                 seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH,
+                 mode: str = EXACT,
+                 keyframe_interval_ms: Optional[float] = None
                  ) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
@@ -146,10 +195,13 @@ def iter_samples(source: BinaryIO,
     context_samples: also yield this many grid samples before ``start_ms``
       (temporal models need the frames leading up to a segment).
     max_pixels: refuse streams whose frames are larger than this.
-    max_frames: give up after decoding this many frames.
+    max_frames: give up after reading this many frames (packets).
     on_hash_pick: called, in the same decode pass, with each frame vPDQ
       would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
     seconds_per_hash: the vPDQ hashing interval.
+    mode: ``EXACT``, ``FAST`` or ``KEYFRAMES`` (see ``sampling``).
+    keyframe_interval_ms: ``probe``'s measure; in ``KEYFRAMES`` mode a
+      keyframe stands for this long, also when it is a segment's last.
   """
   stats = stats if stats is not None else DecodeStats()
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
@@ -169,10 +221,10 @@ def iter_samples(source: BinaryIO,
           media_errors.TOO_LARGE,
           f'{stream.codec_context.width}x{stream.codec_context.height} '
           f'exceeds the limit of {max_pixels} pixels per frame')
-    stream.thread_type = 'AUTO'
+    configure_decoder(stream, mode)
     origin_s = stream_start_seconds(stream)
     frames = _frames_from(container, stream, start_ms, times[0], origin_s,
-                          stats)
+                          stats, keyframes_only=mode == KEYFRAMES)
     if max_frames is not None:
       frames = _limited(frames, stats, max_frames)
     if on_hash_pick is not None:
@@ -181,16 +233,20 @@ def iter_samples(source: BinaryIO,
           float(stream.base_rate) if stream.base_rate else None)
       frames = hashing.tap_vpdq_frames(
           frames, hashing.VpdqTimePicker(rate, seconds_per_hash, start_ms,
-                                         end_ms), on_hash_pick)
+                                         end_ms, exact=mode == EXACT),
+          on_hash_pick)
     converted_for: Optional[av.VideoFrame] = None
     image: Optional[np.ndarray] = None
+    hold_ms = keyframe_interval_ms if mode == KEYFRAMES else None
     for sample_ms, frame in sampling.pick_frames(
-        frames, times, max_lead_ms=interval_ms):
+        frames, times, max_lead_ms=max(interval_ms, hold_ms or 0),
+        last_frame_ms=hold_ms, nearest=mode != EXACT):
       if frame is not converted_for:
         image = upright_rgb(frame, width, height)
         converted_for = frame
       index = index_of[sample_ms]
-      yield Sample(index, sampling.sample_time_ms(index, fps), image)
+      yield Sample(index, sampling.sample_time_ms(index, fps), image,
+                   (frame.time - origin_s) * 1000.0)
     if on_hash_pick is not None:
       # Sampling stops at its last sample; hashing reads on to the end.
       for frame_ms, _ in frames:
@@ -203,18 +259,24 @@ def sample_frames(uri: str,
                   size: Tuple[int, int],
                   start_ms: int = 0,
                   end_ms: Optional[int] = None,
-                  stats: Optional[DecodeStats] = None) -> List[Sample]:
+                  stats: Optional[DecodeStats] = None,
+                  sampling_mode: str = AUTO) -> List[Sample]:
   """All grid samples of ``uri`` in a time range (the whole video by default).
 
   The convenience entry point for tools and training: it streams from any
-  Beam filesystem through the same code the scan uses.
+  Beam filesystem through the same code the scan uses, and resolves
+  ``sampling_mode`` as the scan does (see ``resolve_sampling``).
   """
   stats = stats if stats is not None else DecodeStats()
+  info = probe.probe_video(uri)
   if end_ms is None:
-    end_ms = probe.probe_video(uri).duration_ms
+    end_ms = info.duration_ms
+  mode = resolve_sampling(sampling_mode, fps, info.keyframe_interval_ms)
   reader = storage.open_media(uri)
   try:
-    return list(iter_samples(reader, start_ms, end_ms, fps, size, stats))
+    return list(iter_samples(
+        reader, start_ms, end_ms, fps, size, stats, mode=mode,
+        keyframe_interval_ms=info.keyframe_interval_ms))
   finally:
     stats.bytes_read += reader.bytes_read
     reader.close()

@@ -201,20 +201,28 @@ class VpdqTimePicker:
   def __init__(self, frame_rate: float,
                seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH,
                start_ms: float = float('-inf'),
-               end_ms: float = float('inf')):
+               end_ms: float = float('inf'),
+               exact: bool = True):
+    """With ``exact=False``, for decodes that skip frames, the first decoded
+    frame of each hashing interval is hashed: vPDQ's own frame when it was
+    decoded, else the next one (none when the interval has no frame)."""
     self._rate = frame_rate
     self._interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
     self._start_ms, self._end_ms = start_ms, end_ms
-    self._last_number: Optional[int] = None
+    self._exact = exact
+    self._last_slot: Optional[int] = None
 
   def pick(self, time_ms: float) -> Optional[int]:
     """The vPDQ frame number of the frame at ``time_ms`` if it is hashed."""
     if not self._start_ms <= time_ms < self._end_ms:
       return None
     number = frame_number_at(time_ms, self._rate)
-    if number % self._interval or number == self._last_number:
+    if self._exact and number % self._interval:
       return None
-    self._last_number = number
+    slot = number // self._interval
+    if slot == self._last_slot:
+      return None
+    self._last_slot = slot
     return number
 
 

@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
+from pipeline import sampling
+
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MERGE_GAP_SECONDS = 1.0
@@ -35,6 +37,7 @@ class ScanConfig:
   scanned_at: datetime.datetime
   fps: Optional[float] = None
   threshold: Optional[float] = None
+  sampling: str = sampling.AUTO
   segment_seconds: float = DEFAULT_SEGMENT_SECONDS
   batch_size: int = DEFAULT_BATCH_SIZE
   merge_gap_seconds: float = DEFAULT_MERGE_GAP_SECONDS
@@ -128,6 +131,14 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='Frames sampled per second (default: the model\'s "fps").')
   _add(parser, 'threshold', type=_unit_interval, default=None,
        help='Score threshold (default: the model\'s "threshold").')
+  _add(parser, 'sampling', choices=sampling.SAMPLING_CHOICES,
+       default=sampling.AUTO,
+       help='What to decode for the samples: "exact" decodes every frame and '
+       'samples the frame on screen (frame hashes are then vPDQ-exact); '
+       '"fast" skips non-reference frames and the loop filter and takes the '
+       'nearest decoded frame; "keyframes" decodes keyframes only; "auto" '
+       'is "keyframes" when the sampling interval is at least the video\'s '
+       'keyframe interval, else "fast" (default %(default)s).')
   _add(parser, 'segment_seconds', type=_positive_float,
        default=DEFAULT_SEGMENT_SECONDS,
        help='Length of the time segments a video is split into so that one '
@@ -146,7 +157,7 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        '(default %(default)s, 8K).')
   _add(parser, 'max_frames_per_segment', type=_positive_int,
        default=DEFAULT_MAX_FRAMES_PER_SEGMENT,
-       help='Give up on a segment that decodes more frames than this '
+       help='Give up on a segment that reads more frames than this '
        '(default %(default)s).')
   _add(parser, 'segment_timeout_seconds', type=_positive_float,
        default=DEFAULT_SEGMENT_TIMEOUT_SECONDS,

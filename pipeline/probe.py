@@ -45,6 +45,32 @@ def _demuxed_duration_ms(container, stream) -> int:
   return int(last_end_s * 1000)
 
 
+# Keyframe gaps measured at the start of a video, and how far to look.
+KEYFRAME_GAPS_MEASURED = 2
+KEYFRAME_SEARCH_PACKETS = 1_000
+
+
+def _keyframe_interval_ms(container, stream) -> Optional[int]:
+  """The longest gap between the first ``KEYFRAME_GAPS_MEASURED + 1``
+  keyframes, from packet flags (nothing is decoded); ``None`` when fewer
+  keyframes lie in the first ``KEYFRAME_SEARCH_PACKETS`` packets."""
+  times_s = []
+  try:
+    for number, packet in enumerate(container.demux(stream)):
+      if number >= KEYFRAME_SEARCH_PACKETS:
+        break
+      if packet.is_keyframe and packet.pts is not None:
+        times_s.append(float(packet.pts * packet.time_base))
+        if len(times_s) > KEYFRAME_GAPS_MEASURED:
+          break
+    container.seek(0)
+  except av.error.FFmpegError:
+    pass  # damage is the decoder's to report; what was read still counts
+  if len(times_s) < 2:
+    return None
+  return int(round(max(b - a for a, b in zip(times_s, times_s[1:])) * 1000))
+
+
 def probe_video(uri: str, video_id: str = '',
                 max_pixels: Optional[int] = None,
                 size_bytes: Optional[int] = None,
@@ -70,6 +96,7 @@ def probe_video(uri: str, video_id: str = '',
           f'{codec.width}x{codec.height} exceeds the limit of {max_pixels} '
           'pixels per frame')
     duration_ms = _duration_ms(container, stream)
+    keyframe_interval_ms = _keyframe_interval_ms(container, stream)
     if duration_ms is None or duration_ms <= 0:
       duration_ms = _demuxed_duration_ms(container, stream)
     if duration_ms <= 0:
@@ -78,4 +105,5 @@ def probe_video(uri: str, video_id: str = '',
     return VideoInfo(video_id=video_id, uri=uri, size_bytes=size_bytes,
                      duration_ms=duration_ms, width=codec.width,
                      height=codec.height, codec=codec.name,
-                     updated_s=updated_s)
+                     updated_s=updated_s,
+                     keyframe_interval_ms=keyframe_interval_ms)

@@ -25,6 +25,8 @@ class VideoInfo(NamedTuple):
   height: int
   codec: str
   updated_s: Optional[float] = None
+  # Longest gap between the first keyframes (see ``probe``); None if unknown.
+  keyframe_interval_ms: Optional[int] = None
 
 
 class Skipped(NamedTuple):
@@ -54,6 +56,7 @@ class Segment(NamedTuple):
   start_ms: int
   end_ms: int
   duration_ms: int
+  keyframe_interval_ms: Optional[int] = None
 
 
 class SegmentOutcome(NamedTuple):

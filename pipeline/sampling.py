@@ -14,6 +14,10 @@ from typing import Iterable, Iterator, Optional, Tuple, TypeVar
 
 Payload = TypeVar('Payload')
 
+# Decode modes (``--sampling``; see ``pipeline.decode``).
+EXACT, FAST, KEYFRAMES, AUTO = 'exact', 'fast', 'keyframes', 'auto'
+SAMPLING_CHOICES = (AUTO, EXACT, FAST, KEYFRAMES)
+
 
 def _rate(fps: float) -> Fraction:
   if not fps > 0:
@@ -38,11 +42,27 @@ def sample_interval_ms(fps: float) -> float:
   return 1000.0 / float(_rate(fps))
 
 
+def resolve_sampling(requested: str, fps: float,
+                     keyframe_interval_ms: Optional[float]) -> str:
+  """The decode mode for one video: ``auto`` becomes ``keyframes`` when
+  every sampling interval spans a keyframe interval, else ``fast``."""
+  if requested not in SAMPLING_CHOICES:
+    raise ValueError(f'sampling must be one of {SAMPLING_CHOICES}, got '
+                     f'{requested!r}')
+  if requested != AUTO:
+    return requested
+  if (keyframe_interval_ms is not None and
+      sample_interval_ms(fps) >= keyframe_interval_ms):
+    return KEYFRAMES
+  return FAST
+
+
 def pick_frames(
     frames: Iterable[Tuple[float, Payload]],
     sample_times_ms: Iterable[int],
     max_lead_ms: float,
     last_frame_ms: Optional[float] = None,
+    nearest: bool = False,
 ) -> Iterator[Tuple[int, Payload]]:
   """Pairs each sample time with the frame on screen at that time.
 
@@ -54,6 +74,10 @@ def pick_frames(
       frame is at 33 ms still has a sample at 0); otherwise it is dropped.
     last_frame_ms: how long the final frame stays on screen; when ``None``,
       the gap between the last two frames.
+    nearest: pair each sample with the nearest frame instead, earlier or
+      later (ties go to the earlier one).  For decodes that skip frames
+      (``decode.FAST``, ``decode.KEYFRAMES``), where the frame on screen is
+      only known up to the frames that were decoded.
 
   Yields:
     ``(sample_ms, payload)``.  The same payload may be yielded for several
@@ -71,7 +95,8 @@ def pick_frames(
       continue  # out-of-order or duplicate timestamp: keep the earlier frame
     while pending is not None and pending < frame_ms:
       if previous is not None:
-        yield pending, previous[1]
+        later = nearest and frame_ms - pending < pending - previous[0]
+        yield pending, payload if later else previous[1]
       elif frame_ms - pending <= max_lead_ms:
         yield pending, payload
       pending = next(samples, None)

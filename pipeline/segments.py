@@ -18,6 +18,7 @@ def plan_segments(info: VideoInfo, segment_ms: int) -> List[Segment]:
       Segment(video_id=info.video_id, uri=info.uri, index=i,
               start_ms=i * segment_ms,
               end_ms=min((i + 1) * segment_ms, info.duration_ms),
-              duration_ms=info.duration_ms)
+              duration_ms=info.duration_ms,
+              keyframe_interval_ms=info.keyframe_interval_ms)
       for i in range(count)
   ]

@@ -63,6 +63,7 @@ class ScanSettings:
   spec: ModelSpec
   fps: float
   threshold: float
+  sampling: str
   segment_ms: int
   batch_size: int
   merge_gap_ms: float
@@ -184,6 +185,7 @@ class DecodeSegmentFn(beam.DoFn):
 
   def __init__(self, settings: ScanSettings):
     self._fps = settings.fps
+    self._sampling = settings.sampling
     self._size = settings.spec.input_size
     self._window = settings.spec.window
     self._max_pixels = settings.max_pixels
@@ -211,7 +213,10 @@ class DecodeSegmentFn(beam.DoFn):
               self._size, stats, context_samples=self._window - 1,
               max_pixels=self._max_pixels, max_frames=self._max_frames,
               on_hash_pick=hash_pick if self._hashes else None,
-              seconds_per_hash=self._hash_seconds)
+              seconds_per_hash=self._hash_seconds,
+              mode=sampling.resolve_sampling(self._sampling, self._fps,
+                                             segment.keyframe_interval_ms),
+              keyframe_interval_ms=segment.keyframe_interval_ms)
           first = sampling.sample_index_range(segment.start_ms,
                                               segment.end_ms, self._fps).start
           for sample, frames in windows.sliding_windows(samples, self._window,
@@ -531,6 +536,7 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       spec=spec,
       fps=config.fps or spec.fps,
       threshold=spec.threshold if config.threshold is None else config.threshold,
+      sampling=config.sampling,
       segment_ms=int(round(config.segment_seconds * 1000)),
       batch_size=config.batch_size,
       merge_gap_ms=config.merge_gap_seconds * 1000.0,

@@ -5,6 +5,7 @@ import pytest
 from pipeline import decode
 from pipeline import media_errors
 from pipeline import probe
+from pipeline import sampling
 from pipeline import storage
 
 SIZE = (64, 48)
@@ -15,11 +16,13 @@ def _red_share(image):
           (image[..., 2] < 90)).mean()
 
 
-def _segment(uri, start_ms, end_ms, fps=2.0):
+def _segment(uri, start_ms, end_ms, fps=2.0, mode=sampling.EXACT):
   stats = decode.DecodeStats()
+  keyframe_interval_ms = probe.probe_video(uri).keyframe_interval_ms
   with storage.open_media(uri) as reader:
-    samples = list(decode.iter_samples(reader, start_ms, end_ms, fps, SIZE,
-                                       stats))
+    samples = list(decode.iter_samples(
+        reader, start_ms, end_ms, fps, SIZE, stats, mode=mode,
+        keyframe_interval_ms=keyframe_interval_ms))
     stats.bytes_read = reader.bytes_read
   return samples, stats
 
@@ -42,16 +45,65 @@ def test_every_codec_decodes_with_markers_at_planted_times(corpus):
       assert not red, (video.name, red)
 
 
-def test_segments_decode_exactly_the_frames_of_one_pass(corpus):
+@pytest.mark.parametrize('mode', [sampling.EXACT, sampling.FAST,
+                                  sampling.KEYFRAMES])
+def test_segments_decode_exactly_the_frames_of_one_pass(corpus, mode):
   for path, video in corpus.videos.items():
-    whole = decode.sample_frames(path, 2.0, SIZE)
+    whole = decode.sample_frames(path, 2.0, SIZE, sampling_mode=mode)
     pieces = []
     duration = probe.probe_video(path).duration_ms
     for start in range(0, duration, 3_000):
-      pieces += _segment(path, start, min(start + 3_000, duration))[0]
+      pieces += _segment(path, start, min(start + 3_000, duration),
+                         mode=mode)[0]
     assert [s.ts_ms for s in pieces] == [s.ts_ms for s in whole], video.name
+    assert [s.frame_ms for s in pieces] == [s.frame_ms for s in whole]
     for a, b in zip(pieces, whole):
       np.testing.assert_array_equal(a.image, b.image, err_msg=video.name)
+
+
+def test_probe_measures_the_keyframe_interval(corpus):
+  for path, video in corpus.videos.items():
+    if video.variable_frame_rate:
+      continue
+    interval = probe.probe_video(path).keyframe_interval_ms
+    # The corpus is encoded with a 2-s GOP (some encoders add keyframes).
+    assert interval is not None and 0 < interval <= 2_000, (video.name,
+                                                            interval)
+
+
+@pytest.mark.parametrize('mode,max_error_s', [
+    (sampling.EXACT, 0.0), (sampling.FAST, 2 / 10), (sampling.KEYFRAMES, 2.0)])
+def test_skipping_modes_decode_less_and_stay_near_the_sample_time(
+    corpus, mode, max_error_s):
+  """The corpus is 10 fps with a 2-s GOP: FAST stays within 2 frame
+  intervals of each sample time, KEYFRAMES within a GOP (half a GOP but
+  after the last keyframe)."""
+  for path, video in corpus.videos.items():
+    if video.variable_frame_rate or video.codec == 'mpeg4':
+      continue
+    exact, exact_stats = _segment(path, 0, 8_000)
+    samples, stats = _segment(path, 0, 8_000, mode=mode)
+    assert [s.ts_ms for s in samples] == [s.ts_ms for s in exact]
+    errors = [abs(s.frame_ms - s.ts_ms) for s in samples]
+    assert max(errors) <= max_error_s * 1000 + 1, (video.name, errors)
+    if mode == sampling.KEYFRAMES:
+      assert stats.frames_decoded * 10 <= exact_stats.frames_decoded, (
+          video.name, stats.frames_decoded, exact_stats.frames_decoded)
+    else:
+      assert stats.frames_decoded <= exact_stats.frames_decoded
+
+
+def test_auto_sampling_decodes_keyframes_only_when_samples_are_sparse(corpus):
+  path = next(p for p, v in corpus.videos.items()
+              if v.codec == 'h264' and not v.variable_frame_rate)
+  sparse, dense = decode.DecodeStats(), decode.DecodeStats()
+  decode.sample_frames(path, 0.5, SIZE, stats=sparse)   # every 2 s: GOP
+  decode.sample_frames(path, 2.0, SIZE, stats=dense)
+  keyframes = decode.DecodeStats()
+  decode.sample_frames(path, 0.5, SIZE, stats=keyframes,
+                       sampling_mode=sampling.KEYFRAMES)
+  assert sparse.frames_decoded == keyframes.frames_decoded
+  assert dense.frames_decoded > 5 * sparse.frames_decoded
 
 
 def test_context_samples_reach_before_the_segment(corpus):

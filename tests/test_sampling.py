@@ -1,4 +1,5 @@
 """The sample grid and the frame-on-screen rule, without decoding."""
+import pytest
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -34,6 +35,25 @@ def test_pick_takes_the_frame_on_screen_at_each_sample_time():
                                      max_lead_ms=500))
   # The last frame is held for the last gap (200 ms): 1500 is past it.
   assert picked == [(0, 'a'), (500, 'b'), (1000, 'b'), (1400, 'd')]
+
+
+def test_nearest_pick_takes_the_closest_frame_either_side():
+  frames = [(0.0, 'a'), (400.0, 'b'), (1100.0, 'c'), (1300.0, 'd')]
+  picked = list(sampling.pick_frames(frames, [0, 150, 250, 1000, 1200, 1400],
+                                     max_lead_ms=500, nearest=True))
+  # 250 is nearer 400 than 0; 1200 is a tie between 1100 and 1300: earlier.
+  assert picked == [(0, 'a'), (150, 'a'), (250, 'b'), (1000, 'c'),
+                    (1200, 'c'), (1400, 'd')]
+
+
+def test_auto_sampling_decodes_keyframes_when_samples_span_a_gop():
+  assert sampling.resolve_sampling('auto', 0.5, 2000) == sampling.KEYFRAMES
+  assert sampling.resolve_sampling('auto', 1.0, 2000) == sampling.FAST
+  assert sampling.resolve_sampling('auto', 1.0, None) == sampling.FAST
+  assert sampling.resolve_sampling('exact', 0.1, 2000) == sampling.EXACT
+  assert sampling.resolve_sampling('keyframes', 30, 2000) == sampling.KEYFRAMES
+  with pytest.raises(ValueError):
+    sampling.resolve_sampling('fastest', 1.0, 2000)
 
 
 def test_pick_uses_first_frame_for_an_early_sample_within_the_lead():
