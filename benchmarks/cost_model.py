@@ -26,10 +26,11 @@ import argparse
 import dataclasses
 import json
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from benchmarks import generated_sections
 
 VIDEO_HOURS = 1_000.0
 MINUTES_PER_HOUR = 60.0
@@ -413,24 +414,10 @@ def render_cost_markdown(results: Dict[str, Any]) -> str:
   return '\n'.join(out) + '\n'
 
 
-def _marker_line(document: str, marker: str, start: int = 0) -> int:
-  """Offset of the first line at or after ``start`` that is ``marker``
-  alone (a marker quoted inside a sentence does not count), or -1."""
-  found = re.compile(f'^{re.escape(marker)}[ \\t]*$', re.MULTILINE).search(
-      document, start)
-  return found.start() if found else -1
-
-
 def replace_generated_section(document: str, section: str) -> str:
-  """``document`` with the lines between the marker lines replaced."""
-  start = _marker_line(document, START_MARKER)
-  end = (-1 if start < 0 else
-         _marker_line(document, END_MARKER, start + len(START_MARKER)))
-  if end < 0:
-    raise ValueError(f'no {START_MARKER} line followed by an {END_MARKER} '
-                     f'line')
-  head = document[:start + len(START_MARKER)]
-  return f'{head}\n{section}{document[end:]}'
+  """``document`` with the lines between the cost-table markers replaced."""
+  return generated_sections.replace_section(document, section, START_MARKER,
+                                            END_MARKER)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
@@ -451,9 +438,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         **results['cost_inputs'],
         'l4_frames_per_second': args.l4_frames_per_second}}
   section = render_cost_markdown(results)
-  doc = Path(args.doc)
-  doc.write_text(replace_generated_section(doc.read_text(encoding='utf-8'),
-                                           section), encoding='utf-8')
+  generated_sections.rewrite_file(args.doc, section, START_MARKER, END_MARKER)
   print(section, end='')
   return section
 

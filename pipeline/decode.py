@@ -30,6 +30,7 @@ from typing import BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tup
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline import hashing
 from pipeline import media_errors
@@ -56,10 +57,13 @@ _DECODER_OPTIONS = {EXACT: {}, FAST: {'skip_loop_filter': 'all'},
                     KEYFRAMES: {}}
 
 
-def configure_decoder(stream, mode: str) -> None:
-  """Sets the stream's decoder up to skip what ``mode`` does not need;
-  before the first packet is decoded."""
+def configure_decoder(stream, mode: str, threads: int = 0) -> None:
+  """Sets the stream's decoder up to skip what ``mode`` does not need, with
+  ``threads`` decoder threads (0: FFmpeg's choice, one per core); before
+  the first packet is decoded."""
   stream.thread_type = 'AUTO'
+  if threads:
+    stream.codec_context.thread_count = threads
   options = _DECODER_OPTIONS[mode]
   if options:
     stream.codec_context.options = dict(options)
@@ -156,18 +160,32 @@ def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
       return
 
 
-def upright_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+def upright_rgb(frame: av.VideoFrame, width: int, height: int,
+                reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
   """The frame as RGB uint8 ``[height, width, 3]``, turned upright when the
-  stream carries display rotation (phone footage), resized once."""
+  stream carries display rotation (phone footage), resized once.
+
+  Pass one ``reformatter`` for all the frames of a stream: it keeps its
+  swscale context, which costs more to set up than to scale one frame.
+  """
   rotation = int(getattr(frame, 'rotation', 0) or 0)
   sideways = rotation % 180 != 0
-  image = frame.to_ndarray(format='rgb24',
-                           width=height if sideways else width,
-                           height=width if sideways else height,
-                           interpolation='BILINEAR')
+  reformatter = reformatter or VideoReformatter()
+  image = reformatter.reformat(frame, width=height if sideways else width,
+                               height=width if sideways else height,
+                               format='rgb24',
+                               interpolation='BILINEAR').to_ndarray()
   if rotation % 360:
     image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
   return image
+
+
+def full_resolution_rgb(frame: av.VideoFrame,
+                        reformatter: Optional[VideoReformatter] = None
+                        ) -> np.ndarray:
+  """The frame as decoded, in RGB uint8 (what vPDQ hashes)."""
+  reformatter = reformatter or VideoReformatter()
+  return reformatter.reformat(frame, format='rgb24').to_ndarray()
 
 
 def iter_samples(source: BinaryIO,
@@ -182,8 +200,8 @@ def iter_samples(source: BinaryIO,
                  on_hash_pick: Optional[Callable[[hashing.HashPick], None]] = None,
                  seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH,
                  mode: str = EXACT,
-                 keyframe_interval_ms: Optional[float] = None
-                 ) -> Iterator[Sample]:
+                 keyframe_interval_ms: Optional[float] = None,
+                 threads: int = 0) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -202,6 +220,7 @@ def iter_samples(source: BinaryIO,
     mode: ``EXACT``, ``FAST`` or ``KEYFRAMES`` (see ``sampling``).
     keyframe_interval_ms: ``probe``'s measure; in ``KEYFRAMES`` mode a
       keyframe stands for this long, also when it is a segment's last.
+    threads: decoder threads (0: one per core).
   """
   stats = stats if stats is not None else DecodeStats()
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
@@ -221,7 +240,7 @@ def iter_samples(source: BinaryIO,
           media_errors.TOO_LARGE,
           f'{stream.codec_context.width}x{stream.codec_context.height} '
           f'exceeds the limit of {max_pixels} pixels per frame')
-    configure_decoder(stream, mode)
+    configure_decoder(stream, mode, threads)
     origin_s = stream_start_seconds(stream)
     frames = _frames_from(container, stream, start_ms, times[0], origin_s,
                           stats, keyframes_only=mode == KEYFRAMES)
@@ -237,12 +256,13 @@ def iter_samples(source: BinaryIO,
           on_hash_pick)
     converted_for: Optional[av.VideoFrame] = None
     image: Optional[np.ndarray] = None
+    reformatter = VideoReformatter()
     hold_ms = keyframe_interval_ms if mode == KEYFRAMES else None
     for sample_ms, frame in sampling.pick_frames(
         frames, times, max_lead_ms=max(interval_ms, hold_ms or 0),
         last_frame_ms=hold_ms, nearest=mode != EXACT):
       if frame is not converted_for:
-        image = upright_rgb(frame, width, height)
+        image = upright_rgb(frame, width, height, reformatter)
         converted_for = frame
       index = index_of[sample_ms]
       yield Sample(index, sampling.sample_time_ms(index, fps), image,

@@ -6,6 +6,7 @@ handler loads any SavedModel that obeys the model contract.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -49,21 +50,48 @@ def check_gpu_visible() -> None:
         '--require-gpu=false to run inference on CPU')
 
 
+def limit_tensorflow_threads(intra_op_threads: int) -> None:
+  """Caps TensorFlow's intra-op threads (and runs ops one at a time), so
+  that the model does not fight the decoders and other worker processes
+  over the cores.  TensorFlow takes this only before its runtime starts: a
+  process that already ran TensorFlow keeps its threads (logged)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+  except RuntimeError as exc:
+    logging.warning('TensorFlow threads not changed: %s', exc)
+
+
 class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
   """Batches uint8 frames (or windows) into the ``serving_default`` call."""
 
   def __init__(self, spec: ModelSpec, max_batch_size: int = 32,
-               min_batch_size: int = 1, require_gpu: bool = False):
+               min_batch_size: Optional[int] = None,
+               require_gpu: bool = False, intra_op_threads: int = 0):
+    """Batches are ``max_batch_size`` frames (only a bundle's last may be
+    smaller) unless ``min_batch_size`` lets Beam's ``BatchElements`` start
+    small and grow them, which costs throughput on short bundles."""
     super().__init__()
     self._spec = spec
     self._max_batch_size = max_batch_size
-    self._min_batch_size = min(min_batch_size, max_batch_size)
+    self._min_batch_size = min(min_batch_size or max_batch_size,
+                               max_batch_size)
     self._require_gpu = require_gpu
+    self._intra_op_threads = intra_op_threads
 
   def load_model(self) -> LoadedModel:
+    if self._intra_op_threads:
+      limit_tensorflow_threads(self._intra_op_threads)
     if self._require_gpu:
       check_gpu_visible()
-    return model_contract.load_signature(self._spec)
+    model = model_contract.load_signature(self._spec)
+    # The first call sets TensorFlow's kernels and buffers up: done here,
+    # once per worker, not in the first batch's latency.
+    model(np.zeros((self._max_batch_size,) +
+                   model_contract.expected_input_shape(self._spec)[1:],
+                   np.uint8))
+    return model
 
   def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,
                     inference_args: Optional[Dict[str, Any]] = None

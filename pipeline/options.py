@@ -46,6 +46,8 @@ class ScanConfig:
   max_frames_per_segment: int = DEFAULT_MAX_FRAMES_PER_SEGMENT
   segment_timeout_seconds: float = DEFAULT_SEGMENT_TIMEOUT_SECONDS
   decode_isolation: str = 'subprocess'
+  decode_threads: int = 0
+  inference_threads: int = 0
   hashes: bool = True
   hash_seconds: float = 1.0
   banks: Tuple[str, ...] = ()
@@ -79,6 +81,13 @@ def _positive_int(text: str) -> int:
   value = int(text)
   if value <= 0:
     raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
+  return value
+
+
+def _non_negative_int(text: str) -> int:
+  value = int(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
   return value
 
 
@@ -169,6 +178,15 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='"subprocess" decodes in a watched child process, so a decoder '
        'that crashes fails one video ("crash"), not the worker; "inline" '
        'decodes in the worker process (default %(default)s).')
+  _add(parser, 'decode_threads', type=_non_negative_int, default=0,
+       help='Decoder threads per segment (default %(default)s: one per core). '
+       'Set it to cores / concurrent bundles when a worker runs several '
+       'bundles at once (multi_processing, Dataflow\'s one SDK process per '
+       'vCPU), so that decoders do not fight over the cores.')
+  _add(parser, 'inference_threads', type=_non_negative_int, default=0,
+       help='TensorFlow intra-op threads per worker process (default '
+       '%(default)s: TensorFlow\'s choice, one per core); as '
+       '--decode-threads.')
   parser.add_argument(
       '--hashes', dest='hashes', type=_boolean, nargs='?', const=True,
       default=True, metavar='BOOL',

@@ -72,6 +72,8 @@ class ScanSettings:
   max_frames_per_segment: int
   segment_timeout_seconds: float
   decode_isolation: str
+  decode_threads: int
+  inference_threads: int
   allowed_prefixes: Tuple[str, ...]
   skip_scanned_root: Optional[str]
   hashes: bool
@@ -186,6 +188,7 @@ class DecodeSegmentFn(beam.DoFn):
   def __init__(self, settings: ScanSettings):
     self._fps = settings.fps
     self._sampling = settings.sampling
+    self._threads = settings.decode_threads
     self._size = settings.spec.input_size
     self._window = settings.spec.window
     self._max_pixels = settings.max_pixels
@@ -199,11 +202,12 @@ class DecodeSegmentFn(beam.DoFn):
     stats = decode.DecodeStats()
     count = 0
     hashes: List[FrameHash] = []
+    reformatter = decode.VideoReformatter()
 
     def hash_pick(pick: hashing.HashPick) -> None:
       hashes.append(hashing.frame_hash(
           segment.video_id, segment.uri, self._scan_id, pick.time_ms,
-          pick.frame.to_ndarray(format='rgb24')))
+          decode.full_resolution_rgb(pick.frame, reformatter)))
 
     try:
       with storage.open_media(segment.uri) as reader:
@@ -216,7 +220,8 @@ class DecodeSegmentFn(beam.DoFn):
               seconds_per_hash=self._hash_seconds,
               mode=sampling.resolve_sampling(self._sampling, self._fps,
                                              segment.keyframe_interval_ms),
-              keyframe_interval_ms=segment.keyframe_interval_ms)
+              keyframe_interval_ms=segment.keyframe_interval_ms,
+              threads=self._threads)
           first = sampling.sample_index_range(segment.start_ms,
                                               segment.end_ms, self._fps).start
           for sample, frames in windows.sliding_windows(samples, self._window,
@@ -487,7 +492,8 @@ class ScanVideos(beam.PTransform):
                 timeout=s.segment_timeout_seconds))
     handler = KeyedSavedModelHandler(
         SavedModelHandler(s.spec, max_batch_size=s.batch_size,
-                          require_gpu=s.require_gpu))
+                          require_gpu=s.require_gpu,
+                          intra_op_threads=s.inference_threads))
     inference = RunInference(handler)
     if s.inference_accelerator:
       inference = inference.with_resource_hints(
@@ -545,6 +551,8 @@ def settings_from(config, spec: ModelSpec) -> ScanSettings:
       max_frames_per_segment=config.max_frames_per_segment,
       segment_timeout_seconds=config.segment_timeout_seconds,
       decode_isolation=config.decode_isolation,
+      decode_threads=config.decode_threads,
+      inference_threads=config.inference_threads,
       allowed_prefixes=tuple(storage.normalize_uri(p)
                              for p in config.allowed_prefixes),
       skip_scanned_root=config.output if config.skip_scanned else None,

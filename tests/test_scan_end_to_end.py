@@ -5,6 +5,7 @@ import collections
 import os
 
 import duckdb
+import pytest
 import pyarrow.dataset as ds
 
 import schemas
@@ -38,8 +39,8 @@ def test_broken_inputs_are_failed_with_their_kind(corpus, golden_scan):
     assert rows[path]['error_kind'] is None
 
 
-def test_clips_match_planted_ground_truth(corpus, golden_scan):
-  clips = _clips_by_video_label(golden_scan.clips)
+def assert_clips_match_planted_truth(corpus, scan, tolerance_s: float):
+  clips = _clips_by_video_label(scan.clips)
   for path, video in corpus.videos.items():
     for label in {e.label for e in video.events}:
       truth = sorted((e for e in video.events if e.label == label),
@@ -47,12 +48,30 @@ def test_clips_match_planted_ground_truth(corpus, golden_scan):
       found = sorted(clips[(path, label)], key=lambda c: c['start_ms'])
       assert len(found) == len(truth), (video.name, label, found)
       for event, clip in zip(truth, found):
-        assert abs(clip['start_ms'] / 1000 - event.start_s) <= TOLERANCE_S, (
+        assert abs(clip['start_ms'] / 1000 - event.start_s) <= tolerance_s, (
             video.name, clip)
-        assert abs(clip['end_ms'] / 1000 - event.end_s) <= TOLERANCE_S, (
+        assert abs(clip['end_ms'] / 1000 - event.end_s) <= tolerance_s, (
             video.name, clip)
         assert clip['start_ms'] <= clip['peak_ms'] < clip['end_ms']
         assert clip['peak_score'] >= clip['threshold']
+  flagged = set(scan.clips.column('video_uri').to_pylist())
+  assert not flagged & {p for p, v in corpus.videos.items() if not v.events}
+
+
+def test_clips_match_planted_ground_truth(corpus, golden_scan):
+  """The default ``--sampling auto`` (``fast`` on this 2-s-GOP corpus)."""
+  assert_clips_match_planted_truth(corpus, golden_scan, TOLERANCE_S)
+
+
+# Keyframes only: a sample shows the nearest keyframe, up to a GOP (2 s) off.
+@pytest.mark.parametrize('mode,tolerance_s', [('exact', TOLERANCE_S),
+                                              ('keyframes', 2.0 + 0.5)])
+def test_clip_times_hold_in_every_sampling_mode(corpus, marker_model_dir,
+                                                tmp_path, mode, tolerance_s):
+  scan = run_scan(str(tmp_path), [os.path.join(corpus.root, '**')],
+                  marker_model_dir, mode, '--sampling', mode, '--no-hashes')
+  assert scan.videos.num_rows == len(corpus.all_paths)
+  assert_clips_match_planted_truth(corpus, scan, tolerance_s)
 
 
 def test_negative_videos_have_no_clips(corpus, golden_scan):

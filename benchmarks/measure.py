@@ -1,0 +1,149 @@
+"""Timing, CPU and memory measurements for the benchmark harness.
+
+Every figure is measured ``repeats`` times and reported as min, median and
+max.  Child processes (the scan, the ffmpeg CLI) are measured from outside:
+wall time, CPU time of the process and every descendant it waited for
+(``os.wait4``), and peak resident memory of the whole process tree, polled
+from ``/proc`` (a decode subprocess or a multi-processing worker counts).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import subprocess
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
+
+T = TypeVar('T')
+_RSS_POLL_SECONDS = 0.1
+_PAGE_BYTES = os.sysconf('SC_PAGE_SIZE')
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+  """Min, median and max of repeated measurements."""
+  min: float
+  median: float
+  max: float
+
+  @classmethod
+  def of(cls, values: Sequence[float]) -> 'Spread':
+    return cls(min(values), statistics.median(values), max(values))
+
+  def scaled(self, factor: float) -> 'Spread':
+    return Spread(self.min * factor, self.median * factor, self.max * factor)
+
+  def as_dict(self) -> Dict[str, float]:
+    return dataclasses.asdict(self)
+
+
+def ratio(numerator: Spread, denominator: Spread) -> Spread:
+  """Spread of a ratio of two spreads measured side by side: the median
+  over the medians, the bounds from the worst and best pairings."""
+  return Spread(numerator.min / denominator.max,
+                numerator.median / denominator.median,
+                numerator.max / denominator.min)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timed:
+  """One in-process measurement: wall and CPU seconds, and the result."""
+  wall_s: float
+  cpu_s: float
+  result: object
+
+
+def timed(fn: Callable[[], T]) -> Timed:
+  """Runs ``fn`` once; CPU time counts every thread of this process."""
+  wall, cpu = time.perf_counter(), time.process_time()
+  result = fn()
+  return Timed(time.perf_counter() - wall, time.process_time() - cpu, result)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildRun:
+  """One child process run to completion."""
+  wall_s: float
+  cpu_s: float
+  peak_rss_bytes: int
+  returncode: int
+  stdout: str
+  stderr: str
+
+
+def _children_of() -> Dict[int, List[int]]:
+  children: Dict[int, List[int]] = {}
+  for name in os.listdir('/proc'):
+    if not name.isdigit():
+      continue
+    try:
+      with open(f'/proc/{name}/stat', encoding='ascii', errors='replace') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+      continue
+    children.setdefault(int(fields[1]), []).append(int(name))
+  return children
+
+
+def tree_rss_bytes(root: int) -> int:
+  """Resident memory of ``root`` and all its descendants, now."""
+  children = _children_of()
+  total, todo = 0, [root]
+  while todo:
+    pid = todo.pop()
+    todo.extend(children.get(pid, ()))
+    try:
+      with open(f'/proc/{pid}/statm', encoding='ascii') as f:
+        total += int(f.read().split()[1]) * _PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+      continue
+  return total
+
+
+def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
+              timeout_s: float = 3600.0) -> ChildRun:
+  """Runs ``argv`` and measures it; raises if it fails or overruns."""
+  started = time.perf_counter()
+  with open(os.devnull, 'rb') as stdin:
+    process = subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, text=True)
+  peak = [0]
+  done = threading.Event()
+
+  def poll() -> None:
+    while not done.is_set():
+      peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+      done.wait(_RSS_POLL_SECONDS)
+
+  poller = threading.Thread(target=poll, daemon=True)
+  poller.start()
+  output: Dict[str, str] = {}
+  readers = [threading.Thread(target=lambda n=n, s=s: output.__setitem__(
+      n, s.read()), daemon=True) for n, s in (('out', process.stdout),
+                                              ('err', process.stderr))]
+  for reader in readers:
+    reader.start()
+  deadline = started + timeout_s
+  while True:
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid:
+      break
+    if time.perf_counter() > deadline:
+      process.kill()
+      raise TimeoutError(f'{argv[:3]} ran over {timeout_s} s')
+    time.sleep(0.05)
+  wall = time.perf_counter() - started
+  done.set()
+  poller.join()
+  for reader in readers:
+    reader.join()
+  process.returncode = os.waitstatus_to_exitcode(status)
+  run = ChildRun(wall, usage.ru_utime + usage.ru_stime,
+                 max(peak[0], usage.ru_maxrss * 1024), process.returncode,
+                 output.get('out', ''), output.get('err', ''))
+  if run.returncode != 0:
+    raise RuntimeError(f'{" ".join(argv[:4])} ... exited {run.returncode}: '
+                       f'{run.stderr[-2000:]}')
+  return run
