@@ -24,8 +24,10 @@ export GOCACHE := $(CURDIR)/.cache/go/build
 APT_BUILD := pkg-config libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev
 APT_BROWSER := chromium chromium-driver
+# The benchmarks' anchor: the ffmpeg command-line tool.
+APT_BENCH := ffmpeg
 
-.PHONY: demo test test-fast install tools prism browser tf-fmt-check clean
+.PHONY: demo test test-fast bench install tools prism browser tf-fmt-check clean
 
 define apt_install
 	dpkg -s $(1) >/dev/null 2>&1 || { apt-get update -qq && \
@@ -43,6 +45,11 @@ endef
 	touch $@
 
 browser: .cache/apt-browser.stamp
+
+.cache/apt-bench.stamp:
+	mkdir -p .cache
+	$(call apt_install,$(APT_BENCH))
+	touch $@
 
 $(VENV)/.installed: setup.py .cache/apt-build.stamp
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +82,10 @@ tf-fmt-check: install
 
 test: install tools prism browser tf-fmt-check
 	RESCAN_PRISM_BIN=$(CURDIR)/$(PRISM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# The benchmark harness (not a test): see README.md, "Benchmarks".
+bench: install .cache/apt-bench.stamp
+	$(VENV)/bin/python -m benchmarks.run
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -m 'not slow'

@@ -39,6 +39,11 @@ class Spread:
     return dataclasses.asdict(self)
 
 
+def total_of(a: Spread, b: Spread) -> Spread:
+  """Spread of the time of two steps done one after the other."""
+  return Spread(a.min + b.min, a.median + b.median, a.max + b.max)
+
+
 def ratio(numerator: Spread, denominator: Spread) -> Spread:
   """Spread of a ratio of two spreads measured side by side: the median
   over the medians, the bounds from the worst and best pairings."""

@@ -66,7 +66,7 @@ def limit_tensorflow_threads(intra_op_threads: int) -> None:
 class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
   """Batches uint8 frames (or windows) into the ``serving_default`` call."""
 
-  def __init__(self, spec: ModelSpec, max_batch_size: int = 32,
+  def __init__(self, spec: ModelSpec, max_batch_size: int = 64,
                min_batch_size: Optional[int] = None,
                require_gpu: bool = False, intra_op_threads: int = 0):
     """Batches are ``max_batch_size`` frames (only a bundle's last may be

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 from pipeline import sampling
 
 DEFAULT_SEGMENT_SECONDS = 60.0
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 64
 DEFAULT_MERGE_GAP_SECONDS = 1.0
 DEFAULT_MIN_CLIP_SECONDS = 0.0
 DEFAULT_MAX_PIXELS = 8192 * 4320
