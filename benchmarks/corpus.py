@@ -57,6 +57,10 @@ CORPUS: Tuple[BenchVideo, ...] = (
     BenchVideo('480p_vp9_gop4', VP9, 854, 480, 30.0, 120.0, 4.0),
     BenchVideo('360p_h264_gop2', H264, 640, 360, 25.0, 180.0, 2.0),
 )
+# A 2-second video: a scan of it is all fixed cost (workers starting,
+# TensorFlow importing, the model loading), which the scaling figure
+# measures apart from the work that scales.
+STARTUP_VIDEO = BenchVideo('startup_360p_h264', H264, 640, 360, 25.0, 2.0, 2.0)
 # The 1-minute and 60-minute videos of the memory figure.
 MINUTE_VIDEO = CORPUS[0]
 HOUR_COPIES = 60

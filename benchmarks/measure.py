@@ -3,8 +3,9 @@
 Every figure is measured ``repeats`` times and reported as min, median and
 max.  Child processes (the scan, the ffmpeg CLI) are measured from outside:
 wall time, CPU time of the process and every descendant it waited for
-(``os.wait4``), and peak resident memory of the whole process tree, polled
-from ``/proc`` (a decode subprocess or a multi-processing worker counts).
+(``os.wait4``), and the peak memory of the whole process tree, polled from ``/proc`` as
+the sum of the processes' proportional set sizes (a decode subprocess or a
+multi-processing worker counts; pages they share are counted once).
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 T = TypeVar('T')
 _RSS_POLL_SECONDS = 0.1
-_PAGE_BYTES = os.sysconf('SC_PAGE_SIZE')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ChildRun:
   """One child process run to completion."""
   wall_s: float
   cpu_s: float
-  peak_rss_bytes: int
+  peak_memory_bytes: int
   returncode: int
   stdout: str
   stderr: str
@@ -92,16 +92,26 @@ def _children_of() -> Dict[int, List[int]]:
   return children
 
 
-def tree_rss_bytes(root: int) -> int:
-  """Resident memory of ``root`` and all its descendants, now."""
+def _pss_bytes(pid: int) -> int:
+  """Proportional set size: resident memory with each shared page split
+  among the processes that share it (a forked child shares its parent's
+  pages, which a sum of RSS would count twice)."""
+  with open(f'/proc/{pid}/smaps_rollup', encoding='ascii') as f:
+    for line in f:
+      if line.startswith('Pss:'):
+        return int(line.split()[1]) * 1024
+  return 0
+
+
+def tree_memory_bytes(root: int) -> int:
+  """Memory of ``root`` and all its descendants now (sum of their PSS)."""
   children = _children_of()
   total, todo = 0, [root]
   while todo:
     pid = todo.pop()
     todo.extend(children.get(pid, ()))
     try:
-      with open(f'/proc/{pid}/statm', encoding='ascii') as f:
-        total += int(f.read().split()[1]) * _PAGE_BYTES
+      total += _pss_bytes(pid)
     except (OSError, IndexError, ValueError):
       continue
   return total
@@ -119,7 +129,7 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
 
   def poll() -> None:
     while not done.is_set():
-      peak[0] = max(peak[0], tree_rss_bytes(process.pid))
+      peak[0] = max(peak[0], tree_memory_bytes(process.pid))
       done.wait(_RSS_POLL_SECONDS)
 
   poller = threading.Thread(target=poll, daemon=True)
@@ -145,9 +155,9 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
   for reader in readers:
     reader.join()
   process.returncode = os.waitstatus_to_exitcode(status)
-  run = ChildRun(wall, usage.ru_utime + usage.ru_stime,
-                 max(peak[0], usage.ru_maxrss * 1024), process.returncode,
-                 output.get('out', ''), output.get('err', ''))
+  run = ChildRun(wall, usage.ru_utime + usage.ru_stime, peak[0],
+                 process.returncode, output.get('out', ''),
+                 output.get('err', ''))
   if run.returncode != 0:
     raise RuntimeError(f'{" ".join(argv[:4])} ... exited {run.returncode}: '
                        f'{run.stderr[-2000:]}')
