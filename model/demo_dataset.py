@@ -23,15 +23,13 @@ import csv
 import dataclasses
 import os
 import sys
-from fractions import Fraction
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import av
 import numpy as np
 
 from model import first_person_scene
+from model import synthetic_video
 from model.annotations import ANNOTATIONS_FILE
-from model.synthetic_video import CODECS
 
 WEAPON, MUZZLE_FLASH = 'weapon', 'muzzle_flash'
 LABELS = tuple(sorted((WEAPON, MUZZLE_FLASH)))   # as rescan train orders them
@@ -57,26 +55,22 @@ class DemoDataset:
   videos: Tuple[DemoVideo, ...]
 
 
-def encode_video(path: str, frames: Iterable[np.ndarray], fps: float,
-                 size: Tuple[int, int], codec: str = 'h264',
-                 gop_seconds: float = 2.0) -> str:
-  """Encodes RGB uint8 frames at a constant rate with a bundled encoder."""
-  spec = CODECS[codec]
-  width, height = size
-  with av.open(path, mode='w', format=spec.container) as out:
-    stream = out.add_stream(spec.encoder,
-                            rate=Fraction(fps).limit_denominator(1000),
-                            options=dict(spec.options))
-    stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
-    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
-    for number, frame in enumerate(frames):
-      video_frame = av.VideoFrame.from_ndarray(frame, format='rgb24')
-      video_frame.pts = number
-      for packet in stream.encode(video_frame):
-        out.mux(packet)
-    for packet in stream.encode(None):
-      out.mux(packet)
-  return path
+def write_scene_video(path: str, scene: first_person_scene.Scene,
+                      timeline: first_person_scene.Timeline, seconds: float,
+                      fps: float, codec: str = 'h264',
+                      frame_times_s: Optional[Sequence[float]] = None) -> str:
+  """Renders ``scene`` under ``timeline`` and encodes it at ``scene``'s size.
+
+  Frames are at ``i / fps`` for ``seconds``, or at ``frame_times_s`` (a
+  variable frame rate, see ``synthetic_video.encode_frames``).
+  """
+  times = (synthetic_video.constant_frame_times(seconds, fps)
+           if frame_times_s is None else frame_times_s)
+  frames = (first_person_scene.render_frame(scene, t, timeline, number)
+            for number, t in enumerate(times))
+  return synthetic_video.encode_frames(path, frames, codec, fps,
+                                       (scene.width, scene.height),
+                                       frame_times_s)
 
 
 def plan_videos(count: int, seed: int, seconds: Tuple[float, float],
@@ -103,7 +97,7 @@ def plan_videos(count: int, seed: int, seconds: Tuple[float, float],
         np.random.default_rng([seed, 1, number]), duration, fps,
         bool(armed[number]))
     codec = _CODEC_CYCLE[number % len(_CODEC_CYCLE)]
-    extension = CODECS[codec].extension
+    extension = synthetic_video.CODECS[codec].extension
     name = f'videos/fp_{seed}_{number:03d}_{background}{extension}'
     videos.append(DemoVideo(name, codec, duration, background, held,
                             hard_cases, timeline))
@@ -135,12 +129,8 @@ def write_dataset(out_dir: str, count: int = 200, seed: int = 7,
         int(np.random.default_rng([seed, 2, number]).integers(2**31)),
         width, height, video.background, video.held,
         dim=None if video.hard_cases else False, clutter=video.hard_cases)
-    frame_count = int(round(video.seconds * fps))
-    frames = (first_person_scene.render_frame(scene, i / fps, video.timeline,
-                                              i)
-              for i in range(frame_count))
-    encode_video(os.path.join(out_dir, video.path), frames, fps, size,
-                 video.codec)
+    write_scene_video(os.path.join(out_dir, video.path), scene,
+                      video.timeline, video.seconds, fps, video.codec)
     if log and (number % 10 == 9 or number == len(videos) - 1):
       log(f'  {number + 1}/{len(videos)} videos written')
   annotations = os.path.join(out_dir, ANNOTATIONS_FILE)

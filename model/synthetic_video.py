@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import av
 import numpy as np
@@ -97,6 +97,52 @@ def mux(out, stream, frame) -> None:
     out.mux(packet)
 
 
+def constant_frame_times(duration_s: float, fps: float) -> Sequence[float]:
+  """Frame times ``i / fps`` of a constant-frame-rate video."""
+  return [i / fps for i in range(int(round(duration_s * fps)))]
+
+
+def encode_frames(path: str,
+                  frames: Iterable[np.ndarray],
+                  codec: Union[str, Codec] = 'h264',
+                  fps: float = 10.0,
+                  size: Tuple[int, int] = (160, 120),
+                  frame_times_s: Optional[Sequence[float]] = None,
+                  gop_seconds: float = 2.0,
+                  container_format: Optional[str] = None) -> str:
+  """Encodes RGB uint8 frames ``[H, W, 3]`` and returns the file's path.
+
+  Frame ``i`` is presented at ``i / fps``, or, given ``frame_times_s``, at
+  ``frame_times_s[i]`` (a variable frame rate; ``fps`` then only sets the
+  encoder's nominal rate).  ``codec`` is a key of ``CODECS`` or a
+  ``Codec``; ``size`` is ``(width, height)``.
+  """
+  spec = codec if isinstance(codec, Codec) else CODECS[codec]
+  width, height = size
+  time_base = Fraction(1, 1000)
+  variable = frame_times_s is not None
+  if variable and spec.container == 'avi':
+    raise ValueError('AVI cannot carry variable frame rate timestamps')
+  with av.open(path, mode='w', format=container_format or spec.container) as out:
+    stream = out.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1000),
+                            options=dict(spec.options))
+    stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
+    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
+    if variable:
+      stream.codec_context.time_base = time_base
+      stream.time_base = time_base
+    for i, rgb in enumerate(frames):
+      frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
+      if variable:
+        frame.pts = int(round(frame_times_s[i] * 1000))
+        frame.time_base = time_base
+      else:
+        frame.pts = i
+      mux(out, stream, frame)
+    mux(out, stream, None)
+  return path
+
+
 def write_video(path: str,
                 duration_s: float,
                 codec: str = 'h264',
@@ -108,7 +154,7 @@ def write_video(path: str,
                 gop_seconds: float = 2.0,
                 container_format: Optional[str] = None,
                 noise: float = 0.0) -> str:
-  """Encodes a video file and returns its path.
+  """Encodes a video of ``render_frame`` frames and returns its path.
 
   Args:
     path: where to write (local path).
@@ -124,35 +170,13 @@ def write_video(path: str,
     container_format: overrides the codec's default container.
     noise: grain added to every frame (see ``render_frame``).
   """
-  spec = CODECS[codec]
   width, height = size
-  time_base = Fraction(1, 1000)
-  variable = frame_times_s is not None
-  if variable and spec.container == 'avi':
-    raise ValueError('AVI cannot carry variable frame rate timestamps')
-  if frame_times_s is None:
-    count = int(round(duration_s * fps))
-    frame_times_s = [i / fps for i in range(count)]
-  with av.open(path, mode='w', format=container_format or spec.container) as out:
-    stream = out.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1000),
-                            options=dict(spec.options))
-    stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
-    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
-    if variable:
-      stream.codec_context.time_base = time_base
-      stream.time_base = time_base
-    for i, t in enumerate(frame_times_s):
-      frame = av.VideoFrame.from_ndarray(
-          render_frame(t, width, height, events, seed, noise=noise),
-          format='rgb24')
-      if variable:
-        frame.pts = int(round(t * 1000))
-        frame.time_base = time_base
-      else:
-        frame.pts = i
-      mux(out, stream, frame)
-    mux(out, stream, None)
-  return path
+  times = (constant_frame_times(duration_s, fps) if frame_times_s is None
+           else frame_times_s)
+  frames = (render_frame(t, width, height, events, seed, noise=noise)
+            for t in times)
+  return encode_frames(path, frames, codec, fps, size, frame_times_s,
+                       gop_seconds, container_format)
 
 
 def variable_frame_times(duration_s: float, seed: int = 0,

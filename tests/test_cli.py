@@ -7,6 +7,10 @@ import duckdb
 import pytest
 
 from model import demo_archive
+from model.demo_archive import FoundClip
+from model.demo_dataset import MUZZLE_FLASH
+from model.demo_dataset import WEAPON
+from model.synthetic_video import PlantedEvent
 from tests.conftest import BROKEN_KINDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,20 +49,65 @@ def test_module_entry_point_takes_the_same_flags():
   assert '--segment-seconds' in result.stdout and '--input' in result.stdout
 
 
+def test_demo_check_matches_planted_intervals_within_the_tolerance():
+  uri, other = '/d/archive/a.mp4', '/d/archive/b.mp4'
+  planted = ((uri, PlantedEvent(WEAPON, 17.0, 24.0)),
+             (uri, PlantedEvent(MUZZLE_FLASH, 18.0, 18.3)),
+             (other, PlantedEvent(WEAPON, 2.0, 6.0)))
+  clips = (FoundClip(uri, WEAPON, 17_800, 24_600),         # 0.8 s off: found
+           FoundClip(uri, MUZZLE_FLASH, 19_400, 19_600),   # 1.4 s off: false
+           FoundClip(other, WEAPON, 2_000, 4_000),         # split in two:
+           FoundClip(other, WEAPON, 4_400, 6_000),         # both false
+           FoundClip('/d/archive/c.mp4', WEAPON, 2_000, 6_000))  # clean video
+  check = demo_archive.check_clips(planted, clips, tolerance_s=1.0)
+  assert [m.clip for m in check.matches] == [clips[0], None, None]
+  assert check.false_clips == clips[1:]
+  assert check.found(WEAPON) == (1, 2) and check.found(MUZZLE_FLASH) == (0, 1)
+  text = demo_archive.format_check(check, '/d')
+  assert 'demo check: found weapon 1/2, muzzle_flash 0/1; 4 false clips' in text
+  assert text.count('missed') == 2 and text.count('false   ') == 4
+
+
 @pytest.mark.slow
 def test_demo_scans_the_sample_archive_and_prints_a_summary(tmp_path):
-  result = _rescan('demo', '--workdir', str(tmp_path / 'demo'))
+  """Every planted interval comes back as one clip of its label, from the
+  Parquet the scan wrote, and nothing else is flagged."""
+  workdir = tmp_path / 'demo'
+  result = _rescan('demo', '--workdir', str(workdir))
   assert result.returncode == 0, result.stderr[-3000:]
   out = result.stdout
   scanned = len(demo_archive.DEMO_VIDEOS) + 1  # + the manifest's re-upload
   failed = len(BROKEN_KINDS) + 1               # + the deleted upload
-  planted = sum(len(v[3]) for v in demo_archive.DEMO_VIDEOS +
-                (demo_archive.MANIFEST_VIDEO,))
   assert (f'{scanned + failed} videos, {scanned} scanned, {failed} failed, '
-          f'{planted} flagged clips') in out, out
+          ) in out, out
   assert 'not_found' in out and 'empty_file' in out
-  assert "hive_partitioning=true" in out
+  assert 'hive_partitioning=true' in out
+  assert 'not a real harmful-content detector' in out
+  assert f'--model {demo_archive.MODEL_DIR} ' in out
+  results = workdir / 'results'
+  ledger = duckdb.sql(
+      f"SELECT count(*), count(DISTINCT model_name) FROM read_parquet("
+      f"'{results}/videos/*/*.parquet', hive_partitioning=true)").fetchall()
+  assert ledger == [(scanned + failed, 1)]
   rows = duckdb.sql(
-      f"SELECT count(*) FROM read_parquet('{tmp_path}/demo/results/videos/"
-      "*/*.parquet', hive_partitioning=true)").fetchall()[0]
-  assert rows == (scanned + failed,)
+      f"SELECT video_uri, label, start_ms, end_ms, model_name FROM "
+      f"read_parquet('{results}/flagged_clips/*/*.parquet', "
+      "hive_partitioning=true)").fetchall()
+  assert {row[4] for row in rows} == {'demo-first-person-weapon'}
+  planted = demo_archive.planted_events(str(workdir))
+  # Both labels, an interval across a segment boundary, clean videos.
+  assert {event.label for _, event in planted} == {WEAPON, MUZZLE_FLASH}
+  assert any(e.start_s < demo_archive.SEGMENT_SECONDS < e.end_s
+             for _, e in planted if e.label == WEAPON)
+  armed = {path for path, _ in planted}
+  assert len(armed) == 4 and scanned - len(armed) == 2
+  check = demo_archive.check_clips(
+      planted, [FoundClip(*row[:4]) for row in rows])
+  report = demo_archive.format_check(check, str(workdir))
+  assert all(m.clip is not None for m in check.matches), report
+  assert not check.false_clips, report
+  assert len(rows) == len(planted)
+  weapons = sum(e.label == WEAPON for _, e in planted)
+  assert (f'demo check: found weapon {weapons}/{weapons}, muzzle_flash '
+          f'{len(planted) - weapons}/{len(planted) - weapons}; 0 false clips'
+          ) in out, out
