@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.parquet_output import read_parquet_file
 from pipeline.hash_matching import BankEntry
 from pipeline.hash_matching import BankIndex
 from pipeline.hash_matching import FrameHashes
@@ -196,8 +197,8 @@ def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
   """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's)."""
   pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
              if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
-  tables = [pq.read_table(pa.BufferReader(_read_bytes(m.path))).cast(
-      FRAME_HASHES) for m in FileSystems.match([pattern])[0].metadata_list]
+  tables = [read_parquet_file(m.path).cast(FRAME_HASHES)
+            for m in FileSystems.match([pattern])[0].metadata_list]
   return pa.concat_tables(tables) if tables else FRAME_HASHES.empty_table()
 
 
@@ -266,8 +267,7 @@ def entries_from_table(table: pa.Table) -> List[BankEntry]:
 
 
 def _read_entries(path: str) -> pa.Table:
-  return pq.read_table(pa.BufferReader(_read_bytes(_join(path,
-                                                         ENTRIES_FILE))))
+  return read_parquet_file(_join(path, ENTRIES_FILE))
 
 
 def bank_exists(path: str) -> bool:

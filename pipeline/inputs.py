@@ -12,10 +12,10 @@ import io
 import posixpath
 from typing import Iterator, List
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import storage
+from pipeline.parquet_output import read_parquet_file
 from pipeline.records import VideoRef
 
 MANIFEST_SUFFIXES = ('.csv', '.parquet')
@@ -45,12 +45,13 @@ def _resolve(uri: str, manifest: str) -> str:
 
 
 def _manifest_rows(manifest: str) -> List[dict]:
-  with FileSystems.open(manifest, mime_type='application/octet-stream') as f:
-    if manifest.lower().endswith('.parquet'):
-      table = pq.read_table(f)
-      rows = table.to_pylist()
-      columns = table.column_names
-    else:
+  if manifest.lower().endswith('.parquet'):
+    table = read_parquet_file(manifest)
+    rows = table.to_pylist()
+    columns = table.column_names
+  else:
+    with FileSystems.open(manifest,
+                          mime_type='application/octet-stream') as f:
       reader = csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig',
                                                newline=''))
       rows = list(reader)

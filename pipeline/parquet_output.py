@@ -32,15 +32,23 @@ class WriteDataset(beam.PTransform):
                 codec='zstd'))
 
 
+def read_parquet_file(path: str) -> pa.Table:
+  """One Parquet file, read whole through ``FileSystems`` (any scheme).
+
+  ``ParquetFile``, not ``pq.read_table``: read_table's dataset scanner
+  finishes releasing the buffer on an Arrow thread after it returns, and if
+  the interpreter is exiting by then the process aborts ("terminate called
+  without an active exception", pyarrow 25; apache/arrow#33975).
+  """
+  with FileSystems.open(path, mime_type='application/octet-stream') as f:
+    return pq.ParquetFile(pa.BufferReader(f.read())).read()
+
+
 def read_tables(pattern: str) -> List[pa.Table]:
   """Every Parquet file matching ``pattern``, read through ``FileSystems``
   (any scheme), one table per file."""
-  tables: List[pa.Table] = []
-  for metadata in FileSystems.match([pattern])[0].metadata_list:
-    with FileSystems.open(metadata.path,
-                          mime_type='application/octet-stream') as f:
-      tables.append(pq.read_table(pa.BufferReader(f.read())))
-  return tables
+  return [read_parquet_file(metadata.path)
+          for metadata in FileSystems.match([pattern])[0].metadata_list]
 
 
 def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:

@@ -12,8 +12,6 @@ import datetime
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
@@ -39,6 +37,7 @@ from pipeline.hash_matching import MatchRules
 from pipeline.hashing import FrameHash
 from pipeline.match_job import match_hashes_transform
 from pipeline.model_contract import ModelSpec
+from pipeline.parquet_output import read_parquet_file
 from pipeline.records import Failure
 from pipeline.records import FlaggedClip
 from pipeline.records import FrameScore
@@ -141,9 +140,7 @@ def scanned_versions(metadata, model_version: str
                      ) -> Iterator[Tuple[str, Tuple[str, int, float]]]:
   """``(uri, (scan_id, size_bytes, updated_s))`` of every video an earlier
   ledger file records as scanned by ``model_version``."""
-  with FileSystems.open(metadata.path,
-                        mime_type='application/octet-stream') as f:
-    table = pq.read_table(pa.BufferReader(f.read()))
+  table = read_parquet_file(metadata.path)
   if 'source_updated_at' not in table.column_names:
     return  # ledgers from before versions were recorded cannot vouch
   for row in table.select(['video_uri', 'status', 'model_version', 'scan_id',
