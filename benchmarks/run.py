@@ -83,9 +83,9 @@ def _versions() -> Dict[str, str]:
     except package_metadata.PackageNotFoundError:
       versions[name] = 'not installed'
   ffmpeg = shutil.which('ffmpeg')
-  versions['ffmpeg CLI'] = (subprocess.run(
+  versions['ffmpeg CLI'] = (' '.join(subprocess.run(
       [ffmpeg, '-version'], capture_output=True, text=True, check=True
-  ).stdout.split('\n')[0] if ffmpeg else 'not installed')
+  ).stdout.split()[2:3]) if ffmpeg else 'not installed')
   return versions
 
 
