@@ -15,6 +15,8 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from pipeline import process_exit
+
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('SVT_LOG', '1')
@@ -111,5 +113,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return 2
 
 
+def console_main() -> None:
+  """The ``rescan`` console script (see ``process_exit``)."""
+  process_exit.exit_now(main())
+
+
 if __name__ == '__main__':
-  sys.exit(main())
+  console_main()

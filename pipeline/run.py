@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from pipeline import inputs
 from pipeline import model_contract
+from pipeline import process_exit
 from pipeline import progress
 from pipeline import runners
 from pipeline import summary
@@ -92,4 +93,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  process_exit.exit_now(main())

@@ -111,3 +111,17 @@ def test_demo_scans_the_sample_archive_and_prints_a_summary(tmp_path):
   assert (f'demo check: found weapon {weapons}/{weapons}, muzzle_flash '
           f'{len(planted) - weapons}/{len(planted) - weapons}; 0 false clips'
           ) in out, out
+
+
+def test_command_exit_flushes_output_and_keeps_the_status():
+  """Commands end with ``process_exit.exit_now`` (skipping native
+  teardown): buffered output must still arrive, and the status survive."""
+  script = ('import sys; from pipeline.process_exit import exit_now; '
+            'print("to stdout", end=""); print("to stderr", file=sys.stderr, '
+            'end=""); exit_now(3)')
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=60,
+                          check=False)
+  assert (result.returncode, result.stdout, result.stderr) == (
+      3, 'to stdout', 'to stderr')
