@@ -18,7 +18,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 T = TypeVar('T')
-_RSS_POLL_SECONDS = 0.1
+_MEMORY_POLL_SECONDS = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +130,7 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
   def poll() -> None:
     while not done.is_set():
       peak[0] = max(peak[0], tree_memory_bytes(process.pid))
-      done.wait(_RSS_POLL_SECONDS)
+      done.wait(_MEMORY_POLL_SECONDS)
 
   poller = threading.Thread(target=poll, daemon=True)
   poller.start()
