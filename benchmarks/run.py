@@ -26,6 +26,7 @@ Figures (see README.md for the targets):
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -459,7 +460,7 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
   args = build_arg_parser().parse_args(argv)
   repeats = 1 if args.quick else args.repeats
   results: Dict[str, object] = {
-      'date': __import__('datetime').date.today().isoformat(),
+      'date': datetime.date.today().isoformat(),
       'repeats': repeats, 'machine': machine_info(), 'figures': {}}
   figures = results['figures']
   log('corpus:')

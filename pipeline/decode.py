@@ -217,12 +217,14 @@ def iter_samples(source: BinaryIO,
     on_hash_pick: called, in the same decode pass, with each frame vPDQ
       would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
     seconds_per_hash: the vPDQ hashing interval.
-    mode: ``EXACT``, ``FAST`` or ``KEYFRAMES`` (see ``sampling``).
+    mode: a ``--sampling`` choice (see ``sampling.resolve_sampling``);
+      ``AUTO`` is resolved here with ``keyframe_interval_ms``.
     keyframe_interval_ms: ``probe``'s measure; in ``KEYFRAMES`` mode a
       keyframe stands for this long, also when it is a segment's last.
     threads: decoder threads (0: one per core).
   """
   stats = stats if stats is not None else DecodeStats()
+  mode = resolve_sampling(mode, fps, keyframe_interval_ms)
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
   if not indices:
     return
@@ -284,18 +286,17 @@ def sample_frames(uri: str,
   """All grid samples of ``uri`` in a time range (the whole video by default).
 
   The convenience entry point for tools and training: it streams from any
-  Beam filesystem through the same code the scan uses, and resolves
-  ``sampling_mode`` as the scan does (see ``resolve_sampling``).
+  Beam filesystem through the same code the scan uses, ``sampling_mode``
+  included.
   """
   stats = stats if stats is not None else DecodeStats()
   info = probe.probe_video(uri)
   if end_ms is None:
     end_ms = info.duration_ms
-  mode = resolve_sampling(sampling_mode, fps, info.keyframe_interval_ms)
   reader = storage.open_media(uri)
   try:
     return list(iter_samples(
-        reader, start_ms, end_ms, fps, size, stats, mode=mode,
+        reader, start_ms, end_ms, fps, size, stats, mode=sampling_mode,
         keyframe_interval_ms=info.keyframe_interval_ms))
   finally:
     stats.bytes_read += reader.bytes_read

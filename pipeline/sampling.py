@@ -76,7 +76,7 @@ def pick_frames(
       the gap between the last two frames.
     nearest: pair each sample with the nearest frame instead, earlier or
       later (ties go to the earlier one).  For decodes that skip frames
-      (``decode.FAST``, ``decode.KEYFRAMES``), where the frame on screen is
+      (``FAST``, ``KEYFRAMES``), where the frame on screen is
       only known up to the frames that were decoded.
 
   Yields:

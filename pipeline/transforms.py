@@ -215,8 +215,7 @@ class DecodeSegmentFn(beam.DoFn):
               max_pixels=self._max_pixels, max_frames=self._max_frames,
               on_hash_pick=hash_pick if self._hashes else None,
               seconds_per_hash=self._hash_seconds,
-              mode=sampling.resolve_sampling(self._sampling, self._fps,
-                                             segment.keyframe_interval_ms),
+              mode=self._sampling,
               keyframe_interval_ms=segment.keyframe_interval_ms,
               threads=self._threads)
           first = sampling.sample_index_range(segment.start_ms,
