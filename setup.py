@@ -50,5 +50,5 @@ setuptools.setup(
     package_data={'model': ['demo_model/**/*', 'demo_model/*']},
     install_requires=REQUIREMENTS,
     extras_require={'test': TEST_REQUIREMENTS},
-    entry_points={'console_scripts': ['rescan = pipeline.cli:console_main']},
+    entry_points={'console_scripts': ['rescan = pipeline.cli.main:console_main']},
 )

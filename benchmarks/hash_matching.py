@@ -5,7 +5,7 @@
 
 Matches ``--stored-hashes`` random frame hashes, grouped into videos of
 ``--hashes-per-video``, against a bank of ``--bank-hashes`` (entries of 20
-hashes) with ``pipeline.hash_matching.match_bank``, on one core, as one
+hashes) with ``pipeline.hashes.matching.match_bank``, on one core, as one
 ``MatchVideos`` worker does.  A few videos carry planted near-copies of bank
 entries, so the near-pair path is exercised and checked.
 
@@ -22,7 +22,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from pipeline import hash_matching as hm
+from pipeline.hashes import matching as hm
 
 ENTRY_HASHES = 20
 PLANTED_VIDEOS = 10
@@ -116,8 +116,8 @@ def downscale_benchmark(sizes: Sequence[Optional[tuple]] = (
 
   import av  # pylint: disable=import-outside-toplevel
 
-  from pipeline.hashing import hash_frame  # pylint: disable=import-outside-toplevel
-  from pipeline.hashing import hash_size  # pylint: disable=import-outside-toplevel
+  from pipeline.hashes.pdq import hash_frame  # pylint: disable=import-outside-toplevel
+  from pipeline.hashes.pdq import hash_size  # pylint: disable=import-outside-toplevel
   from tests.test_hash_matching import encode_frames  # pylint: disable=import-outside-toplevel
   from tests.test_hash_matching import render_textured  # pylint: disable=import-outside-toplevel
 

@@ -49,12 +49,12 @@ from benchmarks.measure import ratio
 from benchmarks.measure import run_child
 from benchmarks.measure import timed
 from benchmarks.measure import total_of
-from pipeline import decode
-from pipeline import hashing
-from pipeline import model_contract
-from pipeline import options
-from pipeline import probe
-from pipeline import sampling
+from pipeline.media import decode
+from pipeline.hashes import pdq as hashing
+from pipeline.inference import contract as model_contract
+from pipeline.scan import options
+from pipeline.media import probe
+from pipeline.media import sampling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, 'model', 'demo_model')

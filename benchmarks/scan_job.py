@@ -16,11 +16,11 @@ import sys
 import time
 from typing import Dict, Optional, Sequence
 
-from pipeline import model_contract
-from pipeline import runners
-from pipeline.options import parse_scan_args
-from pipeline.run import build_pipeline
-from pipeline.run import private_files
+from pipeline.inference import contract as model_contract
+from pipeline.runtime import runners
+from pipeline.scan.options import parse_scan_args
+from pipeline.scan.job import build_pipeline
+from pipeline.scan.job import private_files
 
 INFERENCE_NAMESPACE = 'rescan_inference'
 

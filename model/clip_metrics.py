@@ -1,7 +1,7 @@
 """Clip-level evaluation: what a reviewer would see from a scan.
 
 Per-sample scores of each video go through the scan's own clip assembly
-(``pipeline.clips.assemble_clips``).  Then, per label:
+(``pipeline.scan.clips.assemble_clips``).  Then, per label:
 
 * **interval recall**: the share of annotated intervals that some flagged
   clip of that label overlaps (any overlap counts);
@@ -17,10 +17,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from model.annotations import Annotation
-from pipeline import sampling
-from pipeline.clips import ClipRules
-from pipeline.clips import ClipSpan
-from pipeline.clips import assemble_clips
+from pipeline.media import sampling
+from pipeline.scan.clips import ClipRules
+from pipeline.scan.clips import ClipSpan
+from pipeline.scan.clips import assemble_clips
 from pipeline.records import FrameScore
 
 Interval = Tuple[float, float]  # [start_ms, end_ms)

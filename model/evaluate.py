@@ -4,7 +4,7 @@
         [--target-precision 0.9] [--out-dir DIR] [--no-write-threshold]
 
 The model is loaded exactly as the scan loads it
-(``pipeline.model_contract.resolve_model`` and ``load_signature``) and fed
+(``pipeline.inference.contract.resolve_model`` and ``load_signature``) and fed
 the scan's samples (``training_data``, at the model's fps, size and
 window).  It prints, per label, PR AUC (average precision, see ``metrics``)
 and precision, recall and F1 at the model's threshold; chooses the lowest
@@ -40,8 +40,8 @@ from model import training_data
 from model.annotations import DataError
 from model.clip_metrics import VideoScores
 from model.training_data import SampledVideos
-from pipeline import model_contract
-from pipeline.model_contract import LoadedModel
+from pipeline.inference import contract as model_contract
+from pipeline.inference.contract import LoadedModel
 
 Log = Callable[[str], None]
 EVALUATION_FILE = 'evaluation.json'

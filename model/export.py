@@ -1,4 +1,4 @@
-"""Export under the model contract (pipeline/model_contract.py).
+"""Export under the model contract (pipeline/inference/contract.py).
 
 ``export_model`` writes a SavedModel whose ``serving_default`` signature
 takes ``frames`` (uint8 ``[None, H, W, 3]``, or ``[None, T, H, W, 3]``) and
@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import model_contract
+from pipeline.inference import contract as model_contract
 
 PACKAGE = 'archive-rescan'
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,8 +1,8 @@
 """Labelled videos -> sampled frames, windows and multi-hot targets.
 
-Frames come from ``pipeline.decode.sample_frames``, the scan's own decode
+Frames come from ``pipeline.media.decode.sample_frames``, the scan's own decode
 and sampling path, at the model's fps and input size; windows of temporal
-models come from ``pipeline.windows.sliding_windows``.  So a model is
+models come from ``pipeline.media.windows.sliding_windows``.  So a model is
 trained on exactly the pixels, sample times and windows a scan feeds it.
 
 A sample at ``ts_ms`` is positive for label L when an annotation of L has
@@ -18,11 +18,11 @@ import numpy as np
 from model.annotations import Annotation
 from model.annotations import DataError
 from model.annotations import LabelledVideos
-from pipeline import decode
-from pipeline import media_errors
-from pipeline import probe
-from pipeline.decode import Sample
-from pipeline.windows import sliding_windows
+from pipeline.media import decode
+from pipeline.media import errors as media_errors
+from pipeline.media import probe
+from pipeline.media.decode import Sample
+from pipeline.media.windows import sliding_windows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def window_rows(samples: Sequence[Sample], first_row: int,
                 window: int) -> np.ndarray:
   """``[N, T]`` rows of the frames of each sample's window.
 
-  The windows are built by ``pipeline.windows.sliding_windows`` (as the scan
+  The windows are built by ``pipeline.media.windows.sliding_windows`` (as the scan
   builds them) over stand-in samples whose image is the frame's row number,
   so they follow the scan's rule, padding included, without copying pixels.
   """

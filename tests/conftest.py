@@ -19,8 +19,8 @@ from model import marker_model  # pylint: disable=wrong-import-position
 from model.synthetic_video import PlantedEvent  # pylint: disable=wrong-import-position
 from model.synthetic_video import variable_frame_times  # pylint: disable=wrong-import-position
 from model.synthetic_video import write_video  # pylint: disable=wrong-import-position
-from pipeline import storage  # pylint: disable=wrong-import-position
-from pipeline.parquet_output import read_partition  # pylint: disable=wrong-import-position
+from pipeline.storage import files as storage  # pylint: disable=wrong-import-position
+from pipeline.storage.parquet import read_partition  # pylint: disable=wrong-import-position
 from tests import services  # pylint: disable=wrong-import-position
 
 FPS = 2.0
@@ -120,7 +120,7 @@ class ScanOutput:
 def run_scan(output: str, inputs: Sequence[str], model_dir: str,
              scan_id: str, *extra: str) -> ScanOutput:
   """Runs a whole scan in process on the local runner and reads it back."""
-  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.job import run  # pylint: disable=import-outside-toplevel
   argv = ['--output', output, '--model', model_dir, '--scan-id', scan_id,
           '--segment-seconds', str(SEGMENT_SECONDS)]
   for spec in inputs:

@@ -13,8 +13,8 @@ from benchmarks.measure import run_child
 from benchmarks.run import ffmpeg_sampling_command
 from benchmarks.run import summary_table
 from model.synthetic_video import write_video
-from pipeline import decode
-from pipeline import probe
+from pipeline.media import decode
+from pipeline.media import probe
 
 # A child whose own child holds 300 MB for a moment, then both exit.
 _GRANDCHILD_ALLOCATES = '''

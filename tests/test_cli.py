@@ -116,7 +116,7 @@ def test_demo_scans_the_sample_archive_and_prints_a_summary(tmp_path):
 def test_command_exit_flushes_output_and_keeps_the_status():
   """Commands end with ``process_exit.exit_now`` (skipping native
   teardown): buffered output must still arrive, and the status survive."""
-  script = ('import sys; from pipeline.process_exit import exit_now; '
+  script = ('import sys; from pipeline.runtime.process_exit import exit_now; '
             'print("to stdout", end=""); print("to stderr", file=sys.stderr, '
             'end=""); exit_now(3)')
   result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,

@@ -13,8 +13,8 @@ import pytest
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import render_frame
 from model.synthetic_video import write_video
-from pipeline import clip_extract
-from pipeline.clip_extract import ExtractRequest
+from pipeline.review import extract as clip_extract
+from pipeline.review.extract import ExtractRequest
 
 # Clip times off the 2-s keyframe grid, so copies start on an earlier key.
 CLIP = (31_300, 33_700)

@@ -3,9 +3,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from pipeline.clips import ClipRules
-from pipeline.clips import assemble_clips
-from pipeline.clips import clip_id
+from pipeline.scan.clips import ClipRules
+from pipeline.scan.clips import assemble_clips
+from pipeline.scan.clips import clip_id
 from pipeline.records import FrameScore
 
 RULES = ClipRules(threshold=0.5, sample_interval_ms=500, merge_gap_ms=0)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from pipeline import fault_injection
-from pipeline.inputs import stable_video_id
+from pipeline.scan.inputs import stable_video_id
 from tests.conftest import golden_rows
 from tests.conftest import relative_name
 from tests.conftest import run_scan

@@ -9,13 +9,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
-from pipeline import flex_template
-from pipeline import inference
-from pipeline import model_contract
-from pipeline import runners
-from pipeline.options import flex_template_parameter_names
-from pipeline.options import parse_scan_args
-from pipeline.run import build_pipeline
+from pipeline.scan import flex_template
+from pipeline.inference import handler as inference
+from pipeline.inference import contract as model_contract
+from pipeline.runtime import runners
+from pipeline.scan.options import flex_template_parameter_names
+from pipeline.scan.options import parse_scan_args
+from pipeline.scan.job import build_pipeline
 
 pytestmark = pytest.mark.xdist_group('gcs')
 
@@ -76,7 +76,7 @@ def test_metadata_json_matches_the_real_pipeline_options():
             encoding='utf-8') as f:
     committed = f.read()
   assert committed == flex_template.render(), (
-      'regenerate: python -m pipeline.flex_template > dataflow/metadata.json')
+      'regenerate: python -m pipeline.scan.flex_template > dataflow/metadata.json')
   parameters = json.loads(committed)['parameters']
   assert [p['name'] for p in parameters] == list(
       flex_template_parameter_names())

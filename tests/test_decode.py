@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from pipeline import decode
-from pipeline import media_errors
-from pipeline import probe
-from pipeline import sampling
-from pipeline import storage
+from pipeline.media import decode
+from pipeline.media import errors as media_errors
+from pipeline.media import probe
+from pipeline.media import sampling
+from pipeline.storage import files as storage
 
 SIZE = (64, 48)
 

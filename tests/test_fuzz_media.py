@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
-from pipeline import media_errors
+from pipeline.media import errors as media_errors
 from tests.conftest import FPS
 from tests.conftest import run_scan
 

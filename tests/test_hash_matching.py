@@ -22,15 +22,15 @@ import pytest
 
 from model.synthetic_video import CODECS
 from model.synthetic_video import write_video
-from pipeline.parquet_output import read_partition
-from pipeline import hash_banks
-from pipeline import hash_matching as hm
-from pipeline import match_job
-from pipeline.hashing import FrameHash
-from pipeline.hashing import hash_frame
-from pipeline.hashing import pdq_hex
-from pipeline.hashing import pick_vpdq_frames
-from pipeline.hashing import vpdq_frame_rate
+from pipeline.storage.parquet import read_partition
+from pipeline.hashes import banks as hash_banks
+from pipeline.hashes import matching as hm
+from pipeline.hashes import match_job
+from pipeline.hashes.pdq import FrameHash
+from pipeline.hashes.pdq import hash_frame
+from pipeline.hashes.pdq import pdq_hex
+from pipeline.hashes.pdq import pick_vpdq_frames
+from pipeline.hashes.pdq import vpdq_frame_rate
 from schemas.hash_tables import FRAME_HASHES
 from schemas import partition_dir
 

@@ -4,10 +4,10 @@ import pdqhash
 import pyarrow as pa
 import pytest
 
-from pipeline import hashing
-from pipeline import sampling
-from pipeline.hash_matching import HashMatch
-from pipeline.hashing import FrameHash
+from pipeline.hashes import pdq as hashing
+from pipeline.media import sampling
+from pipeline.hashes.matching import HashMatch
+from pipeline.hashes.pdq import FrameHash
 from schemas import hash_tables
 
 

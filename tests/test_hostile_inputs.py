@@ -7,10 +7,10 @@ import pytest
 from model import broken_media as bm
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
-from pipeline import media_errors
-from pipeline import storage
+from pipeline.media import errors as media_errors
+from pipeline.storage import files as storage
 from pipeline.records import Segment
-from pipeline.transforms import DecodeSegmentFn
+from pipeline.scan.transforms import DecodeSegmentFn
 from tests.conftest import TOLERANCE_S
 from tests.conftest import run_scan
 
@@ -121,9 +121,9 @@ def test_damaged_and_odd_videos_are_still_scanned_and_flagged(hostile_scan):
 
 def test_a_file_deleted_between_listing_and_reading_fails_its_segment(
     tmp_path, marker_model_dir):
-  from pipeline import model_contract  # pylint: disable=import-outside-toplevel
-  from pipeline.options import parse_scan_args  # pylint: disable=import-outside-toplevel
-  from pipeline.transforms import settings_from  # pylint: disable=import-outside-toplevel
+  from pipeline.inference import contract as model_contract  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.options import parse_scan_args  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.transforms import settings_from  # pylint: disable=import-outside-toplevel
   path = write_video(str(tmp_path / 'soon_gone.mp4'), 4.0, 'h264')
   config = parse_scan_args(['--input', path, '--output', str(tmp_path),
                             '--model', marker_model_dir])

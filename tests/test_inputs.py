@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import inputs
+from pipeline.scan import inputs
 
 
 def test_pattern_matches_recursively_with_stable_ids(corpus):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import model_contract
-from pipeline.model_contract import ContractError
+from pipeline.inference import contract as model_contract
+from pipeline.inference.contract import ContractError
 
 H, W = 32, 40
 

@@ -29,13 +29,13 @@ from model import video_split
 from model.annotations import Annotation
 from model.annotations import DataError
 from model.synthetic_video import write_video
-from pipeline import cli
-from pipeline import model_contract
-from pipeline import probe
-from pipeline import sampling
-from pipeline.clips import ClipRules
-from pipeline.model_contract import ModelSpec
-from pipeline.options import parse_scan_args
+from pipeline.cli import main as cli
+from pipeline.inference import contract as model_contract
+from pipeline.media import probe
+from pipeline.media import sampling
+from pipeline.scan.clips import ClipRules
+from pipeline.inference.contract import ModelSpec
+from pipeline.scan.options import parse_scan_args
 from pipeline.records import Segment
 
 # One xdist worker runs the whole file, so the data and the model are made
@@ -210,7 +210,7 @@ def test_training_samples_of_a_split_come_from_its_videos_only(train_set):
 def test_training_frames_are_the_scans_frames(tmp_path, codec, window):
   """A segment decoded mid-video by the scan's DoFn gives byte-identical
   model inputs to the training reader, windows included."""
-  from pipeline import transforms  # pylint: disable=import-outside-toplevel
+  from pipeline.scan import transforms  # pylint: disable=import-outside-toplevel
   folder = tmp_path / 'data'
   folder.mkdir()
   write_video(str(folder / f'clip.{codec}'), 9.0, codec, fps=10.0,
@@ -419,7 +419,7 @@ def test_trained_model_scans_through_the_pipeline(trained_model, heldout_set,
                                                   tmp_path):
   """The exported model runs in a scan, and the scan's clips are exactly
   those the toolkit's evaluation assembles from the same model."""
-  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.job import run  # pylint: disable=import-outside-toplevel
   out = str(tmp_path / 'results')
   pattern = os.path.join(heldout_set, 'videos', '*')
   run(['--input', pattern, '--output', out, '--model', trained_model,

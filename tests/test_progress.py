@@ -7,8 +7,8 @@ import time
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline import progress
-from pipeline import runners
+from pipeline.scan import progress
+from pipeline.runtime import runners
 
 
 class FakeTerminal(io.StringIO):

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from pipeline import review_cli
-from pipeline import review_query
+from pipeline.cli import review as review_cli
+from pipeline.review import query as review_query
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
 

@@ -16,10 +16,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from pipeline import clip_extract
-from pipeline import review_query
-from pipeline import review_report
-from pipeline.review_report import parse_byte_range
+from pipeline.review import extract as clip_extract
+from pipeline.review import query as review_query
+from pipeline.review import report as review_report
+from pipeline.review.report import parse_byte_range
 from schemas import review_tables
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from pipeline import sampling
+from pipeline.media import sampling
 
 
 def test_grid_is_global_and_segments_partition_it():

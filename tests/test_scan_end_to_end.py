@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 
 import schemas
 from tests.conftest import TOLERANCE_S
-from pipeline.parquet_output import read_partition
+from pipeline.storage.parquet import read_partition
 from tests.conftest import run_scan
 
 
@@ -165,7 +165,7 @@ def test_the_same_decode_pass_stores_vpdq_rate_frame_hashes(corpus,
 
 def test_a_scan_with_a_bank_matches_the_banked_video_and_nothing_else(
     corpus, marker_model_dir, tmp_path):
-  from pipeline import hash_banks  # pylint: disable=import-outside-toplevel
+  from pipeline.hashes import banks as hash_banks  # pylint: disable=import-outside-toplevel
   from model.synthetic_video import write_video  # pylint: disable=import-outside-toplevel
   # Textured footage: PDQ drops flat frames (quality < 50) from matching.
   archive = tmp_path / 'archive'

@@ -9,12 +9,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
-from pipeline import model_contract
-from pipeline import runners
-from pipeline.options import parse_scan_args
-from pipeline.run import build_pipeline
-from pipeline.transforms import ScanVideos
-from pipeline.transforms import settings_from
+from pipeline.inference import contract as model_contract
+from pipeline.runtime import runners
+from pipeline.scan.options import parse_scan_args
+from pipeline.scan.job import build_pipeline
+from pipeline.scan.transforms import ScanVideos
+from pipeline.scan.transforms import settings_from
 from tests.conftest import TOLERANCE_S
 from tests.conftest import run_scan
 

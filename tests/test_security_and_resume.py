@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from pipeline import media_errors
-from pipeline import storage
-from pipeline.parquet_output import read_partition
+from pipeline.media import errors as media_errors
+from pipeline.storage import files as storage
+from pipeline.storage.parquet import read_partition
 from tests.conftest import relative_name
 from tests.conftest import run_scan
 

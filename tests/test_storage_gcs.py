@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from pipeline import decode
-from pipeline import media_errors
-from pipeline import storage
+from pipeline.media import decode
+from pipeline.media import errors as media_errors
+from pipeline.storage import files as storage
 from model.synthetic_video import write_video
 from tests.conftest import golden_rows
 from tests.conftest import run_scan

@@ -212,7 +212,7 @@ def flex_template_parameter_keys(module, job):
 def allowed_parameters():
   """The scan's own flags and every option Beam's PipelineOptions knows."""
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
-  from pipeline.options import flex_template_parameter_names  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.options import flex_template_parameter_names  # pylint: disable=import-outside-toplevel
   return frozenset(flex_template_parameter_names()) | frozenset(
       PipelineOptions([]).get_all_options(retain_unknown_options=False))
 

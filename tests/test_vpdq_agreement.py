@@ -23,9 +23,9 @@ import pytest
 from model.synthetic_video import CODECS
 from model.synthetic_video import variable_frame_times
 from model.synthetic_video import write_video
-from pipeline import hash_banks
-from pipeline import hash_matching as hm
-from pipeline import hashing
+from pipeline.hashes import banks as hash_banks
+from pipeline.hashes import matching as hm
+from pipeline.hashes import pdq as hashing
 from tests.test_hash_matching import HashedFrame
 from tests.test_hash_matching import as_frame_hashes
 from tests.test_hash_matching import derive_video

@@ -3,7 +3,7 @@ locals {
   template_gcs_path = coalesce(var.template_gcs_path, "gs://${var.staging_bucket_name}/templates/rescan.json")
   scan_id           = try(var.scan.scan_id, "")
 
-  # Keys are the pipeline's flags (pipeline/options.py) or Beam pipeline
+  # Keys are the pipeline's flags (pipeline/scan/options.py) or Beam pipeline
   # options; tests/test_terraform.py checks both. Null values are dropped,
   # so the pipeline's own defaults apply.
   pipeline_parameters = {

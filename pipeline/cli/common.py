@@ -1,0 +1,23 @@
+"""What the commands share: a library for ``pipeline/cli/*`` (not a command)."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Sequence
+
+from pipeline.inference import contract as model_contract
+from pipeline.scan import inputs
+from pipeline.scan import job
+
+
+def run_scan(argv: Sequence[str]) -> int:
+  """Runs one scan; a usage error (model contract, inputs) is one line on
+  stderr and exit status 2."""
+  logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
+  try:
+    job.run(argv)
+  except (model_contract.ContractError, inputs.InputError) as exc:
+    print(f'rescan: error: {exc}', file=sys.stderr)
+    return 2
+  return 0

@@ -1,0 +1,440 @@
+"""Hash banks: folders of known-content frame hashes, and ``rescan bank``.
+
+A bank is a folder on any Beam filesystem::
+
+    BANK/bank.json        {"id", "label", "created_at", "sources": [...]}
+    BANK/entries.parquet  schemas.hash_tables.BANK_ENTRIES: entry_id, label,
+                          hashes: list<{pdq, quality, ts_ms}>
+
+``rescan bank import`` adds entries read from:
+
+* vPDQ feature files (``--vpdq``), one entry per file: the C++
+  ``vpdq-hash-video`` output, lines ``frame_number,quality,pdq_hex,timestamp``
+  (``vpdqio.cpp``); the ``vpdq`` Python CLI / py-threatexchange compact
+  form, lines ``pdq_hex,quality,timestamp``; or a py-threatexchange VPDQ
+  signal string, a JSON list of ``"pdq_hex,quality,timestamp"``.
+  Timestamps are in seconds.
+* Plain PDQ hex lists (``--pdq-hex``): one 64-digit hash per line,
+  optionally followed by a quality (0..100, default 100) and a time in
+  seconds (default: the line's ordinal, one hash a second), separated by a
+  comma or whitespace; ``#`` starts a comment.  One entry per file, or one
+  per hash with ``--entry-per-hash``.
+* Our own ``frame_hashes`` dataset (``--frame-hashes ROOT --video-id X``):
+  one entry per video, from its latest scan (or ``--hash-scan-id``).
+
+Importing an ``entry_id`` the bank already has replaces that entry.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import posixpath
+import sys
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.storage.parquet import read_parquet_file
+from pipeline.hashes.matching import BankEntry
+from pipeline.hashes.matching import BankIndex
+from pipeline.hashes.matching import FrameHashes
+from pipeline.hashes.matching import MatchRules
+from pipeline.hashes.matching import frame_hashes
+from pipeline.hashes.matching import index_from_arrays
+from pipeline.hashes.pdq import pdq_from_hex
+from pipeline.hashes.pdq import pdq_hex
+import schemas
+from schemas.hash_tables import BANK_ENTRIES
+from schemas.hash_tables import BANK_HASH
+from schemas.hash_tables import FRAME_HASHES
+from schemas.hash_tables import PDQ_BYTES
+from schemas.hash_tables import PDQ_TYPE
+
+BANK_FILE = 'bank.json'
+ENTRIES_FILE = 'entries.parquet'
+DEFAULT_QUALITY = 100
+
+SOURCE_VPDQ = 'vpdq'
+SOURCE_PDQ_HEX = 'pdq_hex'
+SOURCE_FRAME_HASHES = 'frame_hashes'
+
+
+class Bank(NamedTuple):
+  bank_id: str
+  label: str
+  created_at: str
+  sources: Tuple[dict, ...]
+  entries: Tuple[BankEntry, ...]
+
+
+class Hash(NamedTuple):
+  pdq: bytes
+  quality: int
+  ts_ms: int
+
+
+def _entry(entry_id: str, label: str, hashes: Sequence[Hash]) -> BankEntry:
+  return BankEntry(entry_id, label, frame_hashes(
+      [h.pdq for h in hashes], [h.quality for h in hashes],
+      [h.ts_ms for h in hashes]))
+
+
+def _quality(text: str) -> int:
+  quality = int(text)
+  if not 0 <= quality <= 100:
+    raise ValueError(f'quality must be in 0..100, got {quality}')
+  return quality
+
+
+def _ms(seconds: str) -> int:
+  value = float(seconds)
+  if value < 0:
+    raise ValueError(f'negative timestamp {seconds}')
+  return int(round(value * 1000))
+
+
+def _vpdq_feature(fields: Sequence[str]) -> Hash:
+  if len(fields) == 4:   # frame_number,quality,pdq_hex,timestamp
+    return Hash(pdq_from_hex(fields[2]), _quality(fields[1]), _ms(fields[3]))
+  if len(fields) == 3:   # pdq_hex,quality,timestamp
+    return Hash(pdq_from_hex(fields[0]), _quality(fields[1]), _ms(fields[2]))
+  raise ValueError(f'expected 3 or 4 comma-separated fields, got {len(fields)}')
+
+
+def parse_vpdq(text: str, source: str = '<text>') -> List[Hash]:
+  """The frame hashes of a vPDQ feature file or signal string."""
+  stripped = text.strip()
+  if stripped.startswith('['):
+    lines = json.loads(stripped)
+    if not all(isinstance(line, str) for line in lines):
+      raise ValueError(f'{source}: a vPDQ signal is a JSON list of strings')
+  else:
+    lines = stripped.splitlines()
+  hashes = []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      hashes.append(_vpdq_feature([f.strip() for f in line.split(',')]))
+    except ValueError as exc:
+      raise ValueError(f'{source}:{number}: {exc}') from exc
+  if not hashes:
+    raise ValueError(f'{source}: no vPDQ features')
+  return hashes
+
+
+def parse_pdq_hex(text: str, source: str = '<text>') -> List[Hash]:
+  """The hashes of a plain PDQ hex list."""
+  hashes = []
+  for number, line in enumerate(text.splitlines(), 1):
+    fields = line.split('#', 1)[0].replace(',', ' ').split()
+    if not fields:
+      continue
+    try:
+      if len(fields) > 3:
+        raise ValueError(f'expected at most 3 fields, got {len(fields)}')
+      quality = _quality(fields[1]) if len(fields) > 1 else DEFAULT_QUALITY
+      ts_ms = _ms(fields[2]) if len(fields) > 2 else len(hashes) * 1000
+      hashes.append(Hash(pdq_from_hex(fields[0]), quality, ts_ms))
+    except ValueError as exc:
+      raise ValueError(f'{source}:{number}: {exc}') from exc
+  if not hashes:
+    raise ValueError(f'{source}: no PDQ hashes')
+  return hashes
+
+
+def latest_frame_hashes(table: pa.Table, video_ids: Sequence[str],
+                        scan_id: Optional[str] = None) -> Dict[str, List[Hash]]:
+  """Per requested video, its hashes from ``scan_id`` or its latest scan."""
+  rows: Dict[str, Dict[str, List[Hash]]] = {}
+  wanted = table.filter(pc.is_in(table['video_id'],
+                                 pa.array(list(video_ids), pa.string())))
+  for row in wanted.to_pylist():
+    if scan_id is not None and row['scan_id'] != scan_id:
+      continue
+    rows.setdefault(row['video_id'], {}).setdefault(row['scan_id'], []).append(
+        Hash(row['pdq'], row['quality'], row['ts_ms']))
+  chosen = {}
+  for video_id, scans in rows.items():
+    chosen[video_id] = sorted(scans[max(scans)], key=lambda h: h.ts_ms)
+  return chosen
+
+
+def _read_bytes(uri: str) -> bytes:
+  with FileSystems.open(uri, mime_type='application/octet-stream',
+                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return f.read()
+
+
+def _write_bytes(uri: str, data: bytes) -> None:
+  with FileSystems.create(uri, mime_type='application/octet-stream',
+                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    f.write(data)
+
+
+def _join(folder: str, name: str) -> str:
+  return FileSystems.join(folder.rstrip('/'), name)
+
+
+def expand_files(patterns: Iterable[str]) -> List[str]:
+  """File patterns on any filesystem -> the files, in order, no repeats."""
+  files: List[str] = []
+  for pattern in patterns:
+    found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not found:
+      raise FileNotFoundError(f'no file matches {pattern}')
+    files += [f for f in found if f not in files]
+  return files
+
+
+def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
+  """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's)."""
+  pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
+             if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
+  tables = [read_parquet_file(m.path).cast(FRAME_HASHES)
+            for m in FileSystems.match([pattern])[0].metadata_list]
+  return pa.concat_tables(tables) if tables else FRAME_HASHES.empty_table()
+
+
+def entries_table(entries: Sequence[BankEntry]) -> pa.Table:
+  """Bank entries -> a ``BANK_ENTRIES`` table (columnar, no per-hash loop)."""
+  lengths = np.array([len(e.hashes.quality) for e in entries], np.int64)
+  if entries:
+    pdq = np.concatenate([e.hashes.pdq for e in entries])
+    quality = np.concatenate([e.hashes.quality for e in entries])
+    ts_ms = np.concatenate([e.hashes.ts_ms for e in entries])
+  else:
+    pdq = np.zeros((0, 4), np.uint64)
+    quality, ts_ms = np.zeros(0, np.int32), np.zeros(0, np.int64)
+  pdq_array = pa.FixedSizeBinaryArray.from_buffers(
+      PDQ_TYPE, len(pdq), [None, pa.py_buffer(
+          np.ascontiguousarray(pdq, dtype='>u8').tobytes())])
+  hashes = pa.StructArray.from_arrays(
+      [pdq_array, pa.array(quality, pa.int32()), pa.array(ts_ms, pa.int64())],
+      fields=list(BANK_HASH))
+  offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
+  return pa.Table.from_arrays(
+      [pa.array([e.entry_id for e in entries], pa.string()),
+       pa.array([e.label for e in entries], pa.string()),
+       pa.ListArray.from_arrays(offsets, hashes).cast(
+           BANK_ENTRIES.field('hashes').type)],
+      schema=BANK_ENTRIES)
+
+
+class _Columns(NamedTuple):
+  entry_ids: List[str]
+  labels: List[str]
+  lengths: np.ndarray
+  pdq: np.ndarray
+  quality: np.ndarray
+  ts_ms: np.ndarray
+
+
+def _columns(table: pa.Table) -> _Columns:
+  """A ``BANK_ENTRIES`` table as flat numpy columns."""
+  table = table.cast(BANK_ENTRIES)
+  lists = table.column('hashes')
+  flat = pc.list_flatten(lists)
+  if isinstance(flat, pa.ChunkedArray):
+    flat = flat.combine_chunks() if flat.num_chunks else pa.array(
+        [], BANK_HASH)
+  pdq, quality, ts_ms = flat.flatten()   # children, offsets applied
+  raw = np.frombuffer(pdq.buffers()[1], np.uint8) if len(pdq) else \
+      np.zeros(0, np.uint8)
+  raw = raw[pdq.offset * PDQ_BYTES:(pdq.offset + len(pdq)) * PDQ_BYTES]
+  return _Columns(
+      table.column('entry_id').to_pylist(), table.column('label').to_pylist(),
+      pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(
+          np.int64),
+      raw.view('>u8').astype(np.uint64).reshape(-1, 4),
+      quality.to_numpy(zero_copy_only=False).astype(np.int32),
+      ts_ms.to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def entries_from_table(table: pa.Table) -> List[BankEntry]:
+  c = _columns(table)
+  bounds = np.cumsum(c.lengths)[:-1]
+  return [BankEntry(entry_id, label, FrameHashes(pdq, quality, ts_ms))
+          for entry_id, label, pdq, quality, ts_ms in zip(
+              c.entry_ids, c.labels, np.split(c.pdq, bounds),
+              np.split(c.quality, bounds), np.split(c.ts_ms, bounds))]
+
+
+def _read_entries(path: str) -> pa.Table:
+  return read_parquet_file(_join(path, ENTRIES_FILE))
+
+
+def bank_exists(path: str) -> bool:
+  return FileSystems.exists(_join(path, BANK_FILE))
+
+
+def load_bank(path: str) -> Bank:
+  meta = _read_meta(path)
+  return Bank(meta['id'], meta['label'], meta['created_at'],
+              tuple(meta.get('sources', ())),
+              tuple(entries_from_table(_read_entries(path))))
+
+
+def _read_meta(path: str) -> dict:
+  return json.loads(_read_bytes(_join(path, BANK_FILE)).decode('utf-8'))
+
+
+def save_bank(path: str, bank: Bank) -> None:
+  """Writes the entries, then ``bank.json`` (whose presence marks a bank)."""
+  sink = pa.BufferOutputStream()
+  pq.write_table(entries_table(bank.entries), sink, compression='zstd')
+  _write_bytes(_join(path, ENTRIES_FILE), sink.getvalue().to_pybytes())
+  meta = {'id': bank.bank_id, 'label': bank.label,
+          'created_at': bank.created_at, 'sources': list(bank.sources)}
+  _write_bytes(_join(path, BANK_FILE),
+               (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+
+
+def add_entries(bank: Bank, entries: Sequence[BankEntry],
+                source: dict) -> Bank:
+  """``bank`` with ``entries`` added; an entry_id already there is replaced."""
+  ids = [e.entry_id for e in entries]
+  if len(set(ids)) != len(ids):
+    raise ValueError('an import names the same entry_id twice: '
+                     f'{sorted({i for i in ids if ids.count(i) > 1})}')
+  kept = tuple(e for e in bank.entries if e.entry_id not in set(ids))
+  return bank._replace(entries=kept + tuple(entries),
+                       sources=bank.sources + (source,))
+
+
+def load_index(path: str, rules: MatchRules = MatchRules()) -> BankIndex:
+  """A bank prepared for matching, named by its id."""
+  c = _columns(_read_entries(path))
+  return index_from_arrays(c.entry_ids, c.labels, c.lengths, c.pdq,
+                           c.quality, rules, bank=_read_meta(path)['id'])
+
+
+def entry_id_for(uri: str) -> str:
+  """A file's entry id: its name without the extension."""
+  return posixpath.splitext(posixpath.basename(uri.rstrip('/')))[0]
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec='seconds')
+
+
+def _file_entries(files: Sequence[str], kind: str, label: str,
+                  entry_id: Optional[str],
+                  entry_per_hash: bool) -> List[BankEntry]:
+  if entry_id and len(files) != 1:
+    raise ValueError('--entry-id needs exactly one input file')
+  entries, seen = [], set()
+  for uri in files:
+    text = _read_bytes(uri).decode('utf-8')
+    hashes = (parse_vpdq(text, uri) if kind == SOURCE_VPDQ
+              else parse_pdq_hex(text, uri))
+    if not entry_per_hash:
+      entries.append(_entry(entry_id or entry_id_for(uri), label, hashes))
+      continue
+    for h in hashes:   # an image list: one entry per distinct hash
+      if pdq_hex(h.pdq) not in seen:
+        seen.add(pdq_hex(h.pdq))
+        entries.append(_entry(pdq_hex(h.pdq), label, [h]))
+  return entries
+
+
+def build_import_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='rescan bank import',
+      description='Add known-content hashes to a hash bank (a folder on any '
+      'Beam filesystem), creating it if needed.')
+  parser.add_argument('--bank', required=True, metavar='DIR',
+                      help='the bank folder')
+  parser.add_argument('--id', required=True, dest='bank_id',
+                      help='the bank id (must equal an existing bank\'s)')
+  parser.add_argument('--label', required=True,
+                      help='label of the imported entries (and of a new bank)')
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument('--vpdq', nargs='+', metavar='FILE',
+                      help='vPDQ feature files or patterns: one entry each')
+  source.add_argument('--pdq-hex', nargs='+', metavar='FILE',
+                      help='plain PDQ hex lists or patterns')
+  source.add_argument('--frame-hashes', metavar='ROOT',
+                      help='an output root holding frame_hashes/')
+  parser.add_argument('--video-id', action='append', default=[],
+                      help='with --frame-hashes: a video to bank (repeatable)')
+  parser.add_argument('--hash-scan-id', default=None,
+                      help='with --frame-hashes: take hashes from this scan '
+                      '(default: each video\'s latest)')
+  parser.add_argument('--entry-id', default=None,
+                      help='entry id for a single input file (default: the '
+                      'file name without extension)')
+  parser.add_argument('--entry-per-hash', action='store_true',
+                      help='with --pdq-hex: every hash is an entry of its '
+                      'own, named by its hex (image hash lists)')
+  return parser
+
+
+def import_bank(args: argparse.Namespace) -> Tuple[Bank, int]:
+  """Runs one ``bank import``; returns the saved bank and entries added."""
+  if args.frame_hashes:
+    if not args.video_id:
+      raise ValueError('--frame-hashes needs at least one --video-id')
+    found = latest_frame_hashes(read_frame_hashes(args.frame_hashes),
+                                args.video_id, args.hash_scan_id)
+    missing = [v for v in args.video_id if v not in found]
+    if missing:
+      raise ValueError(f'no frame hashes for {missing} under '
+                       f'{args.frame_hashes}')
+    entries = [_entry(v, args.label, found[v]) for v in args.video_id]
+    kind, uris = SOURCE_FRAME_HASHES, [args.frame_hashes]
+  else:
+    kind = SOURCE_VPDQ if args.vpdq else SOURCE_PDQ_HEX
+    if args.entry_per_hash and kind != SOURCE_PDQ_HEX:
+      raise ValueError('--entry-per-hash applies to --pdq-hex only')
+    uris = expand_files(args.vpdq or args.pdq_hex)
+    entries = _file_entries(uris, kind, args.label, args.entry_id,
+                            args.entry_per_hash)
+  now = _now()
+  if bank_exists(args.bank):
+    bank = load_bank(args.bank)
+    if bank.bank_id != args.bank_id:
+      raise ValueError(f'{args.bank} is bank {bank.bank_id!r}, not '
+                       f'{args.bank_id!r}')
+  else:
+    bank = Bank(args.bank_id, args.label, now, (), ())
+  source = {'kind': kind, 'uris': list(uris), 'label': args.label,
+            'entries': [e.entry_id for e in entries]
+                       if len(entries) <= 1000 else len(entries),
+            'imported_at': now}
+  if args.frame_hashes:
+    source['video_ids'] = list(args.video_id)
+    source['hash_scan_id'] = args.hash_scan_id
+  bank = add_entries(bank, entries, source)
+  save_bank(args.bank, bank)
+  return bank, len(entries)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] != 'import':
+    print('usage: rescan bank import --bank DIR --id ID --label LABEL '
+          '(--vpdq FILE... | --pdq-hex FILE... | --frame-hashes ROOT '
+          '--video-id ID...)', file=sys.stderr)
+    return 2
+  args = build_import_parser().parse_args(argv[1:])
+  try:
+    bank, added = import_bank(args)
+  except (ValueError, FileNotFoundError, OSError) as exc:
+    print(f'rescan bank import: {exc}', file=sys.stderr)
+    return 1
+  hashes = sum(len(e.hashes.quality) for e in bank.entries)
+  print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} entries; '
+        f'now {len(bank.entries)} entries, {hashes} hashes')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

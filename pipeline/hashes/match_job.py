@@ -1,0 +1,226 @@
+"""``rescan match``: stored frame hashes against hash banks, no decoding.
+
+    rescan match --hashes ROOT --bank PATH [--bank PATH2 ...] --output ROOT
+                 [--scan-id ID] [--hash-scan-id ID] [rule flags] [BEAM FLAGS]
+
+Reads ``ROOT/frame_hashes/*/*.parquet``, keeps each video's hashes from its
+latest scan (or from ``--hash-scan-id``), matches every video against every
+entry of the banks by vPDQ's rules (``pipeline.hashes.matching``), and writes
+``OUTPUT/hash_matches/scan_id=<id>/part-*.parquet``.
+
+    ReadFrameHashes -> RowsToFrameHashes -> MatchHashes
+      (KeyHashesByVideo -> GroupHashesByVideo -> MatchVideos)
+      -> WriteHashMatches
+
+``MatchHashes`` (``match_hashes_transform``) is the step a scan reuses to
+match the hashes it computes in its own decode pass.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import ReadFromParquet
+from apache_beam.metrics import Metrics
+
+import schemas
+
+from pipeline.hashes import banks as hash_banks
+from pipeline.runtime import runners
+from pipeline.hashes.matching import HashMatch
+from pipeline.hashes.matching import MatchRules
+from pipeline.hashes.matching import frame_hashes_from_records
+from pipeline.hashes.matching import hash_matches
+from pipeline.hashes.pdq import FrameHash
+from pipeline.scan.options import new_scan_id
+from pipeline.scan.options import scan_id_arg
+from pipeline.storage.parquet import WriteDataset
+from pipeline.storage.parquet import read_partition
+
+NAMESPACE = 'rescan'
+
+
+def frame_hash_from_row(row: dict) -> FrameHash:
+  return FrameHash(row['video_id'], row['video_uri'], int(row['ts_ms']),
+                   bytes(row['pdq']), int(row['quality']), row['scan_id'])
+
+
+def latest_scan(records: Iterable[FrameHash],
+                scan_id: Optional[str] = None) -> List[FrameHash]:
+  """One video's rows from ``scan_id`` or from its latest scan (scan ids
+  sort by time), without repeated ``(ts_ms, pdq)`` rows."""
+  rows = list(records)
+  if scan_id is None and rows:
+    scan_id = max(r.scan_id for r in rows)
+  unique = {(r.ts_ms, r.pdq): r for r in rows if r.scan_id == scan_id}
+  return sorted(unique.values(), key=lambda r: r.ts_ms)
+
+
+def _key_by_video(record: FrameHash) -> Tuple[str, FrameHash]:
+  return record.video_id, record
+
+
+class MatchVideoFn(beam.DoFn):
+  """One video's frame hashes -> its ``HashMatch`` rows against the banks."""
+
+  def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
+               scan_id: str, hash_scan_id: Optional[str] = None):
+    self._bank_paths = tuple(bank_paths)
+    self._rules = rules
+    self._scan_id = scan_id
+    self._hash_scan_id = hash_scan_id
+    self._indexes = ()
+    self._videos = Metrics.counter(NAMESPACE, 'videos_hash_matched')
+    self._matches = Metrics.counter(NAMESPACE, 'hash_matches')
+    self._pairs = Metrics.counter(NAMESPACE, 'hash_pairs_compared')
+
+  def setup(self):
+    self._indexes = tuple(hash_banks.load_index(path, self._rules)
+                          for path in self._bank_paths)
+
+  def process(self, element: Tuple[str, Iterable[FrameHash]]
+              ) -> Iterator[HashMatch]:
+    video_id, records = element
+    rows = latest_scan(records, self._hash_scan_id)
+    if not rows:
+      return
+    query = frame_hashes_from_records(rows)
+    matches = hash_matches(video_id, rows[0].video_uri, self._scan_id, query,
+                           self._indexes, self._rules)
+    self._videos.inc()
+    self._matches.inc(len(matches))
+    self._pairs.inc(len(rows) * sum(i.words.shape[1] for i in self._indexes))
+    yield from matches
+
+
+class MatchHashes(beam.PTransform):
+  """``FrameHash`` records of any number of videos -> ``HashMatch`` rows."""
+
+  def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
+               scan_id: str, hash_scan_id: Optional[str] = None):
+    super().__init__()
+    self._fn = MatchVideoFn(bank_paths, rules, scan_id, hash_scan_id)
+
+  def expand(self, hashes):
+    return (hashes
+            | 'KeyHashesByVideo' >> beam.Map(_key_by_video)
+            | 'GroupHashesByVideo' >> beam.GroupByKey()
+            | 'MatchVideos' >> beam.ParDo(self._fn))
+
+
+def match_hashes_transform(bank_paths: Sequence[str],
+                           rules: MatchRules = MatchRules(),
+                           scan_id: str = '',
+                           hash_scan_id: Optional[str] = None) -> MatchHashes:
+  """The matching step, for the match job and for a scan's ``--bank``."""
+  return MatchHashes(bank_paths, rules, scan_id, hash_scan_id)
+
+
+class MatchStoredHashes(beam.PTransform):
+  """Pipeline start -> ``HashMatch`` rows of every video stored under root."""
+
+  def __init__(self, hashes_root: str, bank_paths: Sequence[str],
+               rules: MatchRules, scan_id: str,
+               hash_scan_id: Optional[str] = None):
+    super().__init__()
+    self._pattern = (
+        schemas.partition_dir(hashes_root, 'frame_hashes', hash_scan_id) +
+        '/*.parquet' if hash_scan_id else
+        schemas.dataset_glob(hashes_root, 'frame_hashes'))
+    self._match = match_hashes_transform(bank_paths, rules, scan_id,
+                                         hash_scan_id)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'ReadFrameHashes' >> ReadFromParquet(self._pattern)
+            | 'RowsToFrameHashes' >> beam.Map(frame_hash_from_row)
+            | 'MatchHashes' >> self._match)
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='rescan match',
+      description='Match stored frame hashes against hash banks by vPDQ\'s '
+      'rules and write ROOT/hash_matches/. Decodes no video. Unknown flags '
+      'go to Beam.')
+  parser.add_argument('--hashes', required=True, metavar='ROOT',
+                      help='output root holding frame_hashes/')
+  parser.add_argument('--bank', required=True, action='append',
+                      metavar='PATH', help='a hash bank folder (repeatable)')
+  parser.add_argument('--output', required=True, metavar='ROOT',
+                      help='where hash_matches/scan=<id>/ goes')
+  parser.add_argument('--scan-id', '--scan_id', dest='scan_id',
+                      type=scan_id_arg, default=None,
+                      help='id of this match run (default: UTC time plus a '
+                      'random suffix)')
+  parser.add_argument('--hash-scan-id', '--hash_scan_id', dest='hash_scan_id',
+                      default=None, help='match the hashes of this scan only '
+                      '(default: each video\'s latest scan)')
+  defaults = MatchRules()
+  parser.add_argument('--quality-threshold', type=int,
+                      default=defaults.quality_threshold,
+                      help='drop frames of lower PDQ quality '
+                      '(default %(default)s)')
+  parser.add_argument('--distance-threshold', type=int,
+                      default=defaults.distance_threshold,
+                      help='frames match at this Hamming distance or less '
+                      '(default %(default)s)')
+  parser.add_argument('--query-match-pct', type=float,
+                      default=defaults.query_match_pct,
+                      help='share of the video\'s hashes that must be found '
+                      'in an entry (default %(default)s)')
+  parser.add_argument('--compared-match-pct', type=float,
+                      default=defaults.compared_match_pct,
+                      help='share of the entry\'s hashes that must be found '
+                      'in the video (default %(default)s)')
+  return parser
+
+
+def run(argv: Sequence[str],
+        test_pipeline: Optional[beam.Pipeline] = None) -> Tuple[str, str]:
+  """Runs one match job; returns ``(output root, scan id)``."""
+  args, beam_args = build_arg_parser().parse_known_args(list(argv))
+  scan_id = args.scan_id or new_scan_id(
+      datetime.datetime.now(datetime.timezone.utc))
+  rules = MatchRules(args.quality_threshold, args.distance_threshold,
+                     args.query_match_pct, args.compared_match_pct)
+  for path in args.bank:
+    if not hash_banks.bank_exists(path):
+      raise FileNotFoundError(f'no hash bank at {path}')
+  pattern = schemas.dataset_glob(args.hashes, 'frame_hashes')
+  if not FileSystems.match([pattern])[0].metadata_list:
+    raise FileNotFoundError(f'no frame hashes match {pattern}')
+  if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
+    beam_args = ['--runner', 'DirectRunner'] + beam_args
+  p = test_pipeline or runners.create_pipeline(beam_args)
+  _ = (p
+       | 'MatchStoredHashes' >> MatchStoredHashes(
+           args.hashes, args.bank, rules, scan_id, args.hash_scan_id)
+       | 'WriteHashMatches' >> WriteDataset(args.output, 'hash_matches',
+                                                scan_id))
+  p.run().wait_until_finish()
+  return args.output, scan_id
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
+  try:
+    output, scan_id = run(sys.argv[1:] if argv is None else argv)
+  except FileNotFoundError as exc:
+    print(f'rescan match: {exc}', file=sys.stderr)
+    return 1
+  matches = read_partition(output, 'hash_matches', scan_id)
+  videos = len(set(matches.column('video_id').to_pylist()))
+  print(f'hash matches: {matches.num_rows} rows for {videos} videos in '
+        f'{schemas.partition_dir(output, "hash_matches", scan_id)}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,236 @@
+"""The model contract: what any classifier must offer to be scanned with.
+
+A model is a TensorFlow SavedModel directory with
+
+* a signature ``serving_default`` taking ``frames``: uint8
+  ``[N, H, W, 3]`` RGB (``[N, T, H, W, 3]`` when ``window`` is T > 1) and
+  returning ``scores``: float32 ``[N, C]`` in ``[0, 1]``;
+* a file ``rescan_model.json`` with ``name``, ``version``, ``labels`` (C
+  strings), ``input_height``, ``input_width``, ``fps``, ``threshold`` and
+  optionally ``window``.
+
+``load_model_spec`` reads and checks the metadata, ``check_saved_model``
+loads the graph and checks the signature and a probe call; both raise
+``ContractError`` with a message naming what is wrong, before any work
+starts.  See model/README.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.storage import files as storage
+
+METADATA_FILE = 'rescan_model.json'
+SIGNATURE = 'serving_default'
+INPUT_NAME = 'frames'
+OUTPUT_NAME = 'scores'
+_REQUIRED = {
+    'name': str,
+    'version': str,
+    'labels': list,
+    'input_height': int,
+    'input_width': int,
+    'fps': (int, float),
+    'threshold': (int, float),
+}
+
+
+class ContractError(ValueError):
+  """The model at a path does not obey the model contract."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A model's metadata, checked against the contract."""
+  path: str
+  name: str
+  version: str
+  labels: Tuple[str, ...]
+  input_height: int
+  input_width: int
+  fps: float
+  threshold: float
+  window: int = 1
+  extra: Tuple[Tuple[str, Any], ...] = ()
+
+  @property
+  def input_size(self) -> Tuple[int, int]:
+    """``(width, height)``, the order PyAV's resize takes."""
+    return self.input_width, self.input_height
+
+
+def _join(directory: str, name: str) -> str:
+  return FileSystems.join(directory.rstrip('/'), name)
+
+
+def parse_metadata(path: str, metadata: Dict[str, Any]) -> ModelSpec:
+  """Checks a ``rescan_model.json`` document against the contract."""
+  if not isinstance(metadata, dict):
+    raise ContractError(f'{METADATA_FILE} in {path} must hold a JSON object')
+  problems = []
+  for key, kind in _REQUIRED.items():
+    if key not in metadata:
+      problems.append(f'missing "{key}"')
+    elif isinstance(metadata[key], bool) or not isinstance(metadata[key], kind):
+      problems.append(f'"{key}" has the wrong type')
+  if not problems:
+    labels = metadata['labels']
+    if not labels or not all(isinstance(l, str) and l for l in labels):
+      problems.append('"labels" must be a non-empty list of names')
+    elif len(set(labels)) != len(labels):
+      problems.append('"labels" has duplicates')
+    if metadata['input_height'] <= 0 or metadata['input_width'] <= 0:
+      problems.append('"input_height" and "input_width" must be positive')
+    if not metadata['fps'] > 0:
+      problems.append('"fps" must be positive')
+    if not 0.0 <= metadata['threshold'] <= 1.0:
+      problems.append('"threshold" must be in [0, 1]')
+    window = metadata.get('window', 1)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+      problems.append('"window" must be an integer >= 1')
+  if problems:
+    raise ContractError(f'{METADATA_FILE} in {path} breaks the model '
+                        f'contract: {"; ".join(problems)}')
+  extra = tuple(sorted((k, v) for k, v in metadata.items()
+                       if k not in _REQUIRED and k != 'window'
+                       and isinstance(v, (str, int, float))))
+  return ModelSpec(path=path, name=metadata['name'],
+                   version=metadata['version'],
+                   labels=tuple(metadata['labels']),
+                   input_height=metadata['input_height'],
+                   input_width=metadata['input_width'],
+                   fps=float(metadata['fps']),
+                   threshold=float(metadata['threshold']),
+                   window=metadata.get('window', 1), extra=extra)
+
+
+def load_model_spec(path: str) -> ModelSpec:
+  """Reads and checks ``rescan_model.json`` from any Beam filesystem."""
+  meta_path = _join(path, METADATA_FILE)
+  if not FileSystems.exists(meta_path):
+    raise ContractError(f'{path} is not a rescan model: {METADATA_FILE} is '
+                        'missing (see model/README.md)')
+  with FileSystems.open(meta_path) as f:
+    try:
+      metadata = json.loads(f.read().decode('utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+      raise ContractError(f'{meta_path} is not valid JSON: {exc}') from exc
+  return parse_metadata(path, metadata)
+
+
+_LOCAL_COPIES: Dict[str, str] = {}
+_LOCAL_COPIES_LOCK = threading.Lock()
+
+
+def local_model_dir(path: str) -> str:
+  """A local directory holding the model, copied once per process if remote.
+
+  ``tf.saved_model.load`` reads local paths; models on ``gs://`` or any
+  other Beam filesystem are copied through ``FileSystems`` first.
+  """
+  if not storage.has_scheme(path):
+    return path
+  with _LOCAL_COPIES_LOCK:
+    if path in _LOCAL_COPIES:
+      return _LOCAL_COPIES[path]
+    root = path.rstrip('/') + '/'
+    target = tempfile.mkdtemp(prefix='rescan-model-')
+    for metadata in FileSystems.match([root + '**'])[0].metadata_list:
+      relative = metadata.path[len(root):]
+      local = os.path.join(target, *relative.split('/'))
+      os.makedirs(os.path.dirname(local), exist_ok=True)
+      with FileSystems.open(metadata.path) as src, open(local, 'wb') as dst:
+        while chunk := src.read(1 << 20):
+          dst.write(chunk)
+    _LOCAL_COPIES[path] = target
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+  """A loaded SavedModel and its serving function."""
+  owner: Any
+  function: Any
+
+  def __call__(self, frames: np.ndarray) -> np.ndarray:
+    """Scores a uint8 batch; returns float32 ``[N, C]``."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    outputs = self.function(**{INPUT_NAME: tf.constant(frames, tf.uint8)})
+    return outputs[OUTPUT_NAME].numpy()
+
+
+def load_signature(spec: ModelSpec) -> LoadedModel:
+  """Loads the SavedModel and its ``serving_default`` function."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  local = local_model_dir(spec.path)
+  try:
+    loaded = tf.saved_model.load(local)
+  except (OSError, ValueError, tf.errors.OpError) as exc:
+    raise ContractError(f'{spec.path} is not a loadable SavedModel: '
+                        f'{" ".join(str(exc).split())[:300]}') from exc
+  signatures = getattr(loaded, 'signatures', {})
+  if SIGNATURE not in signatures:
+    raise ContractError(f'{spec.path} has no "{SIGNATURE}" signature '
+                        f'(found: {sorted(signatures)})')
+  return LoadedModel(owner=loaded, function=signatures[SIGNATURE])
+
+
+def expected_input_shape(spec: ModelSpec) -> Tuple[Optional[int], ...]:
+  frame = (spec.input_height, spec.input_width, 3)
+  return (None, spec.window) + frame if spec.window > 1 else (None,) + frame
+
+
+def check_signature(spec: ModelSpec, model: LoadedModel) -> None:
+  """Checks input and output names, dtypes and shapes, then a probe call."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  function = model.function
+  _, inputs = function.structured_input_signature
+  if set(inputs) != {INPUT_NAME}:
+    raise ContractError(f'{spec.path}: "{SIGNATURE}" must take exactly one '
+                        f'input "{INPUT_NAME}", it takes {sorted(inputs)}')
+  tensor = inputs[INPUT_NAME]
+  if tensor.dtype != tf.uint8:
+    raise ContractError(f'{spec.path}: input "{INPUT_NAME}" must be uint8, '
+                        f'it is {tensor.dtype.name}')
+  expected = expected_input_shape(spec)
+  shape = tuple(tensor.shape.as_list()) if tensor.shape.rank is not None else None
+  if shape is None or len(shape) != len(expected) or any(
+      got is not None and got != want
+      for got, want in zip(shape[1:], expected[1:])):
+    raise ContractError(f'{spec.path}: input "{INPUT_NAME}" must have shape '
+                        f'{list(expected)}, it has {shape}')
+  outputs = function.structured_outputs
+  if not isinstance(outputs, dict) or OUTPUT_NAME not in outputs:
+    raise ContractError(f'{spec.path}: "{SIGNATURE}" must return '
+                        f'"{OUTPUT_NAME}"')
+  # A black and a white input: a probe call that must give valid scores.
+  probe = np.zeros((2,) + expected[1:], np.uint8)
+  probe[1] = 255
+  scores = function(**{INPUT_NAME: tf.constant(probe)})[OUTPUT_NAME]
+  if scores.dtype != tf.float32:
+    raise ContractError(f'{spec.path}: "{OUTPUT_NAME}" must be float32, it is '
+                        f'{scores.dtype.name}')
+  if tuple(scores.shape) != (2, len(spec.labels)):
+    raise ContractError(
+        f'{spec.path}: "{OUTPUT_NAME}" must have shape [N, {len(spec.labels)}]'
+        f' for {len(spec.labels)} labels; a batch of 2 gave '
+        f'{list(scores.shape)}')
+  values = scores.numpy()
+  if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+    raise ContractError(f'{spec.path}: "{OUTPUT_NAME}" must lie in [0, 1]')
+
+
+def resolve_model(path: str) -> ModelSpec:
+  """Loads and fully checks a model; the pipeline calls this before work."""
+  spec = load_model_spec(path)
+  check_signature(spec, load_signature(spec))
+  return spec

@@ -1,0 +1,303 @@
+"""Decoding sampled frames of one time range with PyAV, streaming from storage.
+
+This is the one decode and sampling path of the project: the scan's
+``DecodeSegments`` step and the model toolkit's training-data reader both
+call ``sample_frames``, so a model sees in training exactly the pixels it is
+given in a scan.
+
+Only sampled frames are converted to RGB and resized (by FFmpeg's swscale,
+straight to the model's input size); every other decoded frame is dropped
+as it is.
+
+Decoding does only what sampling needs (``--sampling``, resolved per video
+by ``sampling.resolve_sampling``):
+
+* ``exact``: every frame is decoded; a sample is the frame on screen at its
+  time, and frame hashes are vPDQ's own frames;
+* ``fast``: non-reference frames and the loop filter are skipped
+  (``skip_frame=NONREF``, ``skip_loop_filter=ALL``); a sample is the
+  nearest decoded frame;
+* ``keyframes``: only keyframes are decoded (``skip_frame=NONKEY``), so the
+  cost falls with the sampling rate; a sample is the nearest keyframe;
+* ``auto`` (the default) is ``keyframes`` when the sampling interval is at
+  least the video's keyframe interval (measured by ``probe``), else
+  ``fast``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tuple
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from pipeline.hashes import pdq as hashing
+from pipeline.media import errors as media_errors
+from pipeline.media import probe
+from pipeline.media import sampling
+from pipeline.storage import files as storage
+from pipeline.media.sampling import AUTO
+from pipeline.media.sampling import EXACT
+from pipeline.media.sampling import FAST
+from pipeline.media.sampling import KEYFRAMES
+from pipeline.media.sampling import resolve_sampling
+from pipeline.media.streams import select_video_stream
+from pipeline.media.streams import stream_start_seconds
+
+# A seek that lands after the segment start is retried this much earlier,
+# then from the beginning of the file.
+_SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
+# Damaged packets tolerated in one segment before it is given up.
+MAX_DAMAGED_PACKETS = 200
+
+# What each decode mode asks of FFmpeg's decoder.
+_SKIP_FRAME = {EXACT: 'DEFAULT', FAST: 'NONREF', KEYFRAMES: 'NONKEY'}
+_DECODER_OPTIONS = {EXACT: {}, FAST: {'skip_loop_filter': 'all'},
+                    KEYFRAMES: {}}
+
+
+def configure_decoder(stream, mode: str, threads: int = 0) -> None:
+  """Sets the stream's decoder up to skip what ``mode`` does not need, with
+  ``threads`` decoder threads (0: FFmpeg's choice, one per core); before
+  the first packet is decoded."""
+  stream.thread_type = 'AUTO'
+  if threads:
+    stream.codec_context.thread_count = threads
+  options = _DECODER_OPTIONS[mode]
+  if options:
+    stream.codec_context.options = dict(options)
+  stream.codec_context.skip_frame = _SKIP_FRAME[mode]
+
+
+class Sample(NamedTuple):
+  """One sampled frame: grid index, grid time in ms, RGB uint8
+  ``[H, W, 3]``, and the presentation time of the frame it shows."""
+  index: int
+  ts_ms: int
+  image: np.ndarray
+  frame_ms: Optional[float] = None
+
+
+@dataclasses.dataclass
+class DecodeStats:
+  """What decoding one range cost and what went wrong on the way."""
+  frames_decoded: int = 0
+  packets_read: int = 0
+  packets_damaged: int = 0
+  bytes_read: int = 0
+  error_kind: Optional[str] = None
+  error_message: Optional[str] = None
+
+
+def _decoded_frames(container, stream, origin_s: float, stats: DecodeStats,
+                    keyframes_only: bool = False
+                    ) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Decodes packet by packet, stepping over damaged packets (and, with
+  ``keyframes_only``, over every packet that is not a keyframe: not every
+  decoder honours ``skip_frame``)."""
+  try:
+    for packet in container.demux(stream):
+      stats.packets_read += 1
+      if keyframes_only and not packet.is_keyframe and packet.size:
+        continue
+      try:
+        frames = packet.decode()
+      except av.error.EOFError:
+        return
+      except av.error.FFmpegError as exc:
+        stats.packets_damaged += 1
+        if stats.packets_damaged > MAX_DAMAGED_PACKETS:
+          raise media_errors.MediaError(
+              media_errors.DECODE_ERROR,
+              f'more than {MAX_DAMAGED_PACKETS} damaged packets: '
+              f'{media_errors.short_message(exc)}') from exc
+        continue
+      for frame in frames:
+        stats.frames_decoded += 1
+        if frame.time is None:
+          stats.packets_damaged += 1
+          continue
+        yield (frame.time - origin_s) * 1000.0, frame
+  except av.error.InvalidDataError as exc:
+    # Demuxing itself broke (e.g. a truncated file): keep what we have.
+    stats.error_kind = media_errors.DECODE_ERROR
+    stats.error_message = media_errors.short_message(exc)
+
+
+def _limited(frames: Iterator[Tuple[float, av.VideoFrame]], stats: DecodeStats,
+             max_frames: int) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Gives up once more than ``max_frames`` packets (frames) were read,
+  decoded or skipped: a frame flood costs time in every decode mode."""
+  for item in frames:
+    if stats.packets_read > max_frames:
+      raise media_errors.MediaError(
+          media_errors.TOO_MANY_FRAMES,
+          f'more than {max_frames} frames read in one segment')
+    yield item
+
+
+def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
+                 origin_s: float, stats: DecodeStats,
+                 keyframes_only: bool) -> Iterator[Tuple[float, av.VideoFrame]]:
+  """Frames from at or before ``first_sample_ms`` onward."""
+  if start_ms <= 0:
+    yield from _decoded_frames(container, stream, origin_s, stats,
+                               keyframes_only)
+    return
+  for backoff_ms in _SEEK_BACKOFF_MS + (None,):
+    target_ms = 0 if backoff_ms is None else max(start_ms - backoff_ms, 0)
+    target_pts = int((origin_s + target_ms / 1000.0) / stream.time_base)
+    container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+    frames = _decoded_frames(container, stream, origin_s, stats,
+                             keyframes_only)
+    first = next(frames, None)
+    if first is None:
+      return
+    if first[0] <= first_sample_ms or target_ms == 0:
+      yield first
+      yield from frames
+      return
+
+
+def upright_rgb(frame: av.VideoFrame, width: int, height: int,
+                reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
+  """The frame as RGB uint8 ``[height, width, 3]``, turned upright when the
+  stream carries display rotation (phone footage), resized once.
+
+  Pass one ``reformatter`` for all the frames of a stream: it keeps its
+  swscale context, which costs more to set up than to scale one frame.
+  """
+  rotation = int(getattr(frame, 'rotation', 0) or 0)
+  sideways = rotation % 180 != 0
+  reformatter = reformatter or VideoReformatter()
+  image = reformatter.reformat(frame, width=height if sideways else width,
+                               height=width if sideways else height,
+                               format='rgb24',
+                               interpolation='BILINEAR').to_ndarray()
+  if rotation % 360:
+    image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+  return image
+
+
+def full_resolution_rgb(frame: av.VideoFrame,
+                        reformatter: Optional[VideoReformatter] = None
+                        ) -> np.ndarray:
+  """The frame as decoded, in RGB uint8 (what vPDQ hashes)."""
+  reformatter = reformatter or VideoReformatter()
+  return reformatter.reformat(frame, format='rgb24').to_ndarray()
+
+
+def iter_samples(source: BinaryIO,
+                 start_ms: int,
+                 end_ms: int,
+                 fps: float,
+                 size: Tuple[int, int],
+                 stats: Optional[DecodeStats] = None,
+                 context_samples: int = 0,
+                 max_pixels: Optional[int] = None,
+                 max_frames: Optional[int] = None,
+                 on_hash_pick: Optional[Callable[[hashing.HashPick], None]] = None,
+                 seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH,
+                 mode: str = EXACT,
+                 keyframe_interval_ms: Optional[float] = None,
+                 threads: int = 0) -> Iterator[Sample]:
+  """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
+
+  Args:
+    source: a seekable binary file object (see ``storage.open_media``).
+    start_ms, end_ms: the time range, from the start of the video stream.
+    fps: samples per second on the video's global sample grid.
+    size: ``(width, height)`` each sample is resized to.
+    stats: filled in with decode counts and any error that ended decoding.
+    context_samples: also yield this many grid samples before ``start_ms``
+      (temporal models need the frames leading up to a segment).
+    max_pixels: refuse streams whose frames are larger than this.
+    max_frames: give up after reading this many frames (packets).
+    on_hash_pick: called, in the same decode pass, with each frame vPDQ
+      would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
+    seconds_per_hash: the vPDQ hashing interval.
+    mode: a ``--sampling`` choice (see ``sampling.resolve_sampling``);
+      ``AUTO`` is resolved here with ``keyframe_interval_ms``.
+    keyframe_interval_ms: ``probe``'s measure; in ``KEYFRAMES`` mode a
+      keyframe stands for this long, also when it is a segment's last.
+    threads: decoder threads (0: one per core).
+  """
+  stats = stats if stats is not None else DecodeStats()
+  mode = resolve_sampling(mode, fps, keyframe_interval_ms)
+  indices = sampling.sample_index_range(start_ms, end_ms, fps)
+  if not indices:
+    return
+  first_index = max(indices.start - context_samples, 0)
+  indices = range(first_index, indices.stop)
+  interval_ms = sampling.sample_interval_ms(fps)
+  times = [index * interval_ms for index in indices]
+  index_of = {t: i for t, i in zip(times, indices)}
+  width, height = size
+  with av.open(source, mode='r') as container:
+    stream = select_video_stream(container)
+    pixels = stream.codec_context.width * stream.codec_context.height
+    if max_pixels is not None and pixels > max_pixels:
+      raise media_errors.MediaError(
+          media_errors.TOO_LARGE,
+          f'{stream.codec_context.width}x{stream.codec_context.height} '
+          f'exceeds the limit of {max_pixels} pixels per frame')
+    configure_decoder(stream, mode, threads)
+    origin_s = stream_start_seconds(stream)
+    frames = _frames_from(container, stream, start_ms, times[0], origin_s,
+                          stats, keyframes_only=mode == KEYFRAMES)
+    if max_frames is not None:
+      frames = _limited(frames, stats, max_frames)
+    if on_hash_pick is not None:
+      rate = hashing.vpdq_frame_rate(
+          float(stream.average_rate) if stream.average_rate else None,
+          float(stream.base_rate) if stream.base_rate else None)
+      frames = hashing.tap_vpdq_frames(
+          frames, hashing.VpdqTimePicker(rate, seconds_per_hash, start_ms,
+                                         end_ms, exact=mode == EXACT),
+          on_hash_pick)
+    converted_for: Optional[av.VideoFrame] = None
+    image: Optional[np.ndarray] = None
+    reformatter = VideoReformatter()
+    hold_ms = keyframe_interval_ms if mode == KEYFRAMES else None
+    for sample_ms, frame in sampling.pick_frames(
+        frames, times, max_lead_ms=max(interval_ms, hold_ms or 0),
+        last_frame_ms=hold_ms, nearest=mode != EXACT):
+      if frame is not converted_for:
+        image = upright_rgb(frame, width, height, reformatter)
+        converted_for = frame
+      index = index_of[sample_ms]
+      yield Sample(index, sampling.sample_time_ms(index, fps), image,
+                   (frame.time - origin_s) * 1000.0)
+    if on_hash_pick is not None:
+      # Sampling stops at its last sample; hashing reads on to the end.
+      for frame_ms, _ in frames:
+        if frame_ms >= end_ms:
+          break
+
+
+def sample_frames(uri: str,
+                  fps: float,
+                  size: Tuple[int, int],
+                  start_ms: int = 0,
+                  end_ms: Optional[int] = None,
+                  stats: Optional[DecodeStats] = None,
+                  sampling_mode: str = AUTO) -> List[Sample]:
+  """All grid samples of ``uri`` in a time range (the whole video by default).
+
+  The convenience entry point for tools and training: it streams from any
+  Beam filesystem through the same code the scan uses, ``sampling_mode``
+  included.
+  """
+  stats = stats if stats is not None else DecodeStats()
+  info = probe.probe_video(uri)
+  if end_ms is None:
+    end_ms = info.duration_ms
+  reader = storage.open_media(uri)
+  try:
+    return list(iter_samples(
+        reader, start_ms, end_ms, fps, size, stats, mode=sampling_mode,
+        keyframe_interval_ms=info.keyframe_interval_ms))
+  finally:
+    stats.bytes_read += reader.bytes_read
+    reader.close()

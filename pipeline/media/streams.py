@@ -1,0 +1,31 @@
+"""Choosing a container's video stream and its time origin."""
+from __future__ import annotations
+
+import av
+
+from pipeline.media import errors as media_errors
+
+
+def select_video_stream(container: av.container.InputContainer):
+  """The default video stream, skipping cover art; ``MediaError`` if none."""
+  candidates = [
+      s for s in container.streams.video
+      if not s.disposition & av.stream.Disposition.attached_pic
+  ]
+  if candidates and all(s.codec_context is None for s in candidates):
+    raise media_errors.MediaError(media_errors.UNSUPPORTED_CODEC,
+                                  'no decoder for the video stream')
+  candidates = [s for s in candidates if s.codec_context is not None]
+  if not candidates:
+    raise media_errors.MediaError(media_errors.NO_VIDEO_STREAM,
+                                  'the file has no video stream')
+  defaults = [s for s in candidates
+              if s.disposition & av.stream.Disposition.default]
+  return (defaults or candidates)[0]
+
+
+def stream_start_seconds(stream) -> float:
+  """Presentation time of the stream's first frame: our time zero."""
+  if stream.start_time is None:
+    return 0.0
+  return float(stream.start_time * stream.time_base)
