@@ -10,8 +10,8 @@ from typing import List, Optional, Sequence
 
 from model import demo_archive
 from pipeline.cli import common
-from pipeline.scan import options
 from pipeline.storage import parquet as parquet_output
+from pipeline.storage import scan_ids
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -30,20 +30,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       '+ random suffix)')
   known, beam_args = parser.parse_known_args(
       list(sys.argv[1:] if argv is None else argv))
-  # pylint: disable=import-outside-toplevel
-  import datetime
-
-  from model import demo_archive
-  from pipeline.scan import options
-  from pipeline.storage import parquet as parquet_output
-  from pipeline.scan import job as run
-  # pylint: enable=import-outside-toplevel
   demo = demo_archive.build_demo(known.workdir)
   print(f'demo archive: {demo.archive_dir} ({demo.video_count} files, '
         f'manifest {demo.manifest})')
   print(f'demo model:   {demo.model_dir}\n'
         f'              {demo.model_note}')
-  scan_id = known.scan_id or options.new_scan_id(
+  scan_id = known.scan_id or scan_ids.new_scan_id(
       datetime.datetime.now(datetime.timezone.utc))
   scan_args: List[str] = [
       '--input', demo.pattern, '--input', demo.manifest,

@@ -38,8 +38,8 @@ from pipeline.hashes.matching import MatchRules
 from pipeline.hashes.matching import frame_hashes_from_records
 from pipeline.hashes.matching import hash_matches
 from pipeline.hashes.pdq import FrameHash
-from pipeline.scan.options import new_scan_id
-from pipeline.scan.options import scan_id_arg
+from pipeline.storage.scan_ids import new_scan_id
+from pipeline.storage.scan_ids import scan_id_arg
 from pipeline.storage.parquet import WriteDataset
 from pipeline.storage.parquet import read_partition
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import secrets
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 from pipeline.media import sampling
+from pipeline.storage.scan_ids import new_scan_id
+from pipeline.storage.scan_ids import scan_id_arg
 
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 64
@@ -56,11 +57,6 @@ class ScanConfig:
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
-
-
-def new_scan_id(now: datetime.datetime) -> str:
-  """A sortable, unique scan id such as ``20261201T031500Z-3f9a1c``."""
-  return now.strftime('%Y%m%dT%H%M%SZ') + '-' + secrets.token_hex(3)
 
 
 def _positive_float(text: str) -> float:
@@ -105,13 +101,6 @@ def _boolean(text: str) -> bool:
   if value in ('false', '0', 'no'):
     return False
   raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
-
-
-def scan_id_arg(text: str) -> str:
-  if not text or any(c in text for c in '/\\=') or text.startswith('.'):
-    raise argparse.ArgumentTypeError(
-        f'scan id must be a plain name without "/", "\\" or "=": {text!r}')
-  return text
 
 
 def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
