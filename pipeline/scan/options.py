@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 from pipeline.media import sampling
+from pipeline.runtime import flag_types
 from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
 
@@ -59,50 +60,6 @@ class ScanConfig:
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
 
 
-def _positive_float(text: str) -> float:
-  value = float(text)
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
-  return value
-
-
-def _non_negative_float(text: str) -> float:
-  value = float(text)
-  if value < 0:
-    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-  return value
-
-
-def _positive_int(text: str) -> int:
-  value = int(text)
-  if value <= 0:
-    raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
-  return value
-
-
-def _non_negative_int(text: str) -> int:
-  value = int(text)
-  if value < 0:
-    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-  return value
-
-
-def _unit_interval(text: str) -> float:
-  value = float(text)
-  if not 0.0 <= value <= 1.0:
-    raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
-  return value
-
-
-def _boolean(text: str) -> bool:
-  value = text.strip().lower()
-  if value in ('true', '1', 'yes'):
-    return True
-  if value in ('false', '0', 'no'):
-    return False
-  raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
-
-
 def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
   """Adds ``--name-with-dashes`` and its ``--name_with_underscores`` alias."""
   dashed = '--' + name.replace('_', '-')
@@ -125,9 +82,9 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'model', required=True, metavar='DIR',
        help='SavedModel directory obeying the model contract '
        '(model/README.md).')
-  _add(parser, 'fps', type=_positive_float, default=None,
+  _add(parser, 'fps', type=flag_types.positive_float, default=None,
        help='Frames sampled per second (default: the model\'s "fps").')
-  _add(parser, 'threshold', type=_unit_interval, default=None,
+  _add(parser, 'threshold', type=flag_types.unit_interval, default=None,
        help='Score threshold (default: the model\'s "threshold").')
   _add(parser, 'sampling', choices=sampling.SAMPLING_CHOICES,
        default=sampling.AUTO,
@@ -137,27 +94,27 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        'nearest decoded frame; "keyframes" decodes keyframes only; "auto" '
        'is "keyframes" when the sampling interval is at least the video\'s '
        'keyframe interval, else "fast" (default %(default)s).')
-  _add(parser, 'segment_seconds', type=_positive_float,
+  _add(parser, 'segment_seconds', type=flag_types.positive_float,
        default=DEFAULT_SEGMENT_SECONDS,
        help='Length of the time segments a video is split into so that one '
        'video fans out over many workers (default %(default)s).')
-  _add(parser, 'batch_size', type=_positive_int, default=DEFAULT_BATCH_SIZE,
+  _add(parser, 'batch_size', type=flag_types.positive_int, default=DEFAULT_BATCH_SIZE,
        help='Largest inference batch (default %(default)s).')
-  _add(parser, 'merge_gap_seconds', type=_non_negative_float,
+  _add(parser, 'merge_gap_seconds', type=flag_types.non_negative_float,
        default=DEFAULT_MERGE_GAP_SECONDS,
        help='Runs of positive samples closer than this merge into one clip '
        '(default %(default)s).')
-  _add(parser, 'min_clip_seconds', type=_non_negative_float,
+  _add(parser, 'min_clip_seconds', type=flag_types.non_negative_float,
        default=DEFAULT_MIN_CLIP_SECONDS,
        help='Drop clips shorter than this (default %(default)s: keep all).')
-  _add(parser, 'max_pixels', type=_positive_int, default=DEFAULT_MAX_PIXELS,
+  _add(parser, 'max_pixels', type=flag_types.positive_int, default=DEFAULT_MAX_PIXELS,
        help='Refuse videos whose frames have more pixels than this '
        '(default %(default)s, 8K).')
-  _add(parser, 'max_frames_per_segment', type=_positive_int,
+  _add(parser, 'max_frames_per_segment', type=flag_types.positive_int,
        default=DEFAULT_MAX_FRAMES_PER_SEGMENT,
        help='Give up on a segment that reads more frames than this '
        '(default %(default)s).')
-  _add(parser, 'segment_timeout_seconds', type=_positive_float,
+  _add(parser, 'segment_timeout_seconds', type=flag_types.positive_float,
        default=DEFAULT_SEGMENT_TIMEOUT_SECONDS,
        help='Give up on a segment whose decoding takes longer than this; the '
        'video is recorded as failed with error_kind "timeout" '
@@ -167,23 +124,23 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='"subprocess" decodes in a watched child process, so a decoder '
        'that crashes fails one video ("crash"), not the worker; "inline" '
        'decodes in the worker process (default %(default)s).')
-  _add(parser, 'decode_threads', type=_non_negative_int, default=0,
+  _add(parser, 'decode_threads', type=flag_types.non_negative_int, default=0,
        help='Decoder threads per segment (default %(default)s: one per core). '
        'Set it to cores / concurrent bundles when a worker runs several '
        'bundles at once (multi_processing, Dataflow\'s one SDK process per '
        'vCPU), so that decoders do not fight over the cores.')
-  _add(parser, 'inference_threads', type=_non_negative_int, default=0,
+  _add(parser, 'inference_threads', type=flag_types.non_negative_int, default=0,
        help='TensorFlow intra-op threads per worker process (default '
        '%(default)s: TensorFlow\'s choice, one per core); as '
        '--decode-threads.')
   parser.add_argument(
-      '--hashes', dest='hashes', type=_boolean, nargs='?', const=True,
+      '--hashes', dest='hashes', type=flag_types.boolean, nargs='?', const=True,
       default=True, metavar='BOOL',
       help='Compute vPDQ-compatible PDQ frame hashes in the same decode pass '
       'and store them in ROOT/frame_hashes/ (default: true).')
   parser.add_argument('--no-hashes', '--no_hashes', dest='hashes',
                       action='store_false', help='Same as --hashes=false.')
-  _add(parser, 'hash_seconds', type=_positive_float, default=1.0,
+  _add(parser, 'hash_seconds', type=flag_types.positive_float, default=1.0,
        help='Seconds between hashed frames, as vPDQ (default %(default)s).')
   _add(parser, 'bank', action='append', default=[], metavar='PATH',
        help='Hash bank (see "rescan bank import") to match every video '
@@ -194,7 +151,7 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        'e.g. one a manifest names, becomes a failed row with error_kind '
        '"forbidden_uri" and is never opened.')
   parser.add_argument(
-      '--skip-scanned', '--skip_scanned', dest='skip_scanned', type=_boolean,
+      '--skip-scanned', '--skip_scanned', dest='skip_scanned', type=flag_types.boolean,
       nargs='?', const=True, default=False, metavar='BOOL',
       help='Skip videos that an earlier scan under --output already scanned '
       'with the same model version, unchanged since (same size and update '
@@ -203,7 +160,7 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '
        'listing, probing and decoding stay on CPU workers).')
-  _add(parser, 'require_gpu', type=_boolean, default=None, metavar='BOOL',
+  _add(parser, 'require_gpu', type=flag_types.boolean, default=None, metavar='BOOL',
        help='Fail at worker start when TensorFlow sees no GPU (default: true '
        'when an accelerator is requested, by --inference-accelerator or '
        'worker_accelerator in --dataflow_service_options).')
