@@ -51,6 +51,8 @@ browser: .cache/apt-browser.stamp
 	$(call apt_install,$(APT_BENCH))
 	touch $@
 
+# '.[test]' is the scan plus the [review] and [train] extras and the test
+# tools; a Dataflow worker installs the scan alone (plain `pip install .`).
 $(VENV)/.installed: setup.py .cache/apt-build.stamp
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[test]'

@@ -22,8 +22,6 @@ from pipeline.scan.options import parse_scan_args
 from pipeline.scan.job import build_pipeline
 from pipeline.scan.job import private_files
 
-INFERENCE_NAMESPACE = 'rescan_inference'
-
 
 def metric_values(result) -> Dict[str, Dict[str, float]]:
   """Counters as ``{name: {'sum': v}}``, distributions with sum and count,

@@ -27,8 +27,7 @@ import time
 from typing import List, Optional, Sequence
 
 from model import demo_dataset
-from model import evaluate
-from model import train
+from pipeline.cli import main as rescan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +97,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                            split))
     demo_dataset.main(dataset_args(args.workdir, split))
   generated = time.monotonic()
-  steps = (('rescan train', train.main, train_args),
-           ('rescan evaluate', evaluate.main, calibration_args),
-           ('rescan evaluate', evaluate.main, test_args))
-  for command, run, make_args in steps:
+  steps = (('train', train_args), ('evaluate', calibration_args),
+           ('evaluate', test_args))
+  for command, make_args in steps:
     step_args = make_args(args.workdir, args.out)
-    _announce(command, step_args)
-    code = run(step_args)
+    _announce(f'rescan {command}', step_args)
+    code = rescan.main([command, *step_args])
     if code:
       return code
   finished = time.monotonic()

@@ -20,6 +20,7 @@ from model.annotations import Annotation
 from pipeline.media import sampling
 from pipeline.scan.clips import ClipRules
 from pipeline.scan.clips import ClipSpan
+from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 from pipeline.scan.clips import assemble_clips
 from pipeline.records import FrameScore
 
@@ -110,7 +111,7 @@ def _sum(a: ClipLevelStats, b: ClipLevelStats) -> ClipLevelStats:
 
 def clip_level_stats(videos: Sequence[VideoScores], labels: Sequence[str],
                      threshold: float, fps: float,
-                     merge_gap_ms: float = 1000.0,
+                     merge_gap_ms: float = DEFAULT_MERGE_GAP_MS,
                      min_clip_ms: float = 0.0) -> List[ClipLevelStats]:
   """Interval recall and false clips per label, over all videos.
 

@@ -7,7 +7,7 @@
   trained on) as H.264/MP4, VP9/WebM, HEVC/MKV, MPEG-4/AVI and a
   variable-frame-rate MP4; some show the pistol and its muzzle flashes at
   known times (one interval across a 20-s segment boundary), some are clean
-  (a hand, a phone); plus broken uploads (see ``broken_media``);
+  (a hand, a phone); plus broken uploads (see ``demo_broken_uploads``);
 * ``manifest.csv``: two more entries, one of them a deleted upload.
 
 It is scanned with ``model/demo_model``, a demo model trained only on
@@ -22,7 +22,7 @@ import os
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import model
-from model import broken_media
+from model import demo_broken_uploads
 from model import demo_dataset
 from model import first_person_scene
 from model import synthetic_video
@@ -145,7 +145,7 @@ def build_demo(workdir: str) -> Demo:
   workdir = os.path.abspath(workdir)
   archive = os.path.join(workdir, 'archive')
   paths = [_write(path, upload) for path, upload in _uploads(workdir)]
-  broken = broken_media.write_broken_set(
+  broken = demo_broken_uploads.write_broken_set(
       os.path.join(archive, 'uploads', 'broken'), paths[0])
   manifest = os.path.join(workdir, 'manifest.csv')
   with open(manifest, 'w', newline='', encoding='utf-8') as f:

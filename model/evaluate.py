@@ -1,7 +1,7 @@
-"""``rescan evaluate``: measure a model, choose its threshold, record both.
+"""Evaluating a model: measure it, choose its threshold, record both.
 
-    rescan evaluate --model MODEL_DIR --data DIR [--annotations CSV]
-        [--target-precision 0.9] [--out-dir DIR] [--no-write-threshold]
+``evaluate(EvaluateConfig)`` does the work; ``rescan evaluate``
+(``pipeline.cli.evaluate``) turns its flags into the ``EvaluateConfig``.
 
 The model is loaded exactly as the scan loads it
 (``pipeline.inference.contract.resolve_model`` and ``load_signature``) and fed
@@ -11,17 +11,16 @@ and precision, recall and F1 at the model's threshold; chooses the lowest
 threshold whose precision reaches the target for every label (or, when that
 is unreachable, the one with the best mean F1); and evaluates clips as a
 reviewer sees them (``clip_metrics``) at the threshold the model has after
-the command.  Unless ``--no-write-threshold``, the chosen threshold and the
-metrics go into the model's ``rescan_model.json``.  ``--out-dir`` (default
-``MODEL_DIR/evaluation``) gets ``evaluation.json`` and ``pr_curve.png``.
+the run.  Unless ``write_threshold`` is off (``--no-write-threshold``),
+the chosen threshold and the metrics go into the model's
+``rescan_model.json``.  ``out_dir`` (default ``MODEL_DIR/evaluation``) gets
+``evaluation.json`` and ``pr_curve.png``.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import sys
 from typing import Callable, Dict, List, Optional, Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -42,11 +41,11 @@ from model.clip_metrics import VideoScores
 from model.training_data import SampledVideos
 from pipeline.inference import contract as model_contract
 from pipeline.inference.contract import LoadedModel
+from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 
 Log = Callable[[str], None]
 EVALUATION_FILE = 'evaluation.json'
 PR_CURVE_FILE = 'pr_curve.png'
-MERGE_GAP_MS = 1000.0  # the scan's default --merge-gap-seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,43 +57,6 @@ class EvaluateConfig:
   out_dir: Optional[str] = None
   write_threshold: bool = True
   batch_size: int = 64
-
-
-def _precision(text: str) -> float:
-  value = float(text)
-  if not 0.0 < value <= 1.0:
-    raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text}')
-  return value
-
-
-def build_arg_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='rescan evaluate',
-      description='Evaluate a model on labelled footage through the scan\'s '
-      'own loading, decoding and clip assembly; choose its threshold for a '
-      'target precision and record it with the metrics in '
-      'rescan_model.json.')
-  parser.add_argument('--model', required=True, metavar='MODEL_DIR')
-  parser.add_argument('--data', required=True, metavar='DIR',
-                      help='folder of held-out videos')
-  parser.add_argument('--annotations', metavar='CSV',
-                      help='annotations (default DIR/annotations.csv)')
-  parser.add_argument('--target-precision', type=_precision, default=0.9,
-                      help='precision the threshold must reach for every '
-                      'label (default %(default)s)')
-  parser.add_argument('--out-dir', metavar='DIR', default=None,
-                      help='where evaluation.json and pr_curve.png go '
-                      '(default MODEL_DIR/evaluation)')
-  parser.add_argument('--no-write-threshold', dest='write_threshold',
-                      action='store_false',
-                      help='leave rescan_model.json untouched (report only)')
-  parser.add_argument('--batch-size', type=int, default=64)
-  return parser
-
-
-def parse_args(argv: Sequence[str]) -> EvaluateConfig:
-  args = build_arg_parser().parse_args(list(argv))
-  return EvaluateConfig(**vars(args))
 
 
 def score_samples(model: LoadedModel, sampled: SampledVideos,
@@ -201,9 +163,9 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
                     spec.threshold)
   clips = clip_metrics.clip_level_stats(
       video_scores(sampled, scores, data), spec.labels, scan_threshold,
-      spec.fps, MERGE_GAP_MS)
+      spec.fps, DEFAULT_MERGE_GAP_MS)
   log(f'\nclip level at threshold {scan_threshold:.4f} (scan clip rules, '
-      f'merge gap {MERGE_GAP_MS / 1000:g} s):\n' +
+      f'merge gap {DEFAULT_MERGE_GAP_MS / 1000:g} s):\n' +
       report_tables.format_clip_stats(clips))
 
   record = {
@@ -220,7 +182,7 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
                               'written': config.write_threshold},
       'labels': labels,
       'clip_level': {'threshold': scan_threshold,
-                     'merge_gap_ms': MERGE_GAP_MS,
+                     'merge_gap_ms': DEFAULT_MERGE_GAP_MS,
                      'labels': [s.as_dict() for s in clips]},
   }
   threshold_key = ('at_chosen_threshold' if config.write_threshold else
@@ -240,17 +202,3 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
     log(f'wrote threshold {choice.threshold} and metrics to '
         f'{config.model}/{model_contract.METADATA_FILE}')
   return record
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  config = parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    evaluate(config, log=lambda line: print(line, flush=True))
-  except (DataError, model_contract.ContractError) as exc:
-    print(f'rescan evaluate: error: {exc}', file=sys.stderr)
-    return 2
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

@@ -1,10 +1,7 @@
-"""``rescan train``: train a classifier on labelled footage and export it.
+"""Training a classifier on labelled footage and exporting it.
 
-    rescan train --data DIR [--annotations CSV] --out MODEL_DIR
-        [--epochs N] [--max-steps N] [--batch-size N] [--seed S] [--fps F]
-        [--input-size 96 | 128x96] [--labels a,b] [--backbone NAME]
-        [--window T] [--val-fraction 0.25] [--learning-rate LR]
-        [--name NAME] [--version V] [--description TEXT] [--no-augment]
+``train(TrainConfig)`` does the work; ``rescan train``
+(``pipeline.cli.train``) turns its flags into the ``TrainConfig``.
 
 Steps: check the data (``annotations``), split it by video
 (``video_split``), decode samples through the scan's decode path
@@ -15,7 +12,6 @@ the threshold.  The same seed gives the same model.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import math
@@ -78,113 +74,6 @@ class TrainResult:
   classifier: keras.Model
   metadata: Dict
   seconds: float
-
-
-def _positive_int(text: str) -> int:
-  value = int(text)
-  if value <= 0:
-    raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
-  return value
-
-
-def _positive_float(text: str) -> float:
-  value = float(text)
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
-  return value
-
-
-def _fraction(text: str) -> float:
-  value = float(text)
-  if not 0.0 <= value < 1.0:
-    raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
-  return value
-
-
-def _label_list(text: str) -> Optional[Tuple[str, ...]]:
-  try:
-    return annotations.parse_label_list(text)
-  except DataError as exc:
-    raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def parse_input_size(text: str) -> Tuple[int, int]:
-  """``"96"`` -> ``(96, 96)``; ``"128x96"`` -> ``(128, 96)`` (width, height)."""
-  parts = text.lower().split('x')
-  try:
-    values = [int(p) for p in parts]
-  except ValueError as exc:
-    raise argparse.ArgumentTypeError(
-        f'input size must be N or WIDTHxHEIGHT, got {text!r}') from exc
-  if len(values) not in (1, 2) or min(values) < 16:
-    raise argparse.ArgumentTypeError(
-        f'input size must be N or WIDTHxHEIGHT, each >= 16, got {text!r}')
-  return (values[0], values[-1])
-
-
-def build_arg_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='rescan train',
-      description='Train a multi-label frame classifier on a folder of '
-      'videos plus annotations.csv (video,label,start_s,end_s) and export '
-      'it under the model contract (model/README.md).')
-  parser.add_argument('--data', required=True, metavar='DIR',
-                      help='folder of videos; every video in it is data')
-  parser.add_argument('--annotations', metavar='CSV',
-                      help='annotations (default DIR/annotations.csv)')
-  parser.add_argument('--out', required=True, metavar='MODEL_DIR',
-                      help='where the model is written (replaced whole)')
-  parser.add_argument('--epochs', type=_positive_int, default=10,
-                      help='passes over the training samples (default '
-                      '%(default)s)')
-  parser.add_argument('--max-steps', type=_positive_int, default=None,
-                      help='stop after this many batches in total')
-  parser.add_argument('--batch-size', type=_positive_int, default=32)
-  parser.add_argument('--seed', type=int, default=0,
-                      help='split, initialisation, shuffling and '
-                      'augmentation seed (default %(default)s)')
-  parser.add_argument('--fps', type=_positive_float, default=2.0,
-                      help='samples per second, recorded as the model\'s fps '
-                      '(default %(default)s)')
-  parser.add_argument('--input-size', type=parse_input_size, default='96',
-                      metavar='N|WxH', help='model input size (default 96)')
-  parser.add_argument('--labels', type=_label_list, default=None,
-                      metavar='A,B',
-                      help='label list (default: the sorted labels of the CSV)')
-  parser.add_argument('--backbone', choices=architecture.BACKBONES,
-                      default='mobilenet_v3_small')
-  parser.add_argument('--window', type=_positive_int, default=1,
-                      help='frames per model input; > 1 makes a temporal '
-                      'model (default %(default)s)')
-  parser.add_argument('--val-fraction', type=_fraction, default=0.25,
-                      help='share of videos held out for validation, split '
-                      'by video (default %(default)s)')
-  parser.add_argument('--learning-rate', type=_positive_float, default=2e-3)
-  parser.add_argument('--no-augment', dest='augment', action='store_false',
-                      help='turn off augmentation (crop-and-zoom, flip, '
-                      'brightness, contrast)')
-  parser.add_argument('--name', default='rescan-classifier',
-                      help='model name in rescan_model.json')
-  parser.add_argument('--version', default=None,
-                      help='model version (default: UTC time of training)')
-  parser.add_argument('--description', default=TrainConfig.description,
-                      help='free text in rescan_model.json')
-  return parser
-
-
-def parse_args(argv: Sequence[str]) -> TrainConfig:
-  args = build_arg_parser().parse_args(list(argv))
-  width, height = args.input_size
-  return TrainConfig(
-      data=args.data, out=args.out, annotations=args.annotations,
-      epochs=args.epochs, max_steps=args.max_steps,
-      batch_size=args.batch_size, seed=args.seed, fps=args.fps,
-      input_width=width, input_height=height,
-      labels=args.labels,
-      backbone=args.backbone, window=args.window,
-      val_fraction=args.val_fraction, learning_rate=args.learning_rate,
-      augment=args.augment, name=args.name, version=args.version,
-      description=args.description)
 
 
 def make_deterministic(seed: int) -> None:
@@ -375,17 +264,3 @@ def train(config: TrainConfig, log: Log = print) -> TrainResult:
   log(f'exported {model_dir} in {seconds:.0f} s; next: rescan evaluate '
       f'--model {config.out} --data HELD_OUT_DIR')
   return TrainResult(model_dir, classifier, metadata, seconds)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  config = parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    train(config, log=lambda line: print(line, flush=True))
-  except (DataError, FileExistsError) as exc:
-    print(f'rescan train: error: {exc}', file=sys.stderr)
-    return 2
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

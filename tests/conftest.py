@@ -14,14 +14,13 @@ from google.cloud import storage as gcs
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('SVT_LOG', '1')
 
-from model import broken_media  # pylint: disable=wrong-import-position
-from model import marker_model  # pylint: disable=wrong-import-position
 from model.synthetic_video import PlantedEvent  # pylint: disable=wrong-import-position
 from model.synthetic_video import variable_frame_times  # pylint: disable=wrong-import-position
 from model.synthetic_video import write_video  # pylint: disable=wrong-import-position
-from pipeline.storage import files as storage  # pylint: disable=wrong-import-position
 from pipeline.storage.parquet import read_partition  # pylint: disable=wrong-import-position
 from tests import services  # pylint: disable=wrong-import-position
+from tests.fixtures import broken_media  # pylint: disable=wrong-import-position
+from tests.fixtures import marker_model  # pylint: disable=wrong-import-position
 
 FPS = 2.0
 SEGMENT_SECONDS = 5.0
@@ -162,10 +161,9 @@ def emulator(tmp_path_factory, corpus):
   """A GCS emulator process holding the corpus under gs://uploads/archive/,
   with empty buckets gs://results and gs://dataflow-temp."""
   logs = str(tmp_path_factory.mktemp('gcs-logs'))
-  with services.gcs_emulator(logs) as host:
+  with services.gcs_emulator(logs) as host, services.anonymous_beam_gcs():
     previous = os.environ.get('STORAGE_EMULATOR_HOST')
     os.environ['STORAGE_EMULATOR_HOST'] = host
-    storage.use_anonymous_gcs_for_emulator()
     client = gcs.Client(project='test', credentials=AnonymousCredentials())
     bucket = client.create_bucket('uploads')
     for name in ('results', 'dataflow-temp'):

@@ -1,7 +1,11 @@
 """The ``rescan`` command as a user runs it, in a subprocess."""
+import ast
 import os
+import pathlib
+import re
 import subprocess
 import sys
+from typing import Set
 
 import duckdb
 import pytest
@@ -11,6 +15,7 @@ from model.demo_archive import FoundClip
 from model.demo_dataset import MUZZLE_FLASH
 from model.demo_dataset import WEAPON
 from model.synthetic_video import PlantedEvent
+from pipeline.cli import main as cli_main
 from tests.conftest import BROKEN_KINDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,12 +28,37 @@ def _rescan(*args, cwd=ROOT):
                         timeout=600, check=False)
 
 
-def test_help_lists_the_commands():
+def _command_modules() -> Set[str]:
+  """The commands on disk: every ``pipeline/cli/<name>.py`` that defines
+  ``main``, but the dispatcher itself."""
+  found = set()
+  for path in pathlib.Path(ROOT, 'pipeline', 'cli').glob('*.py'):
+    tree = ast.parse(path.read_text(encoding='utf-8'))
+    if path.stem not in ('main', '__main__') and any(
+        isinstance(node, ast.FunctionDef) and node.name == 'main'
+        for node in tree.body):
+      found.add(path.stem)
+  return found
+
+
+def test_help_lists_every_command_once_and_nothing_else():
+  """Every command the dispatcher runs, and every command module on disk,
+  has exactly one line of its own in ``rescan --help``, and no other name
+  has one."""
+  assert set(cli_main.COMMANDS) == _command_modules()
+  assert cli_main.COMMANDS == {name: f'pipeline.cli.{name}'
+                               for name in cli_main.COMMANDS}
   result = _rescan('--help')
   assert result.returncode == 0
-  for command in ('scan', 'demo', 'review', 'extract', 'report', 'bank',
-                  'match', 'train', 'evaluate'):
-    assert command in result.stdout
+  listed = re.findall(r'^  (\S+)\s', result.stdout, re.MULTILINE)
+  assert sorted(listed) == sorted(cli_main.COMMANDS)
+
+
+@pytest.mark.parametrize('command', sorted(cli_main.COMMANDS))
+def test_every_command_prints_its_help(command):
+  result = _rescan(command, '--help')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.match(rf'usage: rescan {command}\b', result.stdout), result.stdout
 
 
 def test_scan_with_a_model_that_breaks_the_contract_fails_clearly(tmp_path):

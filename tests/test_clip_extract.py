@@ -13,6 +13,7 @@ import pytest
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import render_frame
 from model.synthetic_video import write_video
+from pipeline.cli import extract as extract_cli
 from pipeline.review import extract as clip_extract
 from pipeline.review.extract import ExtractRequest
 
@@ -168,8 +169,8 @@ def test_extract_command_cuts_every_golden_clip(golden_scan, tmp_path, capsys):
   """Every codec of the corpus: H.264, VFR H.264, HEVC, AV1, VP9 (copied)
   and MPEG-4 in AVI (transcoded)."""
   out = tmp_path / 'extracts'
-  assert clip_extract.main(['--output', golden_scan.root, '--out', str(out),
-                            '--scan', 'golden', '--limit', '0']) == 0
+  assert extract_cli.main(['--output', golden_scan.root, '--out', str(out),
+                           '--scan', 'golden', '--limit', '0']) == 0
   assert f'{golden_scan.clips.num_rows} of {golden_scan.clips.num_rows}' in (
       capsys.readouterr().out)
   methods = {}

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from pipeline import fault_injection
 from pipeline.scan.inputs import stable_video_id
+from tests import faults
 from tests.conftest import golden_rows
 from tests.conftest import relative_name
 from tests.conftest import run_scan
@@ -17,7 +17,7 @@ CRASH = 'mpeg4_clip.avi'
 
 def test_injected_hang_and_crash_fail_only_their_videos(
     corpus, marker_model_dir, golden_scan, tmp_path, monkeypatch):
-  monkeypatch.setenv(fault_injection.ENV, f'hang:{HANG},crash:{CRASH}')
+  faults.install(monkeypatch, f'hang:{HANG},crash:{CRASH}')
   scan = run_scan(str(tmp_path), [os.path.join(corpus.root, '**')],
                   marker_model_dir, 'contained',
                   '--segment-timeout-seconds', '5')
@@ -40,11 +40,9 @@ def test_retried_decode_and_inference_bundles_lose_and_double_nothing(
   victim = next(p for p, v in corpus.videos.items() if v.events)
   state = tmp_path / 'fault-state'
   state.mkdir()
-  monkeypatch.setenv(fault_injection.STATE_ENV, str(state))
-  monkeypatch.setenv(
-      fault_injection.ENV,
-      f'retry_decode:{os.path.basename(victim)},'
-      f'retry_inference:{stable_video_id(victim)}')
+  faults.install(monkeypatch,
+                 f'retry_decode:{os.path.basename(victim)},'
+                 f'retry_inference:{stable_video_id(victim)}', str(state))
   scan = run_scan(str(tmp_path / 'out'), [os.path.join(corpus.root, '**')],
                   marker_model_dir, 'retried',
                   '--runner', 'BundleBasedDirectRunner')

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 

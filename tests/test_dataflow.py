@@ -113,3 +113,14 @@ def test_dockerfile_matches_the_pins():
   assert 'pip check' in dockerfile
   assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in dockerfile
   assert 'FLEX_TEMPLATE_PYTHON_PY_FILE=/template/pipeline/run.py' in dockerfile
+
+
+def test_the_worker_image_installs_the_scan_and_nothing_else():
+  with open(os.path.join(ROOT, 'dataflow', 'Dockerfile'), encoding='utf-8') as f:
+    dockerfile = f.read()
+  copied = set()
+  for line in re.findall(r'^COPY (?!--from)(.+)$', dockerfile, re.MULTILINE):
+    copied.update(line.split()[:-1])
+  assert copied == {'setup.py', 'README.md', 'pipeline', 'schemas'}
+  installs = re.findall(r'pip install (\S+)', dockerfile)
+  assert installs == ['/template'], 'no extras, no model/, no tests/'

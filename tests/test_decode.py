@@ -112,6 +112,19 @@ def test_context_samples_reach_before_the_segment(corpus):
     samples = list(decode.iter_samples(reader, 5000, 6000, 2.0, SIZE,
                                        context_samples=3))
   assert [s.ts_ms for s in samples] == [3500, 4000, 4500, 5000, 5500]
+  assert [s.context for s in samples] == [True, True, True, False, False]
+
+
+def test_frame_hasher_hashes_each_pick_at_full_resolution(corpus):
+  path = next(iter(corpus.videos))
+  hasher = decode.FrameHasher('v', path, 'scan1')
+  with storage.open_media(path) as reader:
+    list(decode.iter_samples(reader, 0, 3000, 2.0, SIZE,
+                             on_hash_pick=hasher, seconds_per_hash=1.0))
+  assert [h.ts_ms for h in hasher.hashes] == [0, 1000, 2000]
+  assert {(h.video_id, h.video_uri, h.scan_id) for h in hasher.hashes} == {
+      ('v', path, 'scan1')}
+  assert all(len(h.pdq) == 32 for h in hasher.hashes)
 
 
 def test_short_segment_reads_less_than_the_file(corpus):

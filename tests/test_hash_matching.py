@@ -8,6 +8,8 @@ decode-and-hash loop) are shared with ``test_vpdq_agreement``.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import functools
 import json
 import os
@@ -22,10 +24,12 @@ import pytest
 
 from model.synthetic_video import CODECS
 from model.synthetic_video import write_video
+from pipeline.cli import bank as bank_cli
+from pipeline.cli import match as match_cli
 from pipeline.storage.parquet import read_partition
 from pipeline.hashes import banks as hash_banks
-from pipeline.hashes import matching as hm
 from pipeline.hashes import match_job
+from pipeline.hashes import matching as hm
 from pipeline.hashes.pdq import FrameHash
 from pipeline.hashes.pdq import hash_frame
 from pipeline.hashes.pdq import pdq_hex
@@ -521,18 +525,18 @@ def test_bank_import_cli_from_every_source(tmp_path):
   _write_frame_hashes(str(tmp_path / 'out'), '20260201', new)
 
   common = ['import', '--bank', bank, '--id', 'known', '--label']
-  assert hash_banks.main(common + ['csam', '--vpdq', str(vpdq_file)]) == 0
-  assert hash_banks.main(common + ['images', '--pdq-hex', str(hex_file),
-                                   '--entry-per-hash']) == 0
-  assert hash_banks.main(common + ['ours', '--frame-hashes',
-                                   str(tmp_path / 'out'), '--video-id',
-                                   'vid1', '--video-id', 'vid2']) == 0
-  assert hash_banks.main(common + ['renamed', '--vpdq', str(vpdq_file)]) == 0
-  assert hash_banks.main(['import', '--bank', bank, '--id', 'other',
-                          '--label', 'x', '--vpdq', str(vpdq_file)]) == 1
-  assert hash_banks.main(common + ['x', '--frame-hashes',
-                                   str(tmp_path / 'out'), '--video-id',
-                                   'nope']) == 1
+  assert bank_cli.main(common + ['csam', '--vpdq', str(vpdq_file)]) == 0
+  assert bank_cli.main(common + ['images', '--pdq-hex', str(hex_file),
+                                 '--entry-per-hash']) == 0
+  assert bank_cli.main(common + ['ours', '--frame-hashes',
+                                 str(tmp_path / 'out'), '--video-id',
+                                 'vid1', '--video-id', 'vid2']) == 0
+  assert bank_cli.main(common + ['renamed', '--vpdq', str(vpdq_file)]) == 0
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'other',
+                        '--label', 'x', '--vpdq', str(vpdq_file)]) == 1
+  assert bank_cli.main(common + ['x', '--frame-hashes',
+                                 str(tmp_path / 'out'), '--video-id',
+                                 'nope']) == 1
 
   meta = json.loads((tmp_path / 'bank' / 'bank.json').read_text())
   assert (meta['id'], meta['label']) == ('known', 'csam')
@@ -680,11 +684,11 @@ def test_match_job_over_stored_hashes(corpus, tmp_path, capsys):
       FrameHash('orig_b', '/archive/orig_b', t, rng.bytes(32), 100,
                 '20251201T000000Z-bbbbbb') for t in range(0, 12000, 1000)])
   bank = str(tmp_path / 'bank')
-  assert hash_banks.main(['import', '--bank', bank, '--id', 'ours',
-                          '--label', 'known', '--frame-hashes', out,
-                          '--video-id', 'orig_a', '--video-id',
-                          'orig_b']) == 0
-  assert match_job.main(['--hashes', out, '--bank', bank, '--output', out,
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'ours',
+                        '--label', 'known', '--frame-hashes', out,
+                        '--video-id', 'orig_a', '--video-id',
+                        'orig_b']) == 0
+  assert match_cli.main(['--hashes', out, '--bank', bank, '--output', out,
                          '--scan-id', 'match1']) == 0
   assert 'hash matches:' in capsys.readouterr().out
   table = read_partition(out, 'hash_matches', 'match1')
@@ -699,8 +703,31 @@ def test_match_job_over_stored_hashes(corpus, tmp_path, capsys):
   assert row['first_match_ms'] <= row['last_match_ms']
 
 
+def test_bank_import_takes_exactly_one_source(tmp_path):
+  request = hash_banks.ImportRequest(str(tmp_path / 'bank'), 'b', 'x')
+  with pytest.raises(ValueError, match='exactly one of'):
+    hash_banks.import_bank(request)
+  with pytest.raises(ValueError, match='exactly one of'):
+    hash_banks.import_bank(dataclasses.replace(
+        request, vpdq=('a.txt',), frame_hashes=str(tmp_path)))
+  assert not (tmp_path / 'bank').exists()
+
+
+def test_match_job_config_from_its_flags():
+  now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+  config = match_job.parse_match_args(
+      ['--hashes', 'h', '--bank', 'a', '--bank', 'b', '--output', 'o',
+       '--distance-threshold', '20', '--temp_location', 't'], now)
+  assert (config.hashes, config.banks, config.output) == ('h', ('a', 'b'),
+                                                          'o')
+  assert config.rules == hm.MatchRules(distance_threshold=20)
+  assert config.scan_id.startswith('20260102T030405Z-')
+  assert config.beam_args == ('--runner', 'DirectRunner', '--temp_location',
+                              't')
+
+
 def test_match_job_refuses_missing_inputs(tmp_path, capsys):
-  assert match_job.main(['--hashes', str(tmp_path), '--bank',
+  assert match_cli.main(['--hashes', str(tmp_path), '--bank',
                          str(tmp_path / 'nobank'), '--output',
                          str(tmp_path)]) == 1
   assert 'no hash bank' in capsys.readouterr().err

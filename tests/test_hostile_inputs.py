@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from model import broken_media as bm
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
 from pipeline.media import errors as media_errors
@@ -13,6 +12,7 @@ from pipeline.records import Segment
 from pipeline.scan.transforms import DecodeSegmentFn
 from tests.conftest import TOLERANCE_S
 from tests.conftest import run_scan
+from tests.fixtures import broken_media as bm
 
 EVENT = PlantedEvent('red_marker', 2.0, 4.0)
 SCANNED = 'scanned'
@@ -123,11 +123,11 @@ def test_a_file_deleted_between_listing_and_reading_fails_its_segment(
     tmp_path, marker_model_dir):
   from pipeline.inference import contract as model_contract  # pylint: disable=import-outside-toplevel
   from pipeline.scan.options import parse_scan_args  # pylint: disable=import-outside-toplevel
-  from pipeline.scan.transforms import settings_from  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.settings import resolve_settings  # pylint: disable=import-outside-toplevel
   path = write_video(str(tmp_path / 'soon_gone.mp4'), 4.0, 'h264')
   config = parse_scan_args(['--input', path, '--output', str(tmp_path),
                             '--model', marker_model_dir])
-  fn = DecodeSegmentFn(settings_from(config, model_contract.resolve_model(
+  fn = DecodeSegmentFn(resolve_settings(config, model_contract.resolve_model(
       marker_model_dir)))
   os.remove(path)
   outputs = list(fn.process(Segment('v', path, 0, 0, 4000, 4000)))

@@ -29,7 +29,9 @@ from model import video_split
 from model.annotations import Annotation
 from model.annotations import DataError
 from model.synthetic_video import write_video
+from pipeline.cli import evaluate as evaluate_cli
 from pipeline.cli import main as cli
+from pipeline.cli import train as train_cli
 from pipeline.inference import contract as model_contract
 from pipeline.media import probe
 from pipeline.media import sampling
@@ -147,9 +149,33 @@ def test_an_undecodable_video_is_named(tmp_path):
 
 def test_train_command_reports_data_errors(one_video, tmp_path, capsys):
   _write_annotations(one_video, 'video,label,start_s,end_s\nz.mp4,x,0,1\n')
-  code = train.main(['--data', one_video, '--out', str(tmp_path / 'm')])
+  code = train_cli.main(['--data', one_video, '--out', str(tmp_path / 'm')])
   assert code == 2
   assert "video 'z.mp4' is not in the data folder" in capsys.readouterr().err
+
+
+TRAIN_ARGS = ['--data', 'd', '--out', 'o']
+EVALUATE_ARGS = ['--model', 'm', '--data', 'd']
+
+
+@pytest.mark.parametrize('parse,argv,message', [
+    (train_cli.parse_args, TRAIN_ARGS + ['--val-fraction', '1'],
+     'must be in [0, 1), got 1'),
+    (train_cli.parse_args, TRAIN_ARGS + ['--epochs', '0'],
+     'must be a positive integer, got 0'),
+    (train_cli.parse_args, TRAIN_ARGS + ['--input-size', '96x12'],
+     'each >= 16'),
+    (train_cli.parse_args, TRAIN_ARGS + ['--labels', 'a,a'],
+     '--labels has duplicates'),
+    (evaluate_cli.parse_args, EVALUATE_ARGS + ['--target-precision', '0'],
+     'must be in (0, 1], got 0'),
+])
+def test_toolkit_flags_out_of_range_are_usage_errors(parse, argv, message,
+                                                     capsys):
+  with pytest.raises(SystemExit) as stopped:
+    parse(argv)
+  assert stopped.value.code == 2
+  assert message in capsys.readouterr().err
 
 
 def test_labels_default_to_the_sorted_csv_labels(one_video):
@@ -211,6 +237,7 @@ def test_training_frames_are_the_scans_frames(tmp_path, codec, window):
   """A segment decoded mid-video by the scan's DoFn gives byte-identical
   model inputs to the training reader, windows included."""
   from pipeline.scan import transforms  # pylint: disable=import-outside-toplevel
+  from pipeline.scan.settings import resolve_settings  # pylint: disable=import-outside-toplevel
   folder = tmp_path / 'data'
   folder.mkdir()
   write_video(str(folder / f'clip.{codec}'), 9.0, codec, fps=10.0,
@@ -225,7 +252,7 @@ def test_training_frames_are_the_scans_frames(tmp_path, codec, window):
                    window=window)
   config = parse_scan_args(['--input', path, '--output', str(tmp_path),
                             '--model', 'unused', '--segment-seconds', '4'])
-  settings = transforms.settings_from(config, spec)
+  settings = resolve_settings(config, spec)
   duration_ms = probe.probe_video(path).duration_ms
   segment = Segment('vid', path, 1, 4100, 7300, duration_ms)
   scanned = [out for out in transforms.DecodeSegmentFn(settings).process(
@@ -408,9 +435,9 @@ def test_trained_model_beats_chance_on_heldout_videos(trained_model,
 def test_evaluate_can_leave_the_model_untouched(trained_model, heldout_set,
                                                 tmp_path):
   before = export.read_metadata(trained_model)
-  assert evaluate.main(['--model', trained_model, '--data', heldout_set,
-                        '--out-dir', str(tmp_path), '--no-write-threshold']
-                       ) == 0
+  assert evaluate_cli.main(['--model', trained_model, '--data', heldout_set,
+                            '--out-dir', str(tmp_path), '--no-write-threshold']
+                           ) == 0
   assert export.read_metadata(trained_model) == before
 
 

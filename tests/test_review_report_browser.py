@@ -16,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from pipeline.cli import report as report_cli
 from pipeline.review import extract as clip_extract
 from pipeline.review import query as review_query
 from pipeline.review import report as review_report
@@ -169,9 +170,9 @@ def test_static_export_embeds_clips_thumbnails_and_extracts(review_root,
   clip = golden_scan.clips.to_pylist()[0]
   clip_extract.extract_clip(clip_extract.request_for(clip), str(extracts))
   html_path = tmp_path / 'report.html'
-  assert review_report.main(['--output', review_root, '--html',
-                             str(html_path), '--extract-dir',
-                             str(extracts)]) == 0
+  assert report_cli.main(['--output', review_root, '--html',
+                          str(html_path), '--extract-dir',
+                          str(extracts)]) == 0
   assert f'{golden_scan.clips.num_rows} clips' in capsys.readouterr().out
   page = html_path.read_text(encoding='utf-8')
   data = json.loads(page.split('id="review-data">')[1].split('</script>')[0])
@@ -185,7 +186,7 @@ def test_static_export_embeds_clips_thumbnails_and_extracts(review_root,
   with_thumbnails = [c for c in data['clips'] if c['thumbnail']]
   assert all(c['thumbnail'].startswith('data:image/jpeg;base64,')
              for c in with_thumbnails)
-  assert review_report.main(['--output', review_root]) == 2
+  assert report_cli.main(['--output', review_root]) == 2
 
 
 @pytest.fixture(scope='session')
@@ -276,8 +277,8 @@ def test_reviewer_sees_clips_plays_one_and_records_verdicts_by_key(
 
   html_path = tmp_path / 'export' / 'report.html'
   html_path.parent.mkdir()
-  assert review_report.main(['--output', review_root, '--html',
-                             str(html_path)]) == 0
+  assert report_cli.main(['--output', review_root, '--html',
+                          str(html_path)]) == 0
   browser.get(html_path.as_uri())
   _wait_for(browser, 'return document.body.dataset.ready')
   assert len(browser.find_elements(By.CSS_SELECTOR,

@@ -5,7 +5,6 @@ times), must equal the in-process DirectRunner's.  Flink cannot run here:
 see README.md, "Runners".
 """
 import os
-import shutil
 
 import pytest
 

@@ -165,7 +165,7 @@ def test_the_same_decode_pass_stores_vpdq_rate_frame_hashes(corpus,
 
 def test_a_scan_with_a_bank_matches_the_banked_video_and_nothing_else(
     corpus, marker_model_dir, tmp_path):
-  from pipeline.hashes import banks as hash_banks  # pylint: disable=import-outside-toplevel
+  from pipeline.cli import bank as bank_cli  # pylint: disable=import-outside-toplevel
   from model.synthetic_video import write_video  # pylint: disable=import-outside-toplevel
   # Textured footage: PDQ drops flat frames (quality < 50) from matching.
   archive = tmp_path / 'archive'
@@ -177,9 +177,9 @@ def test_a_scan_with_a_bank_matches_the_banked_video_and_nothing_else(
   first = run_scan(str(tmp_path / 'first'), [known], marker_model_dir, 'first')
   known_id = first.videos.column('video_id')[0].as_py()
   bank = str(tmp_path / 'bank')
-  assert hash_banks.main(['import', '--bank', bank, '--id', 'known-attack',
-                          '--label', 'attack_video', '--frame-hashes',
-                          first.root, '--video-id', known_id]) == 0
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'known-attack',
+                        '--label', 'attack_video', '--frame-hashes',
+                        first.root, '--video-id', known_id]) == 0
   scan = run_scan(str(tmp_path / 'out'),
                   [str(archive / '*.mp4'), os.path.join(corpus.root, '*')],
                   marker_model_dir, 'banked', '--bank', bank)

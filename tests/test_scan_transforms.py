@@ -12,9 +12,9 @@ from apache_beam.testing.util import equal_to
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
 from pipeline.scan.options import parse_scan_args
+from pipeline.scan.graph import ScanVideos
 from pipeline.scan.job import build_pipeline
-from pipeline.scan.transforms import ScanVideos
-from pipeline.scan.transforms import settings_from
+from pipeline.scan.settings import resolve_settings
 from tests.conftest import TOLERANCE_S
 from tests.conftest import run_scan
 
@@ -52,7 +52,7 @@ def test_graph_builds_with_stable_step_labels(corpus, marker_model_dir,
 
 def test_scan_videos_with_test_pipeline(corpus, marker_model_dir, tmp_path):
   config = _config(corpus, marker_model_dir, str(tmp_path), '--fps', '2')
-  settings = settings_from(config, model_contract.resolve_model(
+  settings = resolve_settings(config, model_contract.resolve_model(
       marker_model_dir))
   with TestPipeline(runner=runners.local_runner()) as p:
     outputs = p | beam.Create(list(config.inputs)) | ScanVideos(settings)

@@ -12,6 +12,7 @@ import pytest
 from pipeline.media import errors as media_errors
 from pipeline.storage import files as storage
 from pipeline.storage.parquet import read_partition
+from tests import faults
 from tests.conftest import relative_name
 from tests.conftest import run_scan
 
@@ -99,9 +100,10 @@ def test_a_killed_scan_resumes_with_every_input_scanned_exactly_once(
   run_scan(root, videos[:3], marker_model_dir, 'before')
   # The killed scan hangs on one video, so it is surely mid-job when killed.
   hung = os.path.basename(videos[-1])
-  env = dict(os.environ, PYTHONPATH=ROOT, RESCAN_FAULTS=f'hang:{hung}')
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  env[faults.ENV] = f'hang:{hung}'
   killed = subprocess.Popen(  # pylint: disable=consider-using-with
-      [sys.executable, '-m', 'pipeline.cli', 'scan', '--input',
+      [sys.executable, '-m', 'tests.fault_scan', 'scan', '--input',
        os.path.join(corpus.root, '*'), '--output', root, '--model',
        marker_model_dir, '--scan-id', 'killed', '--skip-scanned'],
       env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

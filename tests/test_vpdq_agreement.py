@@ -23,6 +23,7 @@ import pytest
 from model.synthetic_video import CODECS
 from model.synthetic_video import variable_frame_times
 from model.synthetic_video import write_video
+from pipeline.cli import bank as bank_cli
 from pipeline.hashes import banks as hash_banks
 from pipeline.hashes import matching as hm
 from pipeline.hashes import pdq as hashing
@@ -277,7 +278,7 @@ def test_a_bank_of_vpdq_files_matches_our_hashes(vpdq, corpus, tmp_path):
   cli_file = tmp_path / 'vp9_ntsc.txt'
   cli_file.write_text(cli.stdout)
   bank = str(tmp_path / 'bank')
-  assert hash_banks.main(['import', '--bank', bank, '--id', 'meta',
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'meta',
                           '--label', 'known', '--vpdq', str(cpp_file),
                           str(cli_file)]) == 0
   index = hash_banks.load_index(bank)

@@ -1,2 +1,74 @@
-"""``rescan bank`` (argparse to move here from ``pipeline.hashes.banks``)."""
-from pipeline.hashes.banks import main  # noqa: F401
+"""``rescan bank import``: add known-content hashes to a hash bank
+(``pipeline.hashes.banks``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from pipeline.hashes import banks as hash_banks
+
+USAGE = ('usage: rescan bank import --bank DIR --id ID --label LABEL '
+         '(--vpdq FILE... | --pdq-hex FILE... | --frame-hashes ROOT '
+         '--video-id ID...)')
+
+
+def build_import_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='rescan bank import',
+      description='Add known-content hashes to a hash bank (a folder on any '
+      'Beam filesystem), creating it if needed.')
+  parser.add_argument('--bank', required=True, metavar='DIR',
+                      help='the bank folder')
+  parser.add_argument('--id', required=True, dest='bank_id',
+                      help='the bank id (must equal an existing bank\'s)')
+  parser.add_argument('--label', required=True,
+                      help='label of the imported entries (and of a new bank)')
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument('--vpdq', nargs='+', metavar='FILE',
+                      help='vPDQ feature files or patterns: one entry each')
+  source.add_argument('--pdq-hex', nargs='+', metavar='FILE',
+                      help='plain PDQ hex lists or patterns')
+  source.add_argument('--frame-hashes', metavar='ROOT',
+                      help='an output root holding frame_hashes/')
+  parser.add_argument('--video-id', action='append', default=[],
+                      help='with --frame-hashes: a video to bank (repeatable)')
+  parser.add_argument('--hash-scan-id', default=None,
+                      help='with --frame-hashes: take hashes from this scan '
+                      '(default: each video\'s latest)')
+  parser.add_argument('--entry-id', default=None,
+                      help='entry id for a single input file (default: the '
+                      'file name without extension)')
+  parser.add_argument('--entry-per-hash', action='store_true',
+                      help='with --pdq-hex: every hash is an entry of its '
+                      'own, named by its hex (image hash lists)')
+  return parser
+
+
+def import_request(args: argparse.Namespace) -> hash_banks.ImportRequest:
+  return hash_banks.ImportRequest(
+      bank=args.bank, bank_id=args.bank_id, label=args.label,
+      vpdq=tuple(args.vpdq or ()), pdq_hex=tuple(args.pdq_hex or ()),
+      frame_hashes=args.frame_hashes, video_ids=tuple(args.video_id),
+      hash_scan_id=args.hash_scan_id, entry_id=args.entry_id,
+      entry_per_hash=args.entry_per_hash)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if argv[:1] in (['-h'], ['--help']):
+    print(f"{USAGE}\n\nRun 'rescan bank import --help' for the flags.")
+    return 0
+  if not argv or argv[0] != 'import':
+    print(USAGE, file=sys.stderr)
+    return 2
+  args = build_import_parser().parse_args(argv[1:])
+  try:
+    bank, added = hash_banks.import_bank(import_request(args))
+  except (ValueError, FileNotFoundError, OSError) as exc:
+    print(f'rescan bank import: {exc}', file=sys.stderr)
+    return 1
+  hashes = sum(len(e.hashes.quality) for e in bank.entries)
+  print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} entries; '
+        f'now {len(bank.entries)} entries, {hashes} hashes')
+  return 0

@@ -1,4 +1,6 @@
-"""What the commands share: a library for ``pipeline/cli/*`` (not a command)."""
+"""Running a scan for the commands that do (``scan`` and ``demo``): a
+library for ``pipeline/cli/*``, not a command.  It imports only what a
+worker image has (no review tools), as ``python -m pipeline.run`` runs it."""
 from __future__ import annotations
 
 import logging
@@ -9,15 +11,18 @@ from typing import Sequence
 from pipeline.inference import contract as model_contract
 from pipeline.scan import inputs
 from pipeline.scan import job
+from pipeline.storage import claims
 
 
 def run_scan(argv: Sequence[str]) -> int:
-  """Runs one scan; a usage error (model contract, inputs) is one line on
+  """Runs one scan; a usage error (model contract, inputs, a scan id that
+  is taken) is one line on
   stderr and exit status 2."""
   logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
   try:
     job.run(argv)
-  except (model_contract.ContractError, inputs.InputError) as exc:
+  except (model_contract.ContractError, inputs.InputError,
+          claims.ClaimError) as exc:
     print(f'rescan: error: {exc}', file=sys.stderr)
     return 2
   return 0

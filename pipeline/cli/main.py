@@ -1,11 +1,17 @@
-"""The ``rescan`` command.
+"""The ``rescan`` command: its usage text and the dispatch to one module
+per command.
 
     rescan scan  --input PATTERN|MANIFEST --output ROOT --model DIR [...]
     rescan demo  [--workdir DIR] [BEAM FLAGS]
 
-``scan`` is the pipeline itself (also ``python -m pipeline.run``).  Commands
-that need the model toolkit import ``model/`` lazily, here and nowhere else
-in the scanning code.
+Each command is ``pipeline/cli/<name>.py``: its flags (argparse) and a
+``main(argv) -> int`` that calls libraries.  This dispatcher imports a
+command only when it runs, so that a command loads only what it needs.
+Three commands import the model toolkit ``model/``: ``demo`` (to make its
+sample archive), ``train`` and ``evaluate`` (with TensorFlow and Keras).
+No other command does, and the scan graph (``pipeline/scan``), which the
+workers run, never does.
+``scan`` is the pipeline itself (also ``python -m pipeline.run``).
 """
 from __future__ import annotations
 

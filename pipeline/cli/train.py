@@ -1,2 +1,124 @@
-"""``rescan train`` (argparse to move here from ``model.train``)."""
-from model.train import main  # noqa: F401
+"""``rescan train``: train a classifier on labelled footage and export it
+(``model.train``).
+
+    rescan train --data DIR [--annotations CSV] --out MODEL_DIR
+        [--epochs N] [--max-steps N] [--batch-size N] [--seed S] [--fps F]
+        [--input-size 96 | 128x96] [--labels a,b] [--backbone NAME]
+        [--window T] [--val-fraction 0.25] [--learning-rate LR]
+        [--name NAME] [--version V] [--description TEXT] [--no-augment]
+
+A data error (bad annotations, undecodable videos) or an existing model
+folder is one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence, Tuple
+
+from model import annotations
+from model import architecture
+from model import train as model_train
+from model.annotations import DataError
+from pipeline.runtime import flag_types
+
+
+def _label_list(text: str) -> Optional[Tuple[str, ...]]:
+  try:
+    return annotations.parse_label_list(text)
+  except DataError as exc:
+    raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def parse_input_size(text: str) -> Tuple[int, int]:
+  """``"96"`` -> ``(96, 96)``; ``"128x96"`` -> ``(128, 96)`` (width, height)."""
+  parts = text.lower().split('x')
+  try:
+    values = [int(p) for p in parts]
+  except ValueError as exc:
+    raise argparse.ArgumentTypeError(
+        f'input size must be N or WIDTHxHEIGHT, got {text!r}') from exc
+  if len(values) not in (1, 2) or min(values) < 16:
+    raise argparse.ArgumentTypeError(
+        f'input size must be N or WIDTHxHEIGHT, each >= 16, got {text!r}')
+  return (values[0], values[-1])
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='rescan train',
+      description='Train a multi-label frame classifier on a folder of '
+      'videos plus annotations.csv (video,label,start_s,end_s) and export '
+      'it under the model contract (model/README.md).')
+  parser.add_argument('--data', required=True, metavar='DIR',
+                      help='folder of videos; every video in it is data')
+  parser.add_argument('--annotations', metavar='CSV',
+                      help='annotations (default DIR/annotations.csv)')
+  parser.add_argument('--out', required=True, metavar='MODEL_DIR',
+                      help='where the model is written (replaced whole)')
+  parser.add_argument('--epochs', type=flag_types.positive_int, default=10,
+                      help='passes over the training samples (default '
+                      '%(default)s)')
+  parser.add_argument('--max-steps', type=flag_types.positive_int,
+                      default=None,
+                      help='stop after this many batches in total')
+  parser.add_argument('--batch-size', type=flag_types.positive_int,
+                      default=32)
+  parser.add_argument('--seed', type=int, default=0,
+                      help='split, initialisation, shuffling and '
+                      'augmentation seed (default %(default)s)')
+  parser.add_argument('--fps', type=flag_types.positive_float, default=2.0,
+                      help='samples per second, recorded as the model\'s fps '
+                      '(default %(default)s)')
+  parser.add_argument('--input-size', type=parse_input_size, default='96',
+                      metavar='N|WxH', help='model input size (default 96)')
+  parser.add_argument('--labels', type=_label_list, default=None,
+                      metavar='A,B',
+                      help='label list (default: the sorted labels of the CSV)')
+  parser.add_argument('--backbone', choices=architecture.BACKBONES,
+                      default='mobilenet_v3_small')
+  parser.add_argument('--window', type=flag_types.positive_int, default=1,
+                      help='frames per model input; > 1 makes a temporal '
+                      'model (default %(default)s)')
+  parser.add_argument('--val-fraction', type=flag_types.fraction_below_one,
+                      default=0.25,
+                      help='share of videos held out for validation, split '
+                      'by video (default %(default)s)')
+  parser.add_argument('--learning-rate', type=flag_types.positive_float,
+                      default=2e-3)
+  parser.add_argument('--no-augment', dest='augment', action='store_false',
+                      help='turn off augmentation (crop-and-zoom, flip, '
+                      'brightness, contrast)')
+  parser.add_argument('--name', default='rescan-classifier',
+                      help='model name in rescan_model.json')
+  parser.add_argument('--version', default=None,
+                      help='model version (default: UTC time of training)')
+  parser.add_argument('--description',
+                      default=model_train.TrainConfig.description,
+                      help='free text in rescan_model.json')
+  return parser
+
+
+def parse_args(argv: Sequence[str]) -> model_train.TrainConfig:
+  args = build_arg_parser().parse_args(list(argv))
+  width, height = args.input_size
+  return model_train.TrainConfig(
+      data=args.data, out=args.out, annotations=args.annotations,
+      epochs=args.epochs, max_steps=args.max_steps,
+      batch_size=args.batch_size, seed=args.seed, fps=args.fps,
+      input_width=width, input_height=height,
+      labels=args.labels,
+      backbone=args.backbone, window=args.window,
+      val_fraction=args.val_fraction, learning_rate=args.learning_rate,
+      augment=args.augment, name=args.name, version=args.version,
+      description=args.description)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  config = parse_args(sys.argv[1:] if argv is None else argv)
+  try:
+    model_train.train(config, log=lambda line: print(line, flush=True))
+  except (DataError, FileExistsError) as exc:
+    print(f'rescan train: error: {exc}', file=sys.stderr)
+    return 2
+  return 0

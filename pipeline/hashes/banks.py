@@ -1,4 +1,5 @@
-"""Hash banks: folders of known-content frame hashes, and ``rescan bank``.
+"""Hash banks: folders of known-content frame hashes, and importing into
+them (``import_bank``, run by ``rescan bank import``).
 
 A bank is a folder on any Beam filesystem::
 
@@ -26,11 +27,10 @@ Importing an ``entry_id`` the bank already has replaces that entry.
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import json
 import posixpath
-import sys
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -345,96 +345,62 @@ def _file_entries(files: Sequence[str], kind: str, label: str,
   return entries
 
 
-def build_import_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='rescan bank import',
-      description='Add known-content hashes to a hash bank (a folder on any '
-      'Beam filesystem), creating it if needed.')
-  parser.add_argument('--bank', required=True, metavar='DIR',
-                      help='the bank folder')
-  parser.add_argument('--id', required=True, dest='bank_id',
-                      help='the bank id (must equal an existing bank\'s)')
-  parser.add_argument('--label', required=True,
-                      help='label of the imported entries (and of a new bank)')
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--vpdq', nargs='+', metavar='FILE',
-                      help='vPDQ feature files or patterns: one entry each')
-  source.add_argument('--pdq-hex', nargs='+', metavar='FILE',
-                      help='plain PDQ hex lists or patterns')
-  source.add_argument('--frame-hashes', metavar='ROOT',
-                      help='an output root holding frame_hashes/')
-  parser.add_argument('--video-id', action='append', default=[],
-                      help='with --frame-hashes: a video to bank (repeatable)')
-  parser.add_argument('--hash-scan-id', default=None,
-                      help='with --frame-hashes: take hashes from this scan '
-                      '(default: each video\'s latest)')
-  parser.add_argument('--entry-id', default=None,
-                      help='entry id for a single input file (default: the '
-                      'file name without extension)')
-  parser.add_argument('--entry-per-hash', action='store_true',
-                      help='with --pdq-hex: every hash is an entry of its '
-                      'own, named by its hex (image hash lists)')
-  return parser
+@dataclasses.dataclass(frozen=True)
+class ImportRequest:
+  """One ``bank import``: the bank, and exactly one source of hashes
+  (``vpdq`` files, ``pdq_hex`` files, or a ``frame_hashes`` root with the
+  ``video_ids`` to take from it)."""
+  bank: str
+  bank_id: str
+  label: str
+  vpdq: Tuple[str, ...] = ()
+  pdq_hex: Tuple[str, ...] = ()
+  frame_hashes: Optional[str] = None
+  video_ids: Tuple[str, ...] = ()
+  hash_scan_id: Optional[str] = None
+  entry_id: Optional[str] = None
+  entry_per_hash: bool = False
 
 
-def import_bank(args: argparse.Namespace) -> Tuple[Bank, int]:
+def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
   """Runs one ``bank import``; returns the saved bank and entries added."""
-  if args.frame_hashes:
-    if not args.video_id:
+  if sum(map(bool, (request.vpdq, request.pdq_hex,
+                    request.frame_hashes))) != 1:
+    raise ValueError('import needs exactly one of --vpdq, --pdq-hex and '
+                     '--frame-hashes')
+  if request.frame_hashes:
+    if not request.video_ids:
       raise ValueError('--frame-hashes needs at least one --video-id')
-    found = latest_frame_hashes(read_frame_hashes(args.frame_hashes),
-                                args.video_id, args.hash_scan_id)
-    missing = [v for v in args.video_id if v not in found]
+    found = latest_frame_hashes(read_frame_hashes(request.frame_hashes),
+                                request.video_ids, request.hash_scan_id)
+    missing = [v for v in request.video_ids if v not in found]
     if missing:
       raise ValueError(f'no frame hashes for {missing} under '
-                       f'{args.frame_hashes}')
-    entries = [_entry(v, args.label, found[v]) for v in args.video_id]
-    kind, uris = SOURCE_FRAME_HASHES, [args.frame_hashes]
+                       f'{request.frame_hashes}')
+    entries = [_entry(v, request.label, found[v]) for v in request.video_ids]
+    kind, uris = SOURCE_FRAME_HASHES, [request.frame_hashes]
   else:
-    kind = SOURCE_VPDQ if args.vpdq else SOURCE_PDQ_HEX
-    if args.entry_per_hash and kind != SOURCE_PDQ_HEX:
+    kind = SOURCE_VPDQ if request.vpdq else SOURCE_PDQ_HEX
+    if request.entry_per_hash and kind != SOURCE_PDQ_HEX:
       raise ValueError('--entry-per-hash applies to --pdq-hex only')
-    uris = expand_files(args.vpdq or args.pdq_hex)
-    entries = _file_entries(uris, kind, args.label, args.entry_id,
-                            args.entry_per_hash)
+    uris = expand_files(request.vpdq or request.pdq_hex)
+    entries = _file_entries(uris, kind, request.label, request.entry_id,
+                            request.entry_per_hash)
   now = _now()
-  if bank_exists(args.bank):
-    bank = load_bank(args.bank)
-    if bank.bank_id != args.bank_id:
-      raise ValueError(f'{args.bank} is bank {bank.bank_id!r}, not '
-                       f'{args.bank_id!r}')
+  if bank_exists(request.bank):
+    bank = load_bank(request.bank)
+    if bank.bank_id != request.bank_id:
+      raise ValueError(f'{request.bank} is bank {bank.bank_id!r}, not '
+                       f'{request.bank_id!r}')
   else:
-    bank = Bank(args.bank_id, args.label, now, (), ())
-  source = {'kind': kind, 'uris': list(uris), 'label': args.label,
+    bank = Bank(request.bank_id, request.label, now, (), ())
+  source = {'kind': kind, 'uris': list(uris), 'label': request.label,
             'entries': [e.entry_id for e in entries]
                        if len(entries) <= 1000 else len(entries),
             'imported_at': now}
-  if args.frame_hashes:
-    source['video_ids'] = list(args.video_id)
-    source['hash_scan_id'] = args.hash_scan_id
+  if request.frame_hashes:
+    source['video_ids'] = list(request.video_ids)
+    source['hash_scan_id'] = request.hash_scan_id
   bank = add_entries(bank, entries, source)
-  save_bank(args.bank, bank)
+  save_bank(request.bank, bank)
   return bank, len(entries)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  if not argv or argv[0] != 'import':
-    print('usage: rescan bank import --bank DIR --id ID --label LABEL '
-          '(--vpdq FILE... | --pdq-hex FILE... | --frame-hashes ROOT '
-          '--video-id ID...)', file=sys.stderr)
-    return 2
-  args = build_import_parser().parse_args(argv[1:])
-  try:
-    bank, added = import_bank(args)
-  except (ValueError, FileNotFoundError, OSError) as exc:
-    print(f'rescan bank import: {exc}', file=sys.stderr)
-    return 1
-  hashes = sum(len(e.hashes.quality) for e in bank.entries)
-  print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} entries; '
-        f'now {len(bank.entries)} entries, {hashes} hashes')
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

@@ -1,4 +1,5 @@
-"""``rescan match``: stored frame hashes against hash banks, no decoding.
+"""The match job: stored frame hashes against hash banks, no decoding
+(run by ``rescan match``, ``pipeline.cli.match``).
 
     rescan match --hashes ROOT --bank PATH [--bank PATH2 ...] --output ROOT
                  [--scan-id ID] [--hash-scan-id ID] [rule flags] [BEAM FLAGS]
@@ -6,21 +7,23 @@
 Reads ``ROOT/frame_hashes/*/*.parquet``, keeps each video's hashes from its
 latest scan (or from ``--hash-scan-id``), matches every video against every
 entry of the banks by vPDQ's rules (``pipeline.hashes.matching``), and writes
-``OUTPUT/hash_matches/scan_id=<id>/part-*.parquet``.
+``OUTPUT/hash_matches/scan=<id>/part-*.parquet``.
 
     ReadFrameHashes -> RowsToFrameHashes -> MatchHashes
       (KeyHashesByVideo -> GroupHashesByVideo -> MatchVideos)
       -> WriteHashMatches
 
 ``MatchHashes`` (``match_hashes_transform``) is the step a scan reuses to
-match the hashes it computes in its own decode pass.
+match the hashes it computes in its own decode pass.  As a Beam job, its
+flags are parsed here (``parse_match_args``, into a ``MatchConfig``), so
+that ``run(argv)`` launches it from a command line or a template;
+``build_pipeline`` only chains the steps.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
-import logging
-import os
 import sys
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -33,6 +36,7 @@ import schemas
 
 from pipeline.hashes import banks as hash_banks
 from pipeline.runtime import runners
+from pipeline.scan import progress
 from pipeline.hashes.matching import HashMatch
 from pipeline.hashes.matching import MatchRules
 from pipeline.hashes.matching import frame_hashes_from_records
@@ -40,10 +44,9 @@ from pipeline.hashes.matching import hash_matches
 from pipeline.hashes.pdq import FrameHash
 from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
+from pipeline.storage import claims
 from pipeline.storage.parquet import WriteDataset
-from pipeline.storage.parquet import read_partition
 
-NAMESPACE = 'rescan'
 
 
 def frame_hash_from_row(row: dict) -> FrameHash:
@@ -76,9 +79,10 @@ class MatchVideoFn(beam.DoFn):
     self._scan_id = scan_id
     self._hash_scan_id = hash_scan_id
     self._indexes = ()
-    self._videos = Metrics.counter(NAMESPACE, 'videos_hash_matched')
-    self._matches = Metrics.counter(NAMESPACE, 'hash_matches')
-    self._pairs = Metrics.counter(NAMESPACE, 'hash_pairs_compared')
+    self._videos = Metrics.counter(progress.NAMESPACE, 'videos_hash_matched')
+    self._matches = Metrics.counter(progress.NAMESPACE, 'hash_matches')
+    self._pairs = Metrics.counter(progress.NAMESPACE,
+                                  'hash_pairs_compared')
 
   def setup(self):
     self._indexes = tuple(hash_banks.load_index(path, self._rules)
@@ -182,45 +186,64 @@ def build_arg_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def run(argv: Sequence[str],
-        test_pipeline: Optional[beam.Pipeline] = None) -> Tuple[str, str]:
-  """Runs one match job; returns ``(output root, scan id)``."""
+@dataclasses.dataclass(frozen=True)
+class MatchConfig:
+  """Everything a match job needs besides Beam's own options."""
+  hashes: str
+  banks: Tuple[str, ...]
+  output: str
+  scan_id: str
+  hash_scan_id: Optional[str] = None
+  rules: MatchRules = MatchRules()
+  beam_args: Tuple[str, ...] = ()
+
+
+def parse_match_args(argv: Sequence[str],
+                     now: Optional[datetime.datetime] = None) -> MatchConfig:
+  """Parses our flags; the flags we do not know are kept for Beam (on the
+  DirectRunner unless they name a runner)."""
   args, beam_args = build_arg_parser().parse_known_args(list(argv))
-  scan_id = args.scan_id or new_scan_id(
-      datetime.datetime.now(datetime.timezone.utc))
-  rules = MatchRules(args.quality_threshold, args.distance_threshold,
-                     args.query_match_pct, args.compared_match_pct)
-  for path in args.bank:
+  now = now or datetime.datetime.now(datetime.timezone.utc)
+  beam_args = runners.with_default_runner(beam_args)
+  return MatchConfig(
+      hashes=args.hashes, banks=tuple(args.bank), output=args.output,
+      scan_id=args.scan_id or new_scan_id(now),
+      hash_scan_id=args.hash_scan_id,
+      rules=MatchRules(args.quality_threshold, args.distance_threshold,
+                       args.query_match_pct, args.compared_match_pct),
+      beam_args=tuple(beam_args))
+
+
+def check_inputs(config: MatchConfig) -> None:
+  """Fails before any pipeline starts when a bank or the stored frame
+  hashes are missing (``FileNotFoundError``)."""
+  for path in config.banks:
     if not hash_banks.bank_exists(path):
       raise FileNotFoundError(f'no hash bank at {path}')
-  pattern = schemas.dataset_glob(args.hashes, 'frame_hashes')
+  pattern = schemas.dataset_glob(config.hashes, 'frame_hashes')
   if not FileSystems.match([pattern])[0].metadata_list:
     raise FileNotFoundError(f'no frame hashes match {pattern}')
-  if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
-    beam_args = ['--runner', 'DirectRunner'] + beam_args
-  p = test_pipeline or runners.create_pipeline(beam_args)
-  _ = (p
-       | 'MatchStoredHashes' >> MatchStoredHashes(
-           args.hashes, args.bank, rules, scan_id, args.hash_scan_id)
-       | 'WriteHashMatches' >> WriteDataset(args.output, 'hash_matches',
-                                                scan_id))
+
+
+def build_pipeline(p: beam.Pipeline, config: MatchConfig) -> beam.PCollection:
+  """Adds the match job to ``p``; returns its ``HashMatch`` rows."""
+  matches = p | 'MatchStoredHashes' >> MatchStoredHashes(
+      config.hashes, config.banks, config.rules, config.scan_id,
+      config.hash_scan_id)
+  _ = matches | 'WriteHashMatches' >> WriteDataset(
+      config.output, 'hash_matches', config.scan_id)
+  return matches
+
+
+def run(argv: Optional[Sequence[str]] = None,
+        test_pipeline: Optional[beam.Pipeline] = None) -> MatchConfig:
+  """Runs one match job to completion; returns its config (where the
+  matches went: ``output`` and ``scan_id``)."""
+  config = parse_match_args(sys.argv[1:] if argv is None else argv)
+  check_inputs(config)
+  claims.claim_scan(config.output, config.scan_id, tool='match',
+                    beam_args=config.beam_args)
+  p = test_pipeline or runners.create_pipeline(config.beam_args)
+  build_pipeline(p, config)
   p.run().wait_until_finish()
-  return args.output, scan_id
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
-  try:
-    output, scan_id = run(sys.argv[1:] if argv is None else argv)
-  except FileNotFoundError as exc:
-    print(f'rescan match: {exc}', file=sys.stderr)
-    return 1
-  matches = read_partition(output, 'hash_matches', scan_id)
-  videos = len(set(matches.column('video_id').to_pylist()))
-  print(f'hash matches: {matches.num_rows} rows for {videos} videos in '
-        f'{schemas.partition_dir(output, "hash_matches", scan_id)}')
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())
+  return config

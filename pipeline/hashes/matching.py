@@ -148,15 +148,6 @@ def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   return total
 
 
-def reference_mask(hashes: FrameHashes, quality_threshold: int) -> np.ndarray:
-  """Rows the reference keeps: first occurrence of each hash, then quality."""
-  first = np.zeros(len(hashes.quality), bool)
-  if len(first):
-    _, first_index = np.unique(hashes.pdq, axis=0, return_index=True)
-    first[first_index] = True
-  return first & (hashes.quality >= quality_threshold)
-
-
 def index_from_arrays(entry_ids: Sequence[str], labels: Sequence[str],
                       lengths: np.ndarray, pdq: np.ndarray,
                       quality: np.ndarray, rules: MatchRules = MatchRules(),

@@ -37,7 +37,8 @@ import numpy as np
 import pdqhash
 from pdqhash import bindings as pdqhash_bindings
 
-PDQ_BYTES = 32
+from schemas.hash_tables import PDQ_BYTES
+
 PDQ_HEX_DIGITS = 2 * PDQ_BYTES
 DEFAULT_SECONDS_PER_HASH = 1.0
 # vpdq refuses to hash a frame narrower or shorter than this.

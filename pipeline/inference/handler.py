@@ -2,36 +2,27 @@
 
 Beam's ``TFModelHandlerTensor`` calls ``tf.keras.models.load_model``, which
 cannot load plain SavedModels under Keras 3 (apache/beam#30616).  This
-handler loads any SavedModel that obeys the model contract.
+handler loads any SavedModel that obeys the model contract; everything else
+is Beam's own: its batching arguments, ``PredictionResult`` (the model input
+as ``example``, float32 ``[C]`` scores as ``inference``), and the large-model
+sharing of ``model_copies``.  The scan wraps it in Beam's
+``KeyedModelHandler`` to carry each sample's key.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
-from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import ModelHandler
+from apache_beam.ml.inference.base import PredictionResult
 
-from pipeline import fault_injection
 from pipeline.inference import contract as model_contract
 from pipeline.inference.contract import LoadedModel
 from pipeline.inference.contract import ModelSpec
 
-
-class KeyedSavedModelHandler(KeyedModelHandler):
-  """``KeyedModelHandler`` over ``SampleKey``s, with the reliability tests'
-  fault hook (inert in production) in front of each batch."""
-
-  def run_inference(self, batch, model, inference_args=None):
-    fault_injection.before_inference([key.video_id for key, _ in batch])
-    return super().run_inference(batch, model, inference_args)
-
-
-class ScoredInput(NamedTuple):
-  """One inference result: float32 ``[C]`` scores and the model input."""
-  scores: np.ndarray
-  frames: np.ndarray
+# RunInference's metrics (batch sizes, latencies) are reported under this.
+METRICS_NAMESPACE = 'rescan_inference'
 
 
 class GpuUnavailableError(RuntimeError):
@@ -63,20 +54,27 @@ def limit_tensorflow_threads(intra_op_threads: int) -> None:
     logging.warning('TensorFlow threads not changed: %s', exc)
 
 
-class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
+class SavedModelHandler(ModelHandler[np.ndarray, PredictionResult,
+                                      LoadedModel]):
   """Batches uint8 frames (or windows) into the ``serving_default`` call."""
 
   def __init__(self, spec: ModelSpec, max_batch_size: int = 64,
-               min_batch_size: Optional[int] = None,
-               require_gpu: bool = False, intra_op_threads: int = 0):
+               require_gpu: bool = False, intra_op_threads: int = 0,
+               model_copies: Optional[int] = None):
     """Batches are ``max_batch_size`` frames (only a bundle's last may be
-    smaller) unless ``min_batch_size`` lets Beam's ``BatchElements`` start
-    small and grow them, which costs throughput on short bundles."""
-    super().__init__()
+    smaller): Beam's ``BatchElements`` would otherwise start small and grow
+    them, which costs throughput on short bundles.
+
+    ``model_copies`` unset loads one model in every SDK process, Beam's
+    default; set, the worker's processes share that many loaded models
+    (``share_model_across_processes``), so that a GPU holds one model
+    rather than one per process.
+    """
+    super().__init__(min_batch_size=max_batch_size,
+                     max_batch_size=max_batch_size,
+                     model_copies=model_copies)
     self._spec = spec
     self._max_batch_size = max_batch_size
-    self._min_batch_size = min(min_batch_size or max_batch_size,
-                               max_batch_size)
     self._require_gpu = require_gpu
     self._intra_op_threads = intra_op_threads
 
@@ -87,7 +85,7 @@ class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
       check_gpu_visible()
     model = model_contract.load_signature(self._spec)
     # The first call sets TensorFlow's kernels and buffers up: done here,
-    # once per worker, not in the first batch's latency.
+    # once per loaded model, not in the first batch's latency.
     model(np.zeros((self._max_batch_size,) +
                    model_contract.expected_input_shape(self._spec)[1:],
                    np.uint8))
@@ -95,18 +93,14 @@ class SavedModelHandler(ModelHandler[np.ndarray, ScoredInput, LoadedModel]):
 
   def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,
                     inference_args: Optional[Dict[str, Any]] = None
-                    ) -> Iterable[ScoredInput]:
+                    ) -> Iterable[PredictionResult]:
     """Scores a batch; each result keeps its input, so that the frames of
     flagged samples can become thumbnails without a second decode."""
-    return [ScoredInput(scores, frames)
+    return [PredictionResult(frames, scores)
             for scores, frames in zip(model(np.stack(batch)), batch)]
 
   def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
     return sum(frame.nbytes for frame in batch)
 
   def get_metrics_namespace(self) -> str:
-    return 'rescan_inference'
-
-  def batch_elements_kwargs(self) -> Dict[str, int]:
-    return {'min_batch_size': self._min_batch_size,
-            'max_batch_size': self._max_batch_size}
+    return METRICS_NAMESPACE

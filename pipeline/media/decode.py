@@ -1,9 +1,10 @@
 """Decoding sampled frames of one time range with PyAV, streaming from storage.
 
 This is the one decode and sampling path of the project: the scan's
-``DecodeSegments`` step and the model toolkit's training-data reader both
-call ``sample_frames``, so a model sees in training exactly the pixels it is
-given in a scan.
+``DecodeSegments`` step calls ``iter_samples`` on each segment and the model
+toolkit's training-data reader calls ``sample_frames``, which runs
+``iter_samples`` on the whole video, so a model sees in training exactly the
+pixels it is given in a scan.
 
 Only sampled frames are converted to RGB and resized (by FFmpeg's swscale,
 straight to the model's input size); every other decoded frame is dropped
@@ -47,7 +48,7 @@ from pipeline.media.streams import stream_start_seconds
 
 # A seek that lands after the segment start is retried this much earlier,
 # then from the beginning of the file.
-_SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
+SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
 # Damaged packets tolerated in one segment before it is given up.
 MAX_DAMAGED_PACKETS = 200
 
@@ -72,11 +73,14 @@ def configure_decoder(stream, mode: str, threads: int = 0) -> None:
 
 class Sample(NamedTuple):
   """One sampled frame: grid index, grid time in ms, RGB uint8
-  ``[H, W, 3]``, and the presentation time of the frame it shows."""
+  ``[H, W, 3]``, the presentation time of the frame it shows, and whether
+  it is one of the ``context_samples`` before the range asked for (there
+  only to fill a temporal model's first windows)."""
   index: int
   ts_ms: int
   image: np.ndarray
   frame_ms: Optional[float] = None
+  context: bool = False
 
 
 @dataclasses.dataclass
@@ -145,7 +149,7 @@ def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
     yield from _decoded_frames(container, stream, origin_s, stats,
                                keyframes_only)
     return
-  for backoff_ms in _SEEK_BACKOFF_MS + (None,):
+  for backoff_ms in SEEK_BACKOFF_MS + (None,):
     target_ms = 0 if backoff_ms is None else max(start_ms - backoff_ms, 0)
     target_pts = int((origin_s + target_ms / 1000.0) / stream.time_base)
     container.seek(target_pts, stream=stream, backward=True, any_frame=False)
@@ -188,6 +192,25 @@ def full_resolution_rgb(frame: av.VideoFrame,
   return reformatter.reformat(frame, format='rgb24').to_ndarray()
 
 
+class FrameHasher:
+  """Hashes the frames vPDQ picks in a decode pass (pass it as
+  ``on_hash_pick``), at full resolution as vPDQ does, into ``hashes``: the
+  ``frame_hashes`` rows of one video."""
+
+  def __init__(self, video_id: str, uri: str, scan_id: str):
+    self.hashes: List[hashing.FrameHash] = []
+    self._video_id = video_id
+    self._uri = uri
+    self._scan_id = scan_id
+    # One swscale context for all of a stream's picks.
+    self._reformatter = VideoReformatter()
+
+  def __call__(self, pick: hashing.HashPick) -> None:
+    self.hashes.append(hashing.frame_hash(
+        self._video_id, self._uri, self._scan_id, pick.time_ms,
+        full_resolution_rgb(pick.frame, self._reformatter)))
+
+
 def iter_samples(source: BinaryIO,
                  start_ms: int,
                  end_ms: int,
@@ -210,8 +233,9 @@ def iter_samples(source: BinaryIO,
     fps: samples per second on the video's global sample grid.
     size: ``(width, height)`` each sample is resized to.
     stats: filled in with decode counts and any error that ended decoding.
-    context_samples: also yield this many grid samples before ``start_ms``
-      (temporal models need the frames leading up to a segment).
+    context_samples: also yield this many grid samples before ``start_ms``,
+      marked ``context`` (temporal models need the frames leading up to a
+      segment).
     max_pixels: refuse streams whose frames are larger than this.
     max_frames: give up after reading this many frames (packets).
     on_hash_pick: called, in the same decode pass, with each frame vPDQ
@@ -228,8 +252,8 @@ def iter_samples(source: BinaryIO,
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
   if not indices:
     return
-  first_index = max(indices.start - context_samples, 0)
-  indices = range(first_index, indices.stop)
+  first_in_range = indices.start
+  indices = range(max(first_in_range - context_samples, 0), indices.stop)
   interval_ms = sampling.sample_interval_ms(fps)
   times = [index * interval_ms for index in indices]
   index_of = {t: i for t, i in zip(times, indices)}
@@ -268,7 +292,8 @@ def iter_samples(source: BinaryIO,
         converted_for = frame
       index = index_of[sample_ms]
       yield Sample(index, sampling.sample_time_ms(index, fps), image,
-                   (frame.time - origin_s) * 1000.0)
+                   (frame.time - origin_s) * 1000.0,
+                   context=index < first_in_range)
     if on_hash_pick is not None:
       # Sampling stops at its last sample; hashing reads on to the end.
       for frame_ms, _ in frames:

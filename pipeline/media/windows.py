@@ -15,16 +15,17 @@ import numpy as np
 from pipeline.media.decode import Sample
 
 
-def sliding_windows(samples: Iterable[Sample], window: int,
-                    first_index: int = 0) -> Iterator[Tuple[Sample, np.ndarray]]:
-  """Yields ``(sample, frames[T, H, W, 3])`` for samples with index >=
-  ``first_index``; earlier samples only fill the first windows."""
+def sliding_windows(samples: Iterable[Sample], window: int
+                    ) -> Iterator[Tuple[Sample, np.ndarray]]:
+  """Yields ``(sample, frames[T, H, W, 3])`` for every sample that is not
+  ``context``; context samples (before a segment's range) only fill the
+  first windows."""
   if window < 1:
     raise ValueError(f'window must be >= 1, got {window}')
   recent: Deque[np.ndarray] = collections.deque(maxlen=window)
   for sample in samples:
     recent.append(sample.image)
-    if sample.index < first_index:
+    if sample.context:
       continue
     frames = list(recent)
     frames = [frames[0]] * (window - len(frames)) + frames

@@ -1,7 +1,6 @@
-"""Cutting flagged clips, with context, out of stored videos into small MP4s.
-
-    rescan extract --output ROOT --out DIR [--context-seconds 2]
-                   [--transcode auto|always] [clip filters as in 'review top']
+"""Cutting flagged clips, with context, out of stored videos into small MP4s
+(the library of ``rescan extract`` and of the review page's on-demand
+extracts).
 
 Each clip is cut from ``start - context`` to ``end + context`` (clamped to
 the video), reading the source through ``storage.open_media`` (any Beam
@@ -23,22 +22,20 @@ so a clip's ``start_ms`` plays at ``start_ms / 1000 - source_offset_s``.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import shutil
-import sys
 import tempfile
 from fractions import Fraction
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import av
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.media import decode
 from pipeline.media import errors as media_errors
-from pipeline.review import query as review_query
 from pipeline.storage import files as storage
 from pipeline.media.streams import select_video_stream
 from pipeline.media.streams import stream_start_seconds
@@ -58,7 +55,6 @@ TRANSCODE_TIME_BASE = Fraction(1, 1000)
 DEFAULT_CONTEXT_SECONDS = 2.0
 # A seek that lands on a keyframe after the window's start is retried this
 # much earlier, then from the beginning of the stream.
-SEEK_BACKOFF_S = (0.0, 2.0, 10.0, 60.0)
 # Packets read at the start of an extract to find its first timestamp.
 FIRST_PACKETS_TO_INSPECT = 32
 AUDIO_COPIED, AUDIO_DROPPED, AUDIO_NONE = 'copied', 'dropped', 'none'
@@ -133,7 +129,8 @@ def _packets_from_keyframe(container, streams: Sequence, video,
                            ) -> Iterator[av.Packet]:
   """Packets of ``streams`` in demux order, from the video keyframe at or
   before ``start_s`` on (stepping back when a seek lands too late)."""
-  targets = sorted({max(start_s - b, 0.0) for b in SEEK_BACKOFF_S} | {0.0},
+  backoffs_s = [b / 1000 for b in decode.SEEK_BACKOFF_MS]
+  targets = sorted({max(start_s - b, 0.0) for b in backoffs_s} | {0.0},
                    reverse=True)
   for target in targets:
     container.seek(int((origin_s + target) / video.time_base), stream=video,
@@ -433,61 +430,3 @@ def request_for(clip: dict, duration_ms: Optional[int] = None
   return ExtractRequest(clip['clip_id'], clip['video_uri'],
                         int(clip['start_ms']), int(clip['end_ms']),
                         duration_ms)
-
-
-def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='rescan extract',
-      description='Cut the selected flagged clips, with context, into small '
-      'MP4 files (stream copy where possible) plus a JSON sidecar each.')
-  parser.add_argument('--output', required=True, metavar='ROOT',
-                      help='the scan output root (local or gs://)')
-  parser.add_argument('--out', required=True, metavar='DIR',
-                      help='where the extracts go (local or gs://)')
-  parser.add_argument('--context-seconds', '--context_seconds',
-                      dest='context_seconds', type=float,
-                      default=DEFAULT_CONTEXT_SECONDS,
-                      help='seconds kept before and after each clip '
-                      '(default %(default)s)')
-  parser.add_argument('--transcode', choices=TRANSCODE_POLICIES,
-                      default='auto',
-                      help='auto: copy H.264/HEVC/AV1/VP9, re-encode the '
-                      'rest to H.264; always: re-encode everything '
-                      '(default %(default)s)')
-  review_query.add_clip_filter_arguments(parser)
-  return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = build_parser().parse_args(list(sys.argv[1:] if argv is None
-                                        else argv))
-  data = review_query.load_review_data(args.output)
-  con = review_query.connect(data)
-  clips = review_query.top_clips(con, review_query.clip_filter_from_args(args))
-  durations = {(v['video_id'], v['scan_id']): v['duration_ms']
-               for v in data.videos.select(
-                   ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
-  failures: List[str] = []
-  for clip in clips:
-    request = request_for(clip, durations.get((clip['video_id'],
-                                               clip['scan_id'])))
-    try:
-      done = extract_clip(request, args.out, args.context_seconds,
-                          args.transcode)
-    except media_errors.MEDIA_EXCEPTIONS as exc:
-      kind, message = media_errors.classify(exc)
-      failures.append(clip['clip_id'])
-      print(f"failed   {clip['clip_id']}  {kind}: {message}  "
-            f"{clip['video_uri']}", file=sys.stderr)
-      continue
-    print(f'{done.method:<9} {done.path}  {done.size_bytes / 1e3:.0f} kB of '
-          f'{done.source_size_bytes / 1e3:.0f} kB  '
-          f'[{done.covered_start_s:.1f}s, {done.covered_end_s:.1f}s]  '
-          f'{clip["video_uri"]}')
-  print(f'{len(clips) - len(failures)} of {len(clips)} clips extracted to '
-        f'{args.out}')
-  return 1 if failures else 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

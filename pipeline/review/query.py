@@ -13,7 +13,6 @@ turning verdicts into measured precision per model version.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import io
@@ -90,6 +89,15 @@ def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
   return con
 
 
+def video_durations_ms(data: ReviewData
+                       ) -> Dict[Tuple[str, str], Optional[int]]:
+  """Each ledger row's ``duration_ms`` by ``(video_id, scan_id)``: clip
+  extraction clamps its context to it."""
+  return {(v['video_id'], v['scan_id']): v['duration_ms']
+          for v in data.videos.select(
+              ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
           params: Sequence[Any] = ()) -> List[Dict[str, Any]]:
   return con.sql(sql, params=list(params)).to_arrow_table().to_pylist()
@@ -104,36 +112,6 @@ class ClipFilter:
   scans: Tuple[str, ...] = ()      # scan ids, or 'latest'
   videos: Tuple[str, ...] = ()     # video ids or video URIs
   limit: Optional[int] = None
-
-
-def add_clip_filter_arguments(parser: argparse.ArgumentParser,
-                              default_limit: Optional[int] = 20) -> None:
-  """The clip filters shared by ``review top``, ``extract`` and ``report``."""
-  parser.add_argument('--label', action='append', default=[],
-                      help='only clips of this label (repeatable)')
-  parser.add_argument('--min-score', '--min_score', dest='min_score',
-                      type=float, default=None,
-                      help='only clips whose peak score is at least this')
-  parser.add_argument('--model-version', '--model_version',
-                      dest='model_version', action='append', default=[],
-                      help='only clips found by this model version '
-                      '(repeatable)')
-  parser.add_argument('--scan', action='append', default=[],
-                      help=f'only clips of this scan id, or "{LATEST_SCAN}" '
-                      'for the most recent scan (repeatable)')
-  parser.add_argument('--video', action='append', default=[],
-                      help='only clips of this video id or video URI '
-                      '(repeatable)')
-  parser.add_argument('--limit', type=int, default=default_limit,
-                      help='at most this many clips, highest scores first '
-                      '(default %(default)s; 0 = no limit)')
-
-
-def clip_filter_from_args(args: argparse.Namespace) -> ClipFilter:
-  return ClipFilter(labels=tuple(args.label), min_score=args.min_score,
-                    model_versions=tuple(args.model_version),
-                    scans=tuple(args.scan), videos=tuple(args.video),
-                    limit=args.limit or None)
 
 
 def latest_scan_id(con: duckdb.DuckDBPyConnection) -> Optional[str]:

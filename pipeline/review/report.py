@@ -1,31 +1,24 @@
-"""``rescan report``: the review page over an output root.
-
-    rescan report --output ROOT --html report.html [clip filters]
-                  [--extract-dir DIR]                 # a static export
-    rescan report --output ROOT --serve [--port 8765] [--reviewer NAME]
-                  [clip filters] [--extract-dir DIR]  # record verdicts
+"""The review page over an output root (the library of ``rescan report``).
 
 The page shows a grid of the selected clips (thumbnail, label, scores,
 time, video), a player that opens at the clip's time range, each video's
 score timeline (inline SVG, threshold marked), hash matches beside the
 classifier's clips, and verdict buttons driven by the keyboard.
 
-``--serve`` runs a small local web app on Python's ``http.server``: it
-serves sources and extracts from any Beam filesystem with HTTP Range
-support (so the player can seek), cuts a browser-playable H.264 extract on
-demand when the browser cannot play a source (HEVC, MPEG-4 in AVI), and
-appends each verdict as a new Parquet file under ``ROOT/reviews/``.  The
-static export is the same page, read-only, playing local sources and
-extracts straight from disk.
+Served (``rescan report --serve``), it is a small local web app on
+Python's ``http.server``: it serves sources and extracts from any Beam
+filesystem with HTTP Range support (so the player can seek), cuts a
+browser-playable H.264 extract on demand when the browser cannot play a
+source (HEVC, MPEG-4 in AVI), and appends each verdict as a new Parquet
+file under ``ROOT/reviews/``.  The static export (``--html``) is the same
+page, read-only, playing local sources and extracts straight from disk.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import collections
 import dataclasses
 import datetime
-import getpass
 import html
 import http.server
 import json
@@ -33,8 +26,6 @@ import mimetypes
 import os
 import pathlib
 import re
-import sys
-import tempfile
 import threading
 import urllib.parse
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -267,6 +258,10 @@ def build_page_model(data: review_query.ReviewData,
                        for v, (key, title) in VERDICT_KEYS.items()])
 
 
+def page_title(root: str) -> str:
+  return f'Review · {root}'
+
+
 def render_page(model: Dict[str, Any], title: str) -> str:
   """The self-contained review page (no network, no external assets)."""
   data = json.dumps(model, ensure_ascii=False).replace('<', '\\u003c')
@@ -310,15 +305,13 @@ class ReviewApp:
                on_demand_dir: str, context_seconds: float):
     self.request = request
     self.page = render_page(build_page_model(data, request),
-                            f'Review · {request.root}')
+                            page_title(request.root))
     con = review_query.connect(data)
     self.verdicts = {k: _jsonable(v) for k, v in
                      review_query.latest_verdicts(con).items()}
     self.clips = {c['clip_id']: c for c in
                   data.clips.drop_columns(['thumbnail']).to_pylist()}
-    self.durations = {(v['video_id'], v['scan_id']): v['duration_ms']
-                      for v in data.videos.select(
-                          ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
+    self.durations = review_query.video_durations_ms(data)
     self.video_uris = {c['video_id']: c['video_uri']
                        for c in self.clips.values()}
     self.on_demand_dir = on_demand_dir
@@ -503,66 +496,11 @@ class ReviewServer:
     self._thread.join(timeout=10)
 
 
-def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='rescan report',
-      description='The review page: a static HTML export (--html) and/or a '
-      'local web app that records verdicts to ROOT/reviews/ (--serve).')
-  parser.add_argument('--output', required=True, metavar='ROOT',
-                      help='the scan output root (local or gs://)')
-  parser.add_argument('--html', metavar='FILE', default=None,
-                      help='write a self-contained, read-only page here')
-  parser.add_argument('--serve', action='store_true',
-                      help='serve the page and record verdicts')
-  parser.add_argument('--host', default='127.0.0.1',
-                      help='address to listen on (default %(default)s)')
-  parser.add_argument('--port', type=int, default=DEFAULT_PORT,
-                      help='port to listen on (default %(default)s; 0 = any)')
-  parser.add_argument('--reviewer', default=getpass.getuser(),
-                      help='who records the verdicts (default: the user)')
-  parser.add_argument('--extract-dir', '--extract_dir', dest='extract_dir',
-                      default=None, metavar='DIR',
-                      help='play extracts cut by "rescan extract --out DIR"')
-  parser.add_argument('--context-seconds', '--context_seconds',
-                      dest='context_seconds', type=float,
-                      default=clip_extract.DEFAULT_CONTEXT_SECONDS,
-                      help='context of extracts cut on demand')
-  review_query.add_clip_filter_arguments(parser, default_limit=DEFAULT_LIMIT)
-  return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = build_parser().parse_args(list(sys.argv[1:] if argv is None
-                                        else argv))
-  if not args.html and not args.serve:
-    print('rescan report: give --html FILE, --serve, or both',
-          file=sys.stderr)
-    return 2
-  data = review_query.load_review_data(args.output)
-  clip_filter = review_query.clip_filter_from_args(args)
-  if args.html:
-    html_dir = os.path.dirname(os.path.abspath(args.html))
-    request = ReportRequest(args.output, clip_filter, STATIC,
-                            extract_dir=args.extract_dir, html_dir=html_dir)
-    model = build_page_model(data, request)
-    with open(args.html, 'w', encoding='utf-8') as f:
-      f.write(render_page(model, f'Review · {args.output}'))
-    print(f"wrote {args.html}: {len(model['clips'])} clips")
-  if not args.serve:
-    return 0
-  request = ReportRequest(args.output, clip_filter, SERVE, args.reviewer,
-                          args.extract_dir)
-  with tempfile.TemporaryDirectory(prefix='rescan-review-') as scratch:
-    app = ReviewApp(request, data, scratch, args.context_seconds)
-    with ReviewServer(app, args.host, args.port) as server:
-      print(f'review page: {server.url}  (reviewer {args.reviewer}; '
-            'Ctrl-C to stop)', flush=True)
-      try:
-        threading.Event().wait()
-      except KeyboardInterrupt:
-        print('stopped')
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())
+def write_static_page(data: review_query.ReviewData, request: ReportRequest,
+                      path: str) -> Dict[str, Any]:
+  """Writes the read-only page to the local file ``path``; returns what it
+  shows (``build_page_model``)."""
+  model = build_page_model(data, request)
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(render_page(model, page_title(request.root)))
+  return model

@@ -47,3 +47,19 @@ def boolean(text: str) -> bool:
   if value in ('false', '0', 'no'):
     return False
   raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+
+
+def fraction_below_one(text: str) -> float:
+  """A share that may be zero but never all, e.g. a held-out fraction."""
+  value = float(text)
+  if not 0.0 <= value < 1.0:
+    raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
+  return value
+
+
+def positive_fraction(text: str) -> float:
+  """A share above zero, up to all of it, e.g. a target precision."""
+  value = float(text)
+  if not 0.0 < value <= 1.0:
+    raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text}')
+  return value

@@ -19,7 +19,9 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import WorkerOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-LOCAL_RUNNER_NAMES = ('DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
+DEFAULT_RUNNER = 'DirectRunner'
+LOCAL_RUNNER_NAMES = (DEFAULT_RUNNER, 'SwitchingDirectRunner', 'FnApiRunner')
+DATAFLOW_RUNNER_NAMES = ('DataflowRunner', 'TestDataflowRunner')
 
 
 def local_runner() -> FnApiRunner:
@@ -49,11 +51,24 @@ def with_staging(beam_args: Sequence[str]) -> List[str]:
   return args + [f'--setup_file={SETUP_FILE}']
 
 
+def with_default_runner(beam_args: Sequence[str]) -> List[str]:
+  """Beam's flags, on the local runner unless they name a runner."""
+  args = list(beam_args)
+  if any(a == '--runner' or a.startswith('--runner=') for a in args):
+    return args
+  return ['--runner', DEFAULT_RUNNER] + args
+
+
+def runner_name(beam_args: Sequence[str]) -> str:
+  return PipelineOptions(list(beam_args)).view_as(
+      StandardOptions).runner or DEFAULT_RUNNER
+
+
 def create_pipeline(beam_args: Sequence[str]) -> beam.Pipeline:
   options = PipelineOptions(list(beam_args))
-  name = options.view_as(StandardOptions).runner or 'DirectRunner'
+  name = runner_name(beam_args)
   if name in LOCAL_RUNNER_NAMES:
     return beam.Pipeline(runner=local_runner(), options=options)
-  if name in ('DataflowRunner', 'TestDataflowRunner'):
+  if name in DATAFLOW_RUNNER_NAMES:
     options = PipelineOptions(with_staging(beam_args))
   return beam.Pipeline(options=options)

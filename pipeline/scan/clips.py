@@ -16,6 +16,10 @@ import numpy as np
 
 from pipeline.records import FrameScore
 
+# Runs of positive samples at most this far apart merge into one clip (the
+# scan's default --merge-gap-seconds).
+DEFAULT_MERGE_GAP_MS = 1000.0
+
 
 @dataclasses.dataclass(frozen=True)
 class ClipSpan:
@@ -31,9 +35,11 @@ class ClipSpan:
 
 @dataclasses.dataclass(frozen=True)
 class ClipRules:
+  """What turns scores into clips: the threshold, the grid's sample
+  interval (a sample stands for that long) and the merge rules."""
   threshold: float
   sample_interval_ms: float
-  merge_gap_ms: float = 1000.0
+  merge_gap_ms: float = DEFAULT_MERGE_GAP_MS
   min_clip_ms: float = 0.0
 
 

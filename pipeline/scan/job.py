@@ -2,8 +2,10 @@
 
 ``build_pipeline`` builds the graph on any pipeline (tests pass a
 ``TestPipeline``); ``run`` parses flags, checks the model and inputs before
-any work starts, runs, and prints a summary.  The commands ``rescan scan``
-and ``python -m pipeline.run`` call ``run`` (``pipeline.cli.scan``).
+any work starts, runs, and prints a summary.  Both resolve the flags against
+the model once (``pipeline.scan.settings``); the progress line uses the same
+settings as the workers.  The commands ``rescan scan`` and ``python -m
+pipeline.run`` call ``run`` (``pipeline.cli.scan``).
 """
 from __future__ import annotations
 
@@ -14,36 +16,18 @@ from typing import Dict, Iterator, Optional, Sequence
 
 import apache_beam as beam
 
-from pipeline.scan import inputs
 from pipeline.inference import contract as model_contract
-from pipeline.scan import progress
 from pipeline.runtime import runners
+from pipeline.scan import inputs
+from pipeline.scan import progress
 from pipeline.scan import summary
+from pipeline.scan.graph import ScanVideos
 from pipeline.scan.options import ScanConfig
 from pipeline.scan.options import parse_scan_args
+from pipeline.scan.settings import ScanSettings
+from pipeline.scan.settings import resolve_settings
+from pipeline.storage import claims
 from pipeline.storage.parquet import WriteDataset
-from pipeline.scan.transforms import ScanVideos
-from pipeline.scan.transforms import settings_from
-
-
-def build_pipeline(p: beam.Pipeline, config: ScanConfig,
-                   spec: Optional[model_contract.ModelSpec] = None
-                   ) -> Dict[str, beam.PCollection]:
-  """Adds the scan to ``p``; returns the clip and ledger collections."""
-  spec = spec or model_contract.resolve_model(config.model)
-  for spec_input in config.inputs:
-    inputs.check_input(spec_input)
-  settings = settings_from(config, spec)
-  outputs = (p
-             | 'ListInputs' >> beam.Create(list(config.inputs))
-             | 'ScanVideos' >> ScanVideos(settings))
-  if not config.hashes:
-    outputs.pop('frame_hashes')
-  for dataset, records in outputs.items():
-    _ = records | WRITE_LABELS[dataset] >> WriteDataset(
-        config.output, dataset, config.scan_id)
-  return outputs
-
 
 WRITE_LABELS = {
     'flagged_clips': 'WriteFlaggedClips',
@@ -53,15 +37,42 @@ WRITE_LABELS = {
 }
 
 
+def build_pipeline(p: beam.Pipeline, config: ScanConfig,
+                   spec: Optional[model_contract.ModelSpec] = None
+                   ) -> Dict[str, beam.PCollection]:
+  """Adds the scan to ``p``; returns the collections it writes, by
+  dataset.  ``spec`` defaults to the model's, read from ``config.model``."""
+  spec = spec or model_contract.resolve_model(config.model)
+  return add_scan(p, resolve_settings(config, spec))
+
+
+def add_scan(p: beam.Pipeline, settings: ScanSettings
+             ) -> Dict[str, beam.PCollection]:
+  """Checks the inputs, then adds the scan and its writes to ``p``."""
+  config = settings.config
+  for spec_input in config.inputs:
+    inputs.check_input(spec_input)
+  outputs = (p
+             | 'ListInputs' >> beam.Create(list(config.inputs))
+             | 'ScanVideos' >> ScanVideos(settings))
+  for dataset, records in outputs.items():
+    _ = records | WRITE_LABELS[dataset] >> WriteDataset(
+        config.output, dataset, config.scan_id)
+  return outputs
+
+
 def run(argv: Optional[Sequence[str]] = None,
         test_pipeline: Optional[beam.Pipeline] = None) -> ScanConfig:
   """Runs one scan to completion and prints its summary."""
   config = parse_scan_args(sys.argv[1:] if argv is None else argv)
-  spec = model_contract.resolve_model(config.model)
+  settings = resolve_settings(config, model_contract.resolve_model(
+      config.model))
   p = test_pipeline or runners.create_pipeline(config.beam_args)
-  build_pipeline(p, config, spec)
-  with private_files(), progress.scan_progress(config.beam_args,
-                              fps=config.fps or spec.fps) as reporter:
+  add_scan(p, settings)
+  claims.claim_scan(config.output, config.scan_id, tool='scan',
+                    beam_args=config.beam_args)
+  with private_files(), progress.scan_progress(
+      config.beam_args, fps=settings.fps) as reporter:
     result = p.run()
     reporter.follow(result, config.beam_args)
     result.wait_until_finish()

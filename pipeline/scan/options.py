@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 from pipeline.media import sampling
+from pipeline.runtime import runners
 from pipeline.runtime import flag_types
+from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
 
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 64
-DEFAULT_MERGE_GAP_SECONDS = 1.0
+DEFAULT_MERGE_GAP_SECONDS = DEFAULT_MERGE_GAP_MS / 1000
 DEFAULT_MIN_CLIP_SECONDS = 0.0
 DEFAULT_MAX_PIXELS = 8192 * 4320
-DEFAULT_LOCAL_RUNNER = 'DirectRunner'
 DEFAULT_SEGMENT_TIMEOUT_SECONDS = 600.0
 DEFAULT_MAX_FRAMES_PER_SEGMENT = 100_000
 DECODE_ISOLATION_CHOICES = ('subprocess', 'inline')
@@ -57,6 +58,7 @@ class ScanConfig:
   skip_scanned: bool = False
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
+  model_copies: Optional[int] = None
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -164,6 +166,13 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='Fail at worker start when TensorFlow sees no GPU (default: true '
        'when an accelerator is requested, by --inference-accelerator or '
        'worker_accelerator in --dataflow_service_options).')
+  _add(parser, 'model_copies', type=flag_types.positive_int, default=None,
+       metavar='N',
+       help='Load N copies of the model per worker machine, shared by all '
+       'its SDK processes (Beam\'s large-model mechanism), instead of one '
+       'copy in every process (the default). On a GPU worker, 1 keeps a '
+       'single model in GPU memory; raise it while the GPU has memory and '
+       'compute to spare.')
   _add(parser, 'scan_id', type=scan_id_arg, default=None,
        help='Id of this scan, used as the output partition (default: UTC '
        'time plus a random suffix).')
@@ -175,8 +184,7 @@ def parse_scan_args(argv: Sequence[str],
   """Parses our flags; the flags we do not know are kept for Beam."""
   known, beam_args = build_arg_parser().parse_known_args(list(argv))
   now = now or datetime.datetime.now(datetime.timezone.utc)
-  if not any(a == '--runner' or a.startswith('--runner=') for a in beam_args):
-    beam_args = ['--runner', DEFAULT_LOCAL_RUNNER] + beam_args
+  beam_args = runners.with_default_runner(beam_args)
   values = vars(known)
   if values['require_gpu'] is None:
     values['require_gpu'] = bool(values['inference_accelerator']) or any(

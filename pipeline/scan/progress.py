@@ -39,7 +39,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import StandardOptions
+
+from pipeline.runtime import runners
 
 NAMESPACE = 'rescan'
 # The scan's counters the line is made of (namespace ``rescan``).
@@ -53,8 +54,7 @@ SEGMENTS_FAILED = 'segments_failed'
 BYTES_READ = 'bytes_read'
 VIDEO_MS_PROBED = 'video_ms_probed'  # summed durations of probed videos
 
-LOCAL_RUNNERS = ('DirectRunner', 'SwitchingDirectRunner', 'FnApiRunner')
-POLLED_RUNNERS = ('DataflowRunner',)
+POLLED_RUNNERS = runners.DATAFLOW_RUNNER_NAMES
 REDRAW_INTERVAL_S = 0.5
 POLL_INTERVAL_S = 10.0
 RATE_WINDOW_S = 5.0
@@ -97,9 +97,6 @@ class ProgressCounter:
   def inc(self, n: int = 1) -> None:
     self._counter.inc(n)
     _add_to_tally(self._namespace, self._name, n)
-
-  def dec(self, n: int = 1) -> None:
-    self.inc(-n)
 
 
 class ProgressDistribution:
@@ -247,17 +244,13 @@ def windowed_rate(history: Sequence[Tuple[float, int]],
   return (latest - start_count) / (now - start_t)
 
 
-def runner_name(beam_args: Sequence[str]) -> str:
-  return PipelineOptions(list(beam_args)).view_as(
-      StandardOptions).runner or 'DirectRunner'
-
-
 def live_progress_supported(beam_args: Sequence[str]) -> bool:
   """Whether the scan's DoFns run in this process (the local runner, in
   memory or multi-threaded), so that the tally sees them."""
   mode = PipelineOptions(list(beam_args)).view_as(
       DirectOptions).direct_running_mode
-  return runner_name(beam_args) in LOCAL_RUNNERS and mode != 'multi_processing'
+  return (runners.runner_name(beam_args) in runners.LOCAL_RUNNER_NAMES
+          and mode != 'multi_processing')
 
 
 class ProgressReporter:
@@ -289,7 +282,7 @@ class ProgressReporter:
   def follow(self, result, beam_args: Sequence[str]) -> None:
     """After ``p.run()`` returns: on a runner with live metrics, poll the
     job's metrics instead of this process's tally."""
-    if runner_name(beam_args) in POLLED_RUNNERS:
+    if runners.runner_name(beam_args) in POLLED_RUNNERS:
       self.use_source(lambda: counters_from_metrics(result.metrics().query(
           MetricsFilter().with_namespace(NAMESPACE))), POLL_INTERVAL_S)
 
@@ -347,6 +340,6 @@ def scan_progress(beam_args: Sequence[str], stream: TextIO = sys.stderr,
     source: Callable[[], Mapping[str, int]] = dict
     if live:
       source = stack.enter_context(process_tally()).snapshot
-    wanted = live or runner_name(beam_args) in POLLED_RUNNERS
+    wanted = live or runners.runner_name(beam_args) in POLLED_RUNNERS
     yield stack.enter_context(ProgressReporter(
         source, stream, interval_s=interval_s, fps=fps, wanted=wanted))

@@ -50,22 +50,6 @@ def _transient_errors() -> tuple:
 TRANSIENT_ERRORS = _transient_errors()
 
 
-def use_anonymous_gcs_for_emulator() -> None:
-  """With ``STORAGE_EMULATOR_HOST`` set (a local GCS emulator), skip Beam's
-  credential lookup, which otherwise retries for about 20 s per process
-  before it connects anonymously.  Has no effect without the variable."""
-  if not os.environ.get('STORAGE_EMULATOR_HOST'):
-    return
-  from apache_beam.internal.gcp import auth  # pylint: disable=import-outside-toplevel
-  # pylint: disable=protected-access
-  with auth._Credentials._credentials_lock:
-    auth._Credentials._credentials_init = True
-    auth._Credentials._credentials = None
-
-
-use_anonymous_gcs_for_emulator()
-
-
 def has_scheme(uri: str) -> bool:
   return '://' in uri
 

@@ -11,16 +11,40 @@ from apache_beam.io.parquetio import WriteToParquet
 
 import schemas
 
+from pipeline.storage.claims import check_output_root
+from pipeline.storage.scan_ids import check_scan_id
+
 
 def _as_dict(record) -> dict:
   return record._asdict()
 
 
 class WriteDataset(beam.PTransform):
-  """Typed records -> ``ROOT/<dataset>/scan_id=<id>/part-*.parquet``."""
+  """Typed records -> ``ROOT/<dataset>/scan=<id>/part-*.parquet``.
+
+  What the sink deletes, and why it can only be this scan's own files
+  (Beam 2.77, ``apache_beam/io/filebasedsink.py``; every ``FileSystems``
+  delete expands its paths as globs first, ``*`` never crossing a ``/``):
+
+  - ``pre_finalize`` deletes the files matching the final-name glob,
+    ``<prefix>-*-of-<NNNNN>.parquet`` with the prefix
+    ``ROOT/<dataset>/scan=<id>/part``: files of this partition folder only,
+    because the prefix ends in ``/part`` (``scan=a`` never matches
+    ``scan=ab``) and neither the id (``check_scan_id``) nor the root
+    (``check_output_root``) may hold a glob character;
+  - ``finalize_write`` deletes the temporary shards it renamed and its
+    temporary folder ``ROOT/<dataset>/scan=<id>/beam-temp-part-<uuid1>``,
+    inside the same partition folder.
+
+  That delete is also why one id must never be written twice under one
+  root: a rerun would replace the earlier files of that id, so a run claims
+  its id first (``pipeline.storage.claims.claim_scan``).
+  """
 
   def __init__(self, root: str, dataset: str, scan_id: str):
     super().__init__()
+    check_output_root(root)
+    check_scan_id(scan_id)
     self._prefix = schemas.partition_dir(root, dataset, scan_id) + '/part'
     self._schema = schemas.DATASETS[dataset]
 
@@ -52,7 +76,9 @@ def read_tables(pattern: str) -> List[pa.Table]:
 
 
 def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
-  """One scan's rows of one dataset, through ``FileSystems`` (any scheme)."""
+  """One scan's rows of one dataset, through ``FileSystems`` (any scheme).
+  The id is checked first: a glob character in it would read other scans."""
+  check_scan_id(scan_id)
   tables = read_tables(
       schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')
   schema = schemas.DATASETS[dataset]

@@ -1,0 +1,40 @@
+"""The clip filter flags shared by ``review top``, ``extract`` and
+``report``: a library for ``pipeline/cli/*``, not a command."""
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from pipeline.review import query as review_query
+
+
+def add_clip_filter_arguments(parser: argparse.ArgumentParser,
+                              default_limit: Optional[int] = 20) -> None:
+  """The clip filters shared by ``review top``, ``extract`` and ``report``
+  (``clip_filter_from_args`` reads them back)."""
+  parser.add_argument('--label', action='append', default=[],
+                      help='only clips of this label (repeatable)')
+  parser.add_argument('--min-score', '--min_score', dest='min_score',
+                      type=float, default=None,
+                      help='only clips whose peak score is at least this')
+  parser.add_argument('--model-version', '--model_version',
+                      dest='model_version', action='append', default=[],
+                      help='only clips found by this model version '
+                      '(repeatable)')
+  parser.add_argument('--scan', action='append', default=[],
+                      help='only clips of this scan id, or '
+                      f'"{review_query.LATEST_SCAN}" for the most recent '
+                      'scan (repeatable)')
+  parser.add_argument('--video', action='append', default=[],
+                      help='only clips of this video id or video URI '
+                      '(repeatable)')
+  parser.add_argument('--limit', type=int, default=default_limit,
+                      help='at most this many clips, highest scores first '
+                      '(default %(default)s; 0 = no limit)')
+
+
+def clip_filter_from_args(args: argparse.Namespace) -> review_query.ClipFilter:
+  return review_query.ClipFilter(
+      labels=tuple(args.label), min_score=args.min_score,
+      model_versions=tuple(args.model_version), scans=tuple(args.scan),
+      videos=tuple(args.video), limit=args.limit or None)

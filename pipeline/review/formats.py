@@ -1,0 +1,197 @@
+"""Query results as text: aligned tables for people, JSON and CSV for
+scripts, and a video's timeline and a scan's stats as text.
+
+``rescan review`` prints what these return; they take the rows
+``pipeline.review.query`` returns and know nothing of flags.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from pipeline.review import query as review_query
+
+TABLE, JSON, CSV = 'table', 'json', 'csv'
+FORMATS = (TABLE, JSON, CSV)
+MAX_CELL_CHARS = 48
+SPARK_WIDTH = 60
+
+# A table column: header, and how to get its text from a row.
+Column = Tuple[str, Callable[[Dict[str, Any]], Any]]
+
+
+def seconds(ms: Optional[int]) -> str:
+  return '' if ms is None else f'{ms / 1000:.1f}s'
+
+
+def _score(value: Optional[float]) -> str:
+  return '' if value is None else f'{value:.3f}'
+
+
+def _cell(value: Any) -> str:
+  text = '' if value is None else str(value)
+  if len(text) > MAX_CELL_CHARS:
+    text = '…' + text[-(MAX_CELL_CHARS - 1):]
+  return text
+
+
+def format_table(rows: Sequence[Dict[str, Any]],
+                 columns: Sequence[Column]) -> str:
+  """Rows as left-aligned text columns under a header; long cells keep
+  their end (file names matter more than bucket prefixes)."""
+  if not rows:
+    return '(no rows)'
+  cells = [[_cell(get(row)) for _, get in columns] for row in rows]
+  headers = [header for header, _ in columns]
+  widths = [max(len(h), *(len(r[i]) for r in cells))
+            for i, h in enumerate(headers)]
+  lines = ['  '.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+  lines += ['  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            for row in cells]
+  return '\n'.join(lines)
+
+
+def _json_value(value: Any) -> Any:
+  if isinstance(value, (datetime.datetime, datetime.date)):
+    return value.isoformat()
+  if isinstance(value, bytes):
+    return None  # thumbnails are for the report page, not for scripts
+  raise TypeError(f'not JSON serializable: {type(value).__name__}')
+
+
+def format_json(value: Any) -> str:
+  return json.dumps(value, default=_json_value, ensure_ascii=False, indent=2)
+
+
+def format_csv(rows: Sequence[Dict[str, Any]]) -> str:
+  """Rows as CSV; the header is the union of the rows' keys, in order."""
+  fields: List[str] = []
+  for row in rows:
+    fields += [k for k in row if k not in fields]
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, fieldnames=fields, restval='',
+                          lineterminator='\n')
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({k: (v.isoformat() if isinstance(v, datetime.datetime)
+                         else '' if isinstance(v, bytes) else v)
+                     for k, v in row.items()})
+  return buffer.getvalue().rstrip('\n')
+
+
+def format_rows(fmt: str, rows: Sequence[Dict[str, Any]],
+                columns: Sequence[Column], document: Any = None) -> str:
+  """Rows in one of ``FORMATS``; JSON prints ``document`` instead of the
+  rows when given (a whole result, not just its table)."""
+  if fmt == JSON:
+    return format_json(rows if document is None else document)
+  if fmt == CSV:
+    return format_csv(rows)
+  return format_table(rows, columns)
+
+
+CLIP_COLUMNS: Sequence[Column] = (
+    ('peak', lambda r: _score(r['peak_score'])),
+    ('mean', lambda r: _score(r['mean_score'])),
+    ('label', lambda r: r['label']),
+    ('start', lambda r: seconds(r['start_ms'])),
+    ('end', lambda r: seconds(r['end_ms'])),
+    ('video', lambda r: r['video_uri']),
+    ('model', lambda r: r['model_version']),
+    ('scan', lambda r: r['scan_id']),
+    ('clip_id', lambda r: r['clip_id']),
+)
+TIMELINE_COLUMNS: Sequence[Column] = (
+    ('start', lambda r: seconds(r['start_ms'])),
+    ('end', lambda r: seconds(r['end_ms'])),
+    ('label', lambda r: r['label']),
+    ('peak', lambda r: _score(r['peak_score'])),
+    ('at', lambda r: seconds(r['peak_ms'])),
+    ('mean', lambda r: _score(r['mean_score'])),
+    ('frames', lambda r: r['frames']),
+    ('clip_id', lambda r: r['clip_id']),
+)
+HASH_MATCH_COLUMNS: Sequence[Column] = (
+    ('bank', lambda r: r['bank']),
+    ('entry', lambda r: r['entry_id']),
+    ('label', lambda r: r['label']),
+    ('query %', lambda r: f"{r['query_match_pct']:.1f}"),
+    ('compared %', lambda r: f"{r['compared_match_pct']:.1f}"),
+    ('frames', lambda r: r['matched_frames']),
+    ('first', lambda r: seconds(r['first_match_ms'])),
+    ('last', lambda r: seconds(r['last_match_ms'])),
+)
+PRECISION_COLUMNS: Sequence[Column] = (
+    ('model', lambda r: r['model_name']),
+    ('version', lambda r: r['model_version']),
+    ('reviewed', lambda r: r['reviewed']),
+    ('violating', lambda r: r['violating']),
+    ('not violating', lambda r: r['not_violating']),
+    ('unsure', lambda r: r['unsure']),
+    ('precision', lambda r: '' if r['precision'] is None
+     else f"{r['precision']:.3f}"),
+)
+
+
+def _columns_of(rows: Sequence[Dict[str, Any]]) -> List[Column]:
+  """Every key of the rows as a column (for the stats sections)."""
+  keys: List[str] = []
+  for row in rows:
+    keys += [k for k in row if k not in keys]
+  return [(k, lambda r, k=k: r.get(k)) for k in keys]
+
+
+def format_timeline_text(timeline: review_query.VideoTimeline,
+                         width: int = SPARK_WIDTH) -> str:
+  """A video's ledger facts, a sparkline per label and its clip rows."""
+  video = timeline.video
+  lines = [f"video    {video['video_uri']}",
+           f"id       {video['video_id']}",
+           f"scan     {video['scan_id']}  model {video['model_name']} "
+           f"{video['model_version']}",
+           f"status   {video['status']}"
+           + (f"  ({video['error_kind']}: {video['error_message']})"
+              if video.get('error_kind') else ''),
+           f"duration {seconds(video.get('duration_ms'))}  "
+           f"codec {video.get('codec') or '?'}  "
+           f"{video.get('width') or '?'}x{video.get('height') or '?'}  "
+           f"clips {len(timeline.clips)}", '']
+  sparklines = review_query.sparklines_by_label(timeline, width)
+  if sparklines:
+    label_width = max(len(label) for label in sparklines)
+    duration = seconds(video.get('duration_ms'))
+    for label, line in sparklines.items():
+      lines.append(f'{label.ljust(label_width)}  |{line}|')
+    lines.append(f"{' ' * label_width}   0s{duration.rjust(width - 2)}")
+    lines.append('')
+  lines.append(format_table(timeline.clips, TIMELINE_COLUMNS))
+  if timeline.hash_matches:
+    lines += ['', 'hash matches:',
+              format_table(timeline.hash_matches, HASH_MATCH_COLUMNS)]
+  return '\n'.join(lines)
+
+
+def timeline_document(timeline: review_query.VideoTimeline
+                      ) -> Dict[str, Any]:
+  """A video's timeline as one JSON document."""
+  return {'video': timeline.video, 'clips': timeline.clips,
+          'sparklines': review_query.sparklines_by_label(timeline),
+          'hash_matches': timeline.hash_matches}
+
+
+def format_stats_text(stats: Dict[str, List[Dict[str, Any]]]) -> str:
+  blocks = [f"{name.replace('_', ' ')}:\n"
+            f'{format_table(rows, _columns_of(rows))}'
+            for name, rows in stats.items()]
+  return '\n\n'.join(blocks)
+
+
+def stats_csv_rows(stats: Dict[str, List[Dict[str, Any]]]
+                   ) -> List[Dict[str, Any]]:
+  """The stats sections as one list of rows, each tagged with its
+  ``section`` (CSV has one table)."""
+  return [{'section': name, **row} for name, rows in stats.items()
+          for row in rows]

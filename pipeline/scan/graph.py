@@ -1,0 +1,114 @@
+"""``ScanVideos``, the scan's data flow as one composite: it only chains
+the steps of ``pipeline.scan.transforms``.
+
+    ExpandInputs -> DedupeInputs -> ProbeVideos -> PlanSegments
+      -> ReshuffleSegments -> DecodeSegments -> ScoreFrames (RunInference)
+      -> GroupByVideo -> AssembleVideos   (+ MatchHashes with --bank)
+
+Its step labels (the strings before ``>>``) are a stable interface: Dataflow
+matches steps by them when a job is updated, and tests look for them.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.hashes.match_job import match_hashes_transform
+from pipeline.hashes.matching import MatchRules
+from pipeline.media import errors as media_errors
+from pipeline.media import segments
+from pipeline.records import VideoRef
+from pipeline.scan import inputs
+from pipeline.scan import transforms
+from pipeline.scan.settings import ScanSettings
+
+
+class ScanVideos(beam.PTransform):
+  """Input specs -> {dataset name: records}: flagged clips, ledger rows,
+  frame hashes (with ``--hashes``) and hash matches (with ``--bank``)."""
+
+  def __init__(self, settings: ScanSettings):
+    super().__init__()
+    self._settings = settings
+
+  def expand(self, specs):
+    s = self._settings
+    refs = (specs
+            | 'ExpandInputs' >> beam.FlatMap(inputs.expand_input)
+            | 'RefsToTuples' >> beam.Map(tuple)
+            | 'DedupeInputs' >> beam.Distinct()
+            | 'TuplesToRefs' >> beam.MapTuple(VideoRef))
+    if s.skip_scanned_root:
+      previous = (specs.pipeline
+                  | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
+                      s.skip_scanned_root, s.spec.version))
+    else:
+      previous = specs.pipeline | 'NoPreviousScans' >> beam.Create([])
+    probe_results = (
+        refs
+        | 'ProbeVideos' >> beam.ParDo(
+            transforms.ProbeVideoFn(s),
+            previous=beam.pvalue.AsDict(previous))
+        .with_exception_handling(
+            dead_letter_tag=transforms.DEAD_LETTER,
+            exc_class=media_errors.DEAD_LETTER_EXCEPTIONS))
+    probed, failed, skipped = (
+        probe_results['good']
+        | 'SplitProbeResults' >> beam.Partition(
+            transforms.probe_result_kind, 3))
+    dead_probes = (probe_results[transforms.DEAD_LETTER]
+                   | 'DeadLetterProbes' >> beam.Map(transforms.dead_probe))
+    decoded = (
+        probed
+        | 'PlanSegments' >> beam.FlatMap(segments.plan_segments, s.segment_ms)
+        | 'ReshuffleSegments' >> beam.Reshuffle()
+        | 'DecodeSegments' >> beam.ParDo(
+            transforms.DecodeSegmentFn(s)).with_outputs(
+                transforms.OUTCOMES, transforms.HASHES,
+                main='samples').with_exception_handling(
+                    dead_letter_tag=transforms.DEAD_LETTER,
+                    exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
+                    use_subprocess=s.config.decode_isolation == 'subprocess',
+                    timeout=s.config.segment_timeout_seconds))
+    scores = (decoded['samples']
+              | 'ScoreFrames' >> transforms.score_frames(s)
+              | 'KeyScoresByVideo' >> beam.ParDo(
+                  transforms.ScoreToRecordFn(s.threshold)))
+    # Counted before the Flatten, which the local runner does not fuse
+    # across, so that progress moves while segments decode.
+    outcomes = (
+        (decoded[transforms.OUTCOMES]
+         | 'CountSegmentOutcomes' >> beam.ParDo(
+             transforms.CountSegmentOutcomesFn()),
+         decoded[transforms.DEAD_LETTER]
+         | 'DeadLetterSegments' >> beam.Map(transforms.dead_segment)
+         | 'CountDeadSegments' >> beam.ParDo(
+             transforms.CountSegmentOutcomesFn()))
+        | 'FlattenOutcomes' >> beam.Flatten())
+    all_failed = ((failed, dead_probes)
+                  | 'FlattenProbeFailures' >> beam.Flatten())
+    assembled = (
+        {
+            'probed': probed | 'KeyProbedByVideo' >> beam.Map(
+                transforms.key_by_video),
+            'failed': all_failed | 'KeyFailedByVideo' >> beam.Map(
+                transforms.key_by_video),
+            'skipped': skipped | 'KeySkippedByVideo' >> beam.Map(
+                transforms.key_by_video),
+            'outcomes': outcomes,
+            'scores': scores,
+        }
+        | 'GroupByVideo' >> beam.CoGroupByKey()
+        | 'AssembleVideos' >> beam.ParDo(
+            transforms.AssembleVideoFn(s)).with_outputs(
+                transforms.LEDGER, main='clips'))
+    outputs = {'flagged_clips': assembled['clips'],
+               'videos': assembled[transforms.LEDGER]}
+    if s.config.hashes:
+      outputs['frame_hashes'] = decoded[transforms.HASHES]
+    if s.config.banks:
+      outputs['hash_matches'] = (
+          decoded[transforms.HASHES]
+          | 'MatchHashes' >> match_hashes_transform(
+              s.config.banks, MatchRules(), s.config.scan_id,
+              s.config.scan_id))
+    return outputs

@@ -1,0 +1,170 @@
+"""The ledger policy: everything the scan learned of one video becomes its
+flagged clips and its ledger row, without Beam.
+
+Every input ends as exactly one ledger row:
+
+* inputs that share a ``video_id`` each get a failed row
+  (``duplicate_video_id``): their clips could not be told apart;
+* a video skipped by ``--skip-scanned`` gets a skipped row;
+* a video whose probe failed gets a failed row with the probe's error;
+* a probed video with no scored sample failed, with its first segment
+  error (or ``no_frames``);
+* otherwise its clips are assembled and written, and the video counts as
+  scanned, unless a segment failed in a way that left part of it unseen
+  (``media_errors.FATAL_SEGMENT_KINDS``): then it failed, with that error,
+  and its clips are still written.  A scanned video reports its first
+  (non-fatal) segment error, if any.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
+
+import schemas
+from pipeline.media import errors as media_errors
+from pipeline.records import Failure
+from pipeline.records import FlaggedClip
+from pipeline.records import FrameScore
+from pipeline.records import SegmentOutcome
+from pipeline.records import Skipped
+from pipeline.records import VideoInfo
+from pipeline.records import VideoLedgerRow
+from pipeline.scan import clips as clip_assembly
+from pipeline.scan.settings import ScanSettings
+
+DUPLICATE_VIDEO_ID = 'duplicate_video_id'
+
+
+class VideoResult(NamedTuple):
+  """What one video writes: its clips and its ledger row (one row per
+  input: several only when inputs share a ``video_id``; none for scores
+  that arrive without any probe record, which cannot happen)."""
+  clips: List[FlaggedClip]
+  rows: List[VideoLedgerRow]
+
+
+def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
+  if seconds is None:
+    return None
+  return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+def ledger_row(settings: ScanSettings, **fields) -> VideoLedgerRow:
+  """A ledger row of this scan: ``fields`` over the empty defaults."""
+  row = dict(size_bytes=None, error_kind=None, error_message=None,
+             duration_ms=None, width=None, height=None, codec=None,
+             source_updated_at=None, frames_scored=0, segments=0,
+             segments_failed=0, packets_damaged=0, bytes_read=0,
+             max_score=None, clips=0)
+  row.update(fields)
+  return VideoLedgerRow(model_name=settings.spec.name,
+                        model_version=settings.spec.version,
+                        scan_id=settings.config.scan_id,
+                        scanned_at=settings.config.scanned_at, **row)
+
+
+def duplicate_rows(video_id: str,
+                   records: Sequence[Union[VideoInfo, Failure, Skipped]],
+                   settings: ScanSettings) -> List[VideoLedgerRow]:
+  """A failed row for each of the inputs that share ``video_id``."""
+  message = f'{len(records)} inputs share video_id {video_id}'
+  return [ledger_row(settings, video_id=record.video_id,
+                     video_uri=record.uri, size_bytes=record.size_bytes,
+                     status=schemas.STATUS_FAILED,
+                     error_kind=DUPLICATE_VIDEO_ID, error_message=message)
+          for record in records]
+
+
+def skipped_row(record: Skipped, settings: ScanSettings) -> VideoLedgerRow:
+  return ledger_row(
+      settings, video_id=record.video_id, video_uri=record.uri,
+      size_bytes=record.size_bytes, status=schemas.STATUS_SKIPPED,
+      source_updated_at=_utc(record.updated_s),
+      error_message=f'unchanged since scan {record.previous_scan_id}')
+
+
+def failed_probe_row(failure: Failure,
+                     settings: ScanSettings) -> VideoLedgerRow:
+  return ledger_row(
+      settings, video_id=failure.video_id, video_uri=failure.uri,
+      size_bytes=failure.size_bytes, status=schemas.STATUS_FAILED,
+      source_updated_at=_utc(failure.updated_s),
+      error_kind=failure.error_kind, error_message=failure.error_message)
+
+
+def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
+                  settings: ScanSettings) -> List[FlaggedClip]:
+  """The clips of a probed video's scores, each with its id and the
+  thumbnail of its peak sample."""
+  spec, config = settings.spec, settings.config
+  spans = clip_assembly.assemble_clips(scores, spec.labels,
+                                       settings.clip_rules, info.duration_ms)
+  thumbnail_at = {score.ts_ms: score.thumbnail for score in scores}
+  return [
+      FlaggedClip(
+          clip_id=clip_assembly.clip_id(info.video_id, span.label,
+                                        span.start_ms, spec.version),
+          video_id=info.video_id, video_uri=info.uri, label=span.label,
+          start_ms=span.start_ms, end_ms=span.end_ms, peak_ms=span.peak_ms,
+          peak_score=span.peak_score, mean_score=span.mean_score,
+          frames=span.frames, model_name=spec.name,
+          model_version=spec.version, threshold=settings.threshold,
+          scan_id=config.scan_id, scanned_at=config.scanned_at,
+          thumbnail=thumbnail_at.get(span.peak_ms))
+      for span in spans
+  ]
+
+
+def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
+                 scores: Iterable[FrameScore],
+                 settings: ScanSettings) -> VideoResult:
+  """The clips and ledger row of a video that was probed and decoded."""
+  outcomes = sorted(outcomes, key=lambda o: o.index)
+  # One score per sample time.
+  scores = list({s.ts_ms: s for s in scores}.values())
+  errors = [o for o in outcomes if o.error_kind]
+  common = dict(video_id=info.video_id, video_uri=info.uri,
+                size_bytes=info.size_bytes, duration_ms=info.duration_ms,
+                width=info.width, height=info.height, codec=info.codec,
+                source_updated_at=_utc(info.updated_s),
+                frames_scored=len(scores), segments=len(outcomes),
+                segments_failed=len(errors),
+                packets_damaged=sum(o.packets_damaged for o in outcomes),
+                bytes_read=sum(o.bytes_read for o in outcomes))
+  if not scores:
+    first = errors[0] if errors else None
+    return VideoResult([], [ledger_row(
+        settings, status=schemas.STATUS_FAILED,
+        error_kind=first.error_kind if first else media_errors.NO_FRAMES,
+        error_message=(first.error_message if first else
+                       'no frame could be decoded'), **common)])
+  fatal = [o for o in errors
+           if o.error_kind in media_errors.FATAL_SEGMENT_KINDS]
+  clips = flagged_clips(info, scores, settings)
+  reported = (fatal or errors or [None])[0]
+  return VideoResult(clips, [ledger_row(
+      settings,
+      status=schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED,
+      error_kind=reported.error_kind if reported else None,
+      error_message=reported.error_message if reported else None,
+      max_score=max(max(score.scores) for score in scores),
+      clips=len(clips), **common)])
+
+
+def assemble_video(video_id: str, probed: Sequence[VideoInfo],
+                   failed: Sequence[Failure], skipped: Sequence[Skipped],
+                   outcomes: Iterable[SegmentOutcome],
+                   scores: Iterable[FrameScore],
+                   settings: ScanSettings) -> VideoResult:
+  """One video's probe record (``probed``, ``failed`` or ``skipped``),
+  segment outcomes and scores -> its clips and ledger row."""
+  records = [*probed, *failed, *skipped]
+  if len(records) > 1:
+    return VideoResult([], duplicate_rows(video_id, records, settings))
+  if skipped:
+    return VideoResult([], [skipped_row(skipped[0], settings)])
+  if failed:
+    return VideoResult([], [failed_probe_row(failed[0], settings)])
+  if not probed:
+    return VideoResult([], [])
+  return probed_video(probed[0], outcomes, scores, settings)
