@@ -1,43 +1,48 @@
 """Typed values of command-line flags, for argparse ``type=``: each raises
-``argparse.ArgumentTypeError`` with the bound it broke."""
+``argparse.ArgumentTypeError`` with the bound it broke.  Numbers must be
+finite: ``inf`` and ``nan`` are refused everywhere."""
 from __future__ import annotations
 
 import argparse
+import math
+from typing import Callable, Union
+
+Number = Union[int, float]
 
 
-def positive_float(text: str) -> float:
-  value = float(text)
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
-  return value
+def bounded(name: str, convert: Callable[[str], Number],
+            inside: Callable[[Number], bool], bound: str
+            ) -> Callable[[str], Number]:
+  """A flag type named ``name`` (argparse shows it for unparsable text):
+  ``convert`` the text, then refuse a non-finite value or one not
+  ``inside``, saying that it ``must be {bound}``."""
+
+  def parse(text: str) -> Number:
+    value = convert(text)
+    if not math.isfinite(value):
+      raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+    if not inside(value):
+      raise argparse.ArgumentTypeError(f'must be {bound}, got {text}')
+    return value
+
+  parse.__name__ = name
+  return parse
 
 
-def non_negative_float(text: str) -> float:
-  value = float(text)
-  if value < 0:
-    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-  return value
-
-
-def positive_int(text: str) -> int:
-  value = int(text)
-  if value <= 0:
-    raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
-  return value
-
-
-def non_negative_int(text: str) -> int:
-  value = int(text)
-  if value < 0:
-    raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
-  return value
-
-
-def unit_interval(text: str) -> float:
-  value = float(text)
-  if not 0.0 <= value <= 1.0:
-    raise argparse.ArgumentTypeError(f'must be in [0, 1], got {text}')
-  return value
+positive_float = bounded('positive_float', float, lambda v: v > 0, '> 0')
+non_negative_float = bounded('non_negative_float', float, lambda v: v >= 0,
+                             '>= 0')
+positive_int = bounded('positive_int', int, lambda v: v > 0,
+                       'a positive integer')
+non_negative_int = bounded('non_negative_int', int, lambda v: v >= 0, '>= 0')
+unit_interval = bounded('unit_interval', float, lambda v: 0 <= v <= 1,
+                        'in [0, 1]')
+# A share that may be zero but never all, e.g. a held-out fraction.
+fraction_below_one = bounded('fraction_below_one', float,
+                             lambda v: 0 <= v < 1, 'in [0, 1)')
+# A share above zero, up to all of it, e.g. a target precision.
+positive_fraction = bounded('positive_fraction', float, lambda v: 0 < v <= 1,
+                            'in (0, 1]')
 
 
 def boolean(text: str) -> bool:
@@ -48,18 +53,3 @@ def boolean(text: str) -> bool:
     return False
   raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
 
-
-def fraction_below_one(text: str) -> float:
-  """A share that may be zero but never all, e.g. a held-out fraction."""
-  value = float(text)
-  if not 0.0 <= value < 1.0:
-    raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
-  return value
-
-
-def positive_fraction(text: str) -> float:
-  """A share above zero, up to all of it, e.g. a target precision."""
-  value = float(text)
-  if not 0.0 < value <= 1.0:
-    raise argparse.ArgumentTypeError(f'must be in (0, 1], got {text}')
-  return value
