@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import apache_beam as beam
 import pytest
@@ -235,27 +235,35 @@ def test_a_read_only_root_is_one_clear_error(tmp_path):
     root.chmod(0o700)
 
 
+def _race(threads: int, claim: Callable[[], claims.Claim]
+          ) -> Tuple[List[claims.Claim], List[Exception]]:
+  """Runs ``claim`` in ``threads`` threads released at once; returns the
+  claims won and the ``ScanIdTaken`` refusals."""
+  barrier = threading.Barrier(threads)
+  won: List[claims.Claim] = []
+  refused: List[Exception] = []
+
+  def contend():
+    barrier.wait()
+    try:
+      won.append(claim())
+    except claims.ScanIdTaken as exc:
+      refused.append(exc)
+
+  pool = [threading.Thread(target=contend) for _ in range(threads)]
+  for thread in pool:
+    thread.start()
+  for thread in pool:
+    thread.join()
+  return won, refused
+
+
 def test_threads_racing_for_one_id_leave_exactly_one_owner(tmp_path):
   root = str(tmp_path / 'out')
   threads = 8
   for round_ in range(20):
     scan_id = f'race-{round_}'
-    barrier = threading.Barrier(threads)
-    won: List[claims.Claim] = []
-    refused: List[Exception] = []
-
-    def contend():
-      barrier.wait()
-      try:
-        won.append(claims.claim_scan(root, scan_id))  # pylint: disable=cell-var-from-loop
-      except claims.ScanIdTaken as exc:
-        refused.append(exc)  # pylint: disable=cell-var-from-loop
-
-    pool = [threading.Thread(target=contend) for _ in range(threads)]
-    for thread in pool:
-      thread.start()
-    for thread in pool:
-      thread.join()
+    won, refused = _race(threads, lambda: claims.claim_scan(root, scan_id))  # pylint: disable=cell-var-from-loop
     assert len(won) == 1, (round_, won)
     assert len(refused) == threads - 1
     assert claims.read_claim(claims.claim_path(root, scan_id)) == won[0]
@@ -416,21 +424,8 @@ def test_gcs_claims_send_the_precondition_and_one_of_racing_runs_wins(
   threads = 6
   for round_ in range(20):
     scan_id = f'race-{round_}'
-    barrier = threading.Barrier(threads)
-    won, refused = [], []
-
-    def contend():
-      barrier.wait()
-      try:
-        won.append(claims.claim_scan(root, scan_id, gcs_client=client))  # pylint: disable=cell-var-from-loop
-      except claims.ScanIdTaken as exc:
-        refused.append(exc)  # pylint: disable=cell-var-from-loop
-
-    pool = [threading.Thread(target=contend) for _ in range(threads)]
-    for thread in pool:
-      thread.start()
-    for thread in pool:
-      thread.join()
+    won, refused = _race(threads, lambda: claims.claim_scan(  # pylint: disable=cell-var-from-loop
+        root, scan_id, gcs_client=client))
     assert len(won) == 1 and len(refused) == threads - 1, round_
     assert claims.read_claim(claims.claim_path(root, scan_id)) == won[0]
   assert client.uploads and set(client.uploads) == {0}
