@@ -20,7 +20,7 @@ from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
 from pipeline.scan.options import parse_scan_args
 from pipeline.scan.job import build_pipeline
-from pipeline.scan.job import private_files
+from pipeline.runtime.private import private_files
 
 
 def metric_values(result) -> Dict[str, Dict[str, float]]:

@@ -10,9 +10,31 @@ from typing import NamedTuple, Optional, Tuple
 
 
 class VideoRef(NamedTuple):
-  """One input video, as named by a file pattern or a manifest row."""
+  """One input video, as named by a file pattern or a manifest row.
+
+  ``uri`` is canonical (``storage.files.canonical_uri``), so one file has
+  one name; ``explicit_id`` says a manifest gave ``video_id`` (it then wins
+  over a derived one when a file is named twice); ``shared_video_id`` is
+  set when ``video_id`` had to be made unique (see
+  ``pipeline.scan.identities``)."""
   video_id: str
   uri: str
+  explicit_id: bool = False
+  shared_video_id: Optional[str] = None
+
+
+class SourceVersion(NamedTuple):
+  """Which version of a stored file was read: size and update time
+  everywhere; locally the inode and the inode change time (``ctime``, which
+  no one can set back); on GCS the object generation and its CRC32C; with
+  ``--verify-digest`` the SHA-256 of the content."""
+  size_bytes: int
+  updated_s: float
+  inode: Optional[int] = None
+  changed_s: Optional[float] = None
+  generation: Optional[int] = None
+  crc32c: Optional[str] = None
+  sha256: Optional[str] = None
 
 
 class VideoInfo(NamedTuple):
@@ -27,6 +49,8 @@ class VideoInfo(NamedTuple):
   updated_s: Optional[float] = None
   # Longest gap between the first keyframes (see ``probe``); None if unknown.
   keyframe_interval_ms: Optional[int] = None
+  version: Optional[SourceVersion] = None
+  shared_video_id: Optional[str] = None
 
 
 class Skipped(NamedTuple):
@@ -36,6 +60,8 @@ class Skipped(NamedTuple):
   size_bytes: int
   updated_s: float
   previous_scan_id: str
+  version: Optional[SourceVersion] = None
+  shared_video_id: Optional[str] = None
 
 
 class Failure(NamedTuple):
@@ -46,6 +72,8 @@ class Failure(NamedTuple):
   error_kind: str
   error_message: str
   updated_s: Optional[float] = None
+  version: Optional[SourceVersion] = None
+  shared_video_id: Optional[str] = None
 
 
 class Segment(NamedTuple):
@@ -115,7 +143,15 @@ class VideoLedgerRow(NamedTuple):
   height: Optional[int]
   codec: Optional[str]
   source_updated_at: Optional[datetime.datetime]
+  source_inode: Optional[int]
+  source_changed_at: Optional[datetime.datetime]
+  source_generation: Optional[int]
+  source_crc32c: Optional[str]
+  content_sha256: Optional[str]
+  shared_video_id: Optional[str]
   frames_scored: int
+  samples_expected: Optional[int]
+  coverage: Optional[float]
   segments: int
   segments_failed: int
   packets_damaged: int

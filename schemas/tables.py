@@ -66,7 +66,31 @@ VIDEOS = pa.schema(
                  metadata={'description': 'last update of the stored object '
                            'scanned; with size_bytes it identifies the '
                            'version --skip-scanned compares'}),
+        pa.field('source_inode', pa.int64(),
+                 metadata={'description': 'local files: the inode read'}),
+        pa.field('source_changed_at', _TIMESTAMP_UTC,
+                 metadata={'description': 'local files: the inode change '
+                           'time (ctime), which cannot be set back'}),
+        pa.field('source_generation', pa.int64(),
+                 metadata={'description': 'GCS: the object generation read'}),
+        pa.field('source_crc32c', pa.string(),
+                 metadata={'description': 'GCS: the object CRC32C (base64)'}),
+        pa.field('content_sha256', pa.string(),
+                 metadata={'description': 'with --verify-digest: SHA-256 of '
+                           'the content, hex'}),
+        pa.field('shared_video_id', pa.string(),
+                 metadata={'description': 'the video_id its input gave when '
+                           'another file of this scan had it too; video_id is '
+                           'then made unique as <given>~<file token>'}),
         pa.field('frames_scored', pa.int64(), nullable=False),
+        pa.field('samples_expected', pa.int64(),
+                 metadata={'description': 'samples the timeline should give: '
+                           'the sampling grid over the probed duration, '
+                           'segment by segment; null when not probed'}),
+        pa.field('coverage', pa.float64(),
+                 metadata={'description': 'frames_scored / samples_expected; '
+                           'below --min-coverage the video is "partial"; '
+                           'null when no sample was expected'}),
         pa.field('segments', pa.int32(), nullable=False),
         pa.field('segments_failed', pa.int32(), nullable=False),
         pa.field('packets_damaged', pa.int64(), nullable=False),
@@ -77,7 +101,8 @@ VIDEOS = pa.schema(
         *_SCAN,
     ],
     metadata={'description': 'The per-scan ledger: exactly one row per '
-              'input video, status "scanned" or "failed".'})
+              'input video, status "scanned", "partial", "failed" or '
+              '"skipped".'})
 
 DATASETS: Dict[str, pa.Schema] = {
     'flagged_clips': FLAGGED_CLIPS,
@@ -89,6 +114,9 @@ PARTITION_KEY = 'scan'
 STATUS_SCANNED = 'scanned'
 STATUS_SKIPPED = 'skipped'
 STATUS_FAILED = 'failed'
+# Scored, but fewer samples than the timeline promised (--min-coverage):
+# part of the video was never looked at, so it is not "scanned".
+STATUS_PARTIAL = 'partial'
 
 
 def partition_dir(root: str, dataset: str, scan_id: str) -> str:

@@ -240,3 +240,57 @@ def test_a_copy_with_b_frames_shows_exactly_the_source_frames(tmp_path):
   assert copied.keys() <= source_frames.keys()
   for t, pixels in copied.items():
     assert np.array_equal(pixels, source_frames[t]), t
+
+
+HOSTILE_CLIP_IDS = ('../../x', '/tmp/rescan-evil', '..', 'a\\..\\..\\x',
+                    'nul\x00x', 'x' * 300, 'vidéo', 'new\nline', '')
+
+
+def test_a_clip_id_is_never_a_path(tmp_path):
+  for clip_id in HOSTILE_CLIP_IDS:
+    assert not clip_extract.is_safe_clip_id(clip_id), clip_id
+    with pytest.raises(clip_extract.media_errors.MediaError):
+      clip_extract.extract_paths(str(tmp_path), clip_id)
+    assert clip_extract.read_sidecar(str(tmp_path), clip_id) is None
+  assert not clip_extract.is_safe_clip_id(None)
+  scan_id = 'a3f9c2e8b1d04f5e6a7b8c9d'
+  assert clip_extract.extract_paths('/out', scan_id) == (
+      f'/out/{scan_id}.mp4', f'/out/{scan_id}.json')
+
+
+def test_extract_refuses_crafted_clip_ids_from_parquet(golden_scan, tmp_path,
+                                                       capsys):
+  """A crafted flagged_clips row cannot make ``rescan extract`` write
+  outside --out: each hostile id is one line on stderr, the others are
+  cut."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  import pyarrow as pa  # pylint: disable=import-outside-toplevel
+  import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+  import schemas  # pylint: disable=import-outside-toplevel
+  root = tmp_path / 'root'
+  shutil.copytree(os.path.join(golden_scan.root, 'videos'),
+                  root / 'videos')
+  clip = next(c for c in golden_scan.clips.to_pylist()
+              if c['video_uri'].endswith('.mp4'))
+  rows = [dict(clip, clip_id=clip_id)
+          for clip_id in HOSTILE_CLIP_IDS + (clip['clip_id'],)]
+  partition = root / 'flagged_clips' / 'scan=golden'
+  partition.mkdir(parents=True)
+  pq.write_table(pa.Table.from_pylist(rows, schema=schemas.FLAGGED_CLIPS),
+                 str(partition / 'part-0.parquet'))
+  out = tmp_path / 'a' / 'b' / 'out'
+  assert extract_cli.main(['--output', str(root), '--out', str(out),
+                           '--limit', '0']) == 1
+  captured = capsys.readouterr()
+  refused = [line for line in captured.err.splitlines()
+             if line.startswith('failed')]
+  assert len(refused) == len(HOSTILE_CLIP_IDS), captured.err
+  assert all('forbidden_uri' in line for line in refused)
+  assert sorted(os.listdir(out)) == [clip['clip_id'] + '.json',
+                                     clip['clip_id'] + '.mp4']
+  written = {os.path.relpath(os.path.join(folder, name), tmp_path)
+             for folder, _, names in os.walk(tmp_path) for name in names}
+  assert {w for w in written
+          if not w.startswith(('root' + os.sep, os.path.join('a', 'b', 'out')))
+          } == set()
+  assert not os.path.exists('/tmp/rescan-evil.mp4')

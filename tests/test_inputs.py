@@ -32,7 +32,7 @@ def test_csv_manifest_with_ids_relative_paths_and_missing_files(corpus,
                       ',does/not/exist.mp4,y\n'
                       ',,empty row\n', encoding='utf-8')
   refs = list(inputs.expand_input(str(manifest)))
-  assert refs[0] == inputs.VideoRef('abc', video)
+  assert refs[0] == inputs.VideoRef('abc', video, explicit_id=True)
   assert refs[1].uri == str(tmp_path / 'does' / 'not' / 'exist.mp4')
   assert refs[1].video_id == inputs.stable_video_id(refs[1].uri)
   assert len(refs) == 2

@@ -49,6 +49,7 @@ PURE_STAGES = (
     'pipeline.media.*',
     'pipeline.scan.clips',
     'pipeline.scan.decoding',
+    'pipeline.scan.identities',
     'pipeline.scan.ledger',
     'pipeline.scan.probing',
     'pipeline.scan.settings',

@@ -3,6 +3,7 @@ row, and clips are written whenever samples were scored."""
 from __future__ import annotations
 
 import datetime
+from fractions import Fraction
 
 from pipeline.inference.contract import ModelSpec
 from pipeline.media import errors as media_errors
@@ -144,3 +145,93 @@ def test_clips_follow_the_resolved_threshold():
                                  _scores(), settings)
   assert result.clips == []
   assert result.rows[0].status == 'scanned'
+
+
+def _settings(*flags):
+  return resolve_settings(parse_scan_args(
+      ['--input', 'x', '--output', '/out', '--model', 'm', '--scan-id',
+       'scan1', *flags], now=NOW), SPEC)
+
+
+def test_a_fully_scored_video_is_scanned_with_coverage_one():
+  (row,) = _assemble([INFO], outcomes=[_outcome(0)], scores=_scores()).rows
+  assert (row.status, row.samples_expected, row.frames_scored,
+          row.coverage) == ('scanned', 20, 20, 1.0)
+
+
+def test_samples_expected_is_the_grid_over_each_planned_segment():
+  for duration_ms, segment_s, fps in [(10_000, '5', 2.0), (10_001, '3', 2.0),
+                                      (7_777, '1', 3.0), (999, '60', 29.97),
+                                      (61_234, '7', 0.5)]:
+    settings = _settings('--segment-seconds', segment_s, '--fps', str(fps))
+    rate = Fraction(fps).limit_denominator(1000)
+    # Grid times k / fps before the end of the probed duration.
+    grid = sum(1 for k in range(5000) if Fraction(k * 1000) / rate
+               < duration_ms)
+    info = INFO._replace(duration_ms=duration_ms)
+    assert ledger.samples_expected(info, settings) == grid
+
+
+def test_a_video_scored_below_min_coverage_is_partial_never_scanned():
+  kept = [s for s in _scores() if not 5000 <= s.ts_ms < 9000]  # 12 of 20
+  result = _assemble([INFO], outcomes=[_outcome(0), _outcome(1)],
+                     scores=kept)
+  (row,) = result.rows
+  assert (row.status, row.error_kind, row.error_message) == (
+      'partial', 'low_coverage', '12 of 20 samples scored (60%)')
+  assert (row.samples_expected, row.frames_scored, row.coverage) == (
+      20, 12, 0.6)
+  # Its clips are still written.
+  assert [(c.label, c.start_ms, c.end_ms) for c in result.clips] == [
+      ('red', 2000, 4000)]
+  assert row.clips == 1
+
+
+def test_a_partial_video_keeps_its_segment_error_in_the_message():
+  kept = _scores()[:10]
+  outcomes = [_outcome(0), _outcome(1, media_errors.DECODE_ERROR, 'bits')]
+  (row,) = _assemble([INFO], outcomes=outcomes, scores=kept).rows
+  assert (row.status, row.error_kind, row.error_message) == (
+      'partial', 'low_coverage', '10 of 20 samples scored (50%); bits')
+
+
+def test_one_lost_sample_of_twenty_is_partial_only_above_the_default_bar():
+  kept = _scores()[1:]  # 19 of 20: 95%
+  (row,) = _assemble([INFO], outcomes=[_outcome(0)], scores=kept).rows
+  assert (row.status, row.coverage) == ('scanned', 0.95)
+  strict = ledger.assemble_video('v1', [INFO], [], [], [_outcome(0)], kept,
+                                 _settings('--min-coverage', '1'))
+  assert (strict.rows[0].status, strict.rows[0].error_message) == (
+      'partial', '19 of 20 samples scored (95%)')
+  lax = ledger.assemble_video('v1', [INFO], [], [], [_outcome(0)],
+                              _scores()[:1], _settings('--min-coverage', '0'))
+  assert lax.rows[0].status == 'scanned'
+
+
+def test_a_segment_lost_to_a_timeout_lowers_coverage_and_fails_the_video():
+  kept = [s for s in _scores() if s.ts_ms < 5000]  # segment 1 never decoded
+  outcomes = [_outcome(0), _outcome(1, media_errors.TIMEOUT, 'segment 1 hung',
+                                    frames=0)]
+  (row,) = _assemble([INFO], outcomes=outcomes, scores=kept).rows
+  assert (row.status, row.error_kind, row.coverage) == ('failed', 'timeout',
+                                                        0.5)
+
+
+def test_rows_without_a_decode_have_no_coverage():
+  skipped = _assemble(skipped=[Skipped('v1', '/a/v1.mp4', 1000, 1.5e9,
+                                       'scan0')]).rows[0]
+  failed = _assemble(failed=[Failure('v1', '/a/v1.mp4', None,
+                                     media_errors.NOT_FOUND, 'gone')]).rows[0]
+  for row in (skipped, failed):
+    assert (row.samples_expected, row.coverage) == (None, None)
+  (nothing,) = _assemble([INFO], outcomes=[_outcome(0, frames=0)]).rows
+  assert (nothing.status, nothing.samples_expected, nothing.coverage) == (
+      'failed', 20, 0.0)
+
+
+def test_a_video_with_no_expected_sample_has_no_coverage():
+  info = INFO._replace(duration_ms=0)
+  (row,) = _assemble([info], outcomes=[_outcome(0)],
+                     scores=[FrameScore(0, (0.1, 0.0))]).rows
+  assert (row.status, row.samples_expected, row.coverage) == ('scanned', 0,
+                                                              None)

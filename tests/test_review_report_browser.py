@@ -52,8 +52,15 @@ def _app(root: str, scratch: str,
                                  scratch, 2.0)
 
 
-def _fetch(url: str, data: bytes = None, headers: dict = None):
-  request = urllib.request.Request(url, data=data, headers=headers or {},
+def _fetch(url: str, data: bytes = None, headers: dict = None,
+           token: str = None):
+  """A request with the session token in its header (and JSON writes)."""
+  headers = dict(headers or {})
+  if token:
+    headers.setdefault(review_report.TOKEN_HEADER, token)
+  if data is not None:
+    headers.setdefault('Content-Type', 'application/json')
+  request = urllib.request.Request(url, data=data, headers=headers,
                                    method='POST' if data is not None else 'GET')
   try:
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -113,47 +120,58 @@ def test_web_app_serves_ranges_records_verdicts_and_cuts_on_demand(
   clips = golden_scan.clips.to_pylist()
   source_clip = next(c for c in clips if c['video_uri'].endswith('.webm'))
   hevc_clip = next(c for c in clips if c['video_uri'].endswith('.mkv'))
-  with review_report.ReviewServer(_app(review_root, str(tmp_path / 'cut')),
-                                  port=0) as server:
+  app = _app(review_root, str(tmp_path / 'cut'))
+  token = app.token
+  with review_report.ReviewServer(app, port=0) as server:
+    assert server.url == server.base_url + '?token=' + token
     status, headers, body = _fetch(server.url)
     assert status == 200 and headers['Content-Type'].startswith('text/html')
     assert body.count(b'"clip_id"') >= len(clips)
 
-    media = server.url + 'media/' + source_clip['video_id']
+    media = (server.base_url + 'media/' + source_clip['scan_id'] + '/' +
+             source_clip['video_id'])
     source = open(source_clip['video_uri'], 'rb').read()
-    status, headers, body = _fetch(media, headers={'Range': 'bytes=100-199'})
+    status, headers, body = _fetch(media, headers={'Range': 'bytes=100-199'},
+                                   token=token)
     assert (status, body) == (206, source[100:200])
     assert headers['Content-Range'] == f'bytes 100-199/{len(source)}'
     assert headers['Accept-Ranges'] == 'bytes'
     assert headers['Content-Type'] == 'video/webm'
-    status, _, body = _fetch(media)
+    status, _, body = _fetch(media + '?token=' + token)
     assert (status, body) == (200, source)
-    status, headers, _ = _fetch(media,
+    status, headers, _ = _fetch(media, token=token,
                                 headers={'Range': f'bytes={len(source)}-'})
     assert status == 416
     assert headers['Content-Range'] == f'bytes */{len(source)}'
-    assert _fetch(server.url + 'media/unknown')[0] == 404
-    assert _fetch(server.url + 'extracts/whatever.mp4')[0] == 404
+    assert _fetch(server.base_url + 'media/golden/unknown',
+                  token=token)[0] == 404
+    assert _fetch(server.base_url + 'extracts/golden/whatever.mp4',
+                  token=token)[0] == 404
 
     verdict = json.dumps({'clip_id': source_clip['clip_id'],
                           'verdict': 'not_violating', 'note': 'a cat'})
-    status, _, body = _fetch(server.url + 'api/verdicts', verdict.encode(),
-                             {'Content-Type': 'application/json'})
+    status, _, body = _fetch(server.base_url + 'api/verdicts',
+                             verdict.encode(), token=token)
     assert status == 201, body
     assert json.loads(body)['verdict']['reviewer'] == REVIEWER
     bad = json.dumps({'clip_id': source_clip['clip_id'], 'verdict': 'meh'})
-    assert _fetch(server.url + 'api/verdicts', bad.encode())[0] == 400
+    assert _fetch(server.base_url + 'api/verdicts', bad.encode(),
+                  token=token)[0] == 400
     unknown = json.dumps({'clip_id': 'nope', 'verdict': 'unsure'})
-    assert _fetch(server.url + 'api/verdicts', unknown.encode())[0] == 400
-    status, _, body = _fetch(server.url + 'api/verdicts')
+    assert _fetch(server.base_url + 'api/verdicts', unknown.encode(),
+                  token=token)[0] == 400
+    status, _, body = _fetch(server.base_url + 'api/verdicts', token=token)
     assert json.loads(body)[source_clip['clip_id']]['note'] == 'a cat'
 
     status, _, body = _fetch(
-        server.url + 'api/extract/' + hevc_clip['clip_id'], b'')
+        server.base_url + 'api/extract', json.dumps(
+            {'scan_id': hevc_clip['scan_id'],
+             'clip_id': hevc_clip['clip_id']}).encode(), token=token)
     cut = json.loads(body)
     assert status == 200 and cut['method'] == clip_extract.TRANSCODE
     assert cut['start_s'] == pytest.approx(2.0, abs=1e-3)
-    status, headers, body = _fetch(server.url + cut['src'].lstrip('/'),
+    assert cut['src'].endswith('?token=' + token)
+    status, headers, body = _fetch(server.base_url + cut['src'].lstrip('/'),
                                    headers={'Range': 'bytes=0-'})
     assert status == 206 and headers['Content-Type'] == 'video/mp4'
     assert body[4:8] == b'ftyp'

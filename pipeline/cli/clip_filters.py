@@ -6,6 +6,7 @@ import argparse
 from typing import Optional
 
 from pipeline.review import query as review_query
+from pipeline.runtime import flag_types
 
 
 def add_clip_filter_arguments(parser: argparse.ArgumentParser,
@@ -15,8 +16,9 @@ def add_clip_filter_arguments(parser: argparse.ArgumentParser,
   parser.add_argument('--label', action='append', default=[],
                       help='only clips of this label (repeatable)')
   parser.add_argument('--min-score', '--min_score', dest='min_score',
-                      type=float, default=None,
-                      help='only clips whose peak score is at least this')
+                      type=flag_types.unit_interval, default=None,
+                      help='only clips whose peak score is at least this '
+                      '(in [0, 1])')
   parser.add_argument('--model-version', '--model_version',
                       dest='model_version', action='append', default=[],
                       help='only clips found by this model version '
@@ -28,7 +30,8 @@ def add_clip_filter_arguments(parser: argparse.ArgumentParser,
   parser.add_argument('--video', action='append', default=[],
                       help='only clips of this video id or video URI '
                       '(repeatable)')
-  parser.add_argument('--limit', type=int, default=default_limit,
+  parser.add_argument('--limit', type=flag_types.non_negative_int,
+                      default=default_limit,
                       help='at most this many clips, highest scores first '
                       '(default %(default)s; 0 = no limit)')
 

@@ -12,6 +12,7 @@ from pipeline.inference import contract as model_contract
 from pipeline.scan import inputs
 from pipeline.scan import job
 from pipeline.storage import claims
+from pipeline.storage import parquet
 
 
 def run_scan(argv: Sequence[str]) -> int:
@@ -25,4 +26,9 @@ def run_scan(argv: Sequence[str]) -> int:
           claims.ClaimError) as exc:
     print(f'rescan: error: {exc}', file=sys.stderr)
     return 2
+  except parquet.BrokenParquetFile as exc:
+    # An earlier ledger (--skip-scanned) or this scan's own output is not
+    # Parquet: the run cannot be trusted, and the file is named.
+    print(f'rescan: error: {exc}', file=sys.stderr)
+    return 1
   return 0

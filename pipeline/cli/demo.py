@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shlex
 import sys
 from typing import List, Optional, Sequence
 
@@ -14,6 +15,13 @@ from pipeline.storage import parquet as parquet_output
 from pipeline.storage import scan_ids
 
 
+def scan_command(scan_args: Sequence[str]) -> str:
+  """The scan as a shell line, quoted: an operator who pastes it must pass
+  the pattern to the scan unexpanded (unquoted, the shell expanded
+  ``uploads/**`` and the scan saw one file)."""
+  return shlex.join(['rescan', 'scan', *scan_args])
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(
       prog='rescan demo',
@@ -21,7 +29,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       'videos with a pistol planted at known times, plus broken files, scan '
       'it on the DirectRunner with the shipped demo model (trained on '
       'synthetic footage only: a DEMO, not a real detector) and compare the '
-      'clips it flags with what was planted. Unknown flags go to Beam.')
+      'clips it flags with what was planted. Beam\'s own flags (--runner, '
+      '...) go to the scan; any other flag is an error.')
   parser.add_argument('--workdir', default='demo_output',
                       help='where the archive and results go '
                       '(default %(default)s)')
@@ -42,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       '--output', demo.results_dir, '--model', demo.model_dir,
       '--segment-seconds', str(demo_archive.SEGMENT_SECONDS),
       '--scan-id', scan_id, *beam_args]
-  print('running: rescan scan ' + ' '.join(scan_args))
+  print('running: ' + scan_command(scan_args))
   status = common.run_scan(scan_args)
   if status:
     return status

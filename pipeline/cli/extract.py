@@ -17,10 +17,14 @@ from pipeline.cli import clip_filters
 from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
 from pipeline.review import query as review_query
+from pipeline.runtime import flag_types
+from pipeline.runtime import usage
+from pipeline.runtime.terminal import printable
+from pipeline.storage.parquet import BrokenParquetFile
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan extract',
       description='Cut the selected flagged clips, with context, into small '
       'MP4 files (stream copy where possible) plus a JSON sidecar each.')
@@ -29,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument('--out', required=True, metavar='DIR',
                       help='where the extracts go (local or gs://)')
   parser.add_argument('--context-seconds', '--context_seconds',
-                      dest='context_seconds', type=float,
+                      dest='context_seconds',
+                      type=flag_types.non_negative_float,
                       default=clip_extract.DEFAULT_CONTEXT_SECONDS,
                       help='seconds kept before and after each clip '
                       '(default %(default)s)')
@@ -45,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None
                                         else argv))
-  data = review_query.load_review_data(args.output)
+  try:
+    data = review_query.load_review_data(args.output)
+  except BrokenParquetFile as exc:
+    print(f'rescan extract: error: {printable(exc)}', file=sys.stderr)
+    return 1
   con = review_query.connect(data)
   clips = review_query.top_clips(con, clip_filters.clip_filter_from_args(args))
   durations = review_query.video_durations_ms(data)
@@ -59,13 +68,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except media_errors.MEDIA_EXCEPTIONS as exc:
       kind, message = media_errors.classify(exc)
       failures.append(clip['clip_id'])
-      print(f"failed   {clip['clip_id']}  {kind}: {message}  "
-            f"{clip['video_uri']}", file=sys.stderr)
+      print(f"failed   {printable(clip['clip_id'])}  {kind}: "
+            f"{printable(message)}  {printable(clip['video_uri'])}",
+            file=sys.stderr)
       continue
-    print(f'{done.method:<9} {done.path}  {done.size_bytes / 1e3:.0f} kB of '
+    print(f'{done.method:<9} {printable(done.path)}  '
+          f'{done.size_bytes / 1e3:.0f} kB of '
           f'{done.source_size_bytes / 1e3:.0f} kB  '
           f'[{done.covered_start_s:.1f}s, {done.covered_end_s:.1f}s]  '
-          f'{clip["video_uri"]}')
+          f'{printable(clip["video_uri"])}')
   print(f'{len(clips) - len(failures)} of {len(clips)} clips extracted to '
-        f'{args.out}')
+        f'{printable(args.out)}')
   return 1 if failures else 0

@@ -10,16 +10,17 @@ from typing import Optional, Sequence
 import schemas
 from pipeline.hashes import match_job
 from pipeline.storage import claims
+from pipeline.storage.parquet import BrokenParquetFile
 from pipeline.storage.parquet import read_partition
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  """Runs the job; a missing bank or missing frame hashes is one line on
-  stderr and exit status 1; a scan id that is taken, exit status 2."""
+  """Runs the job; a missing bank, missing frame hashes or a frame-hash
+  file that is no Parquet is one line on stderr and exit status 1; a scan id that is taken, exit status 2."""
   logging.getLogger().setLevel(os.environ.get('RESCAN_LOG_LEVEL', 'ERROR'))
   try:
     config = match_job.run(sys.argv[1:] if argv is None else argv)
-  except FileNotFoundError as exc:
+  except (FileNotFoundError, BrokenParquetFile) as exc:
     print(f'rescan match: {exc}', file=sys.stderr)
     return 1
   except claims.ClaimError as exc:

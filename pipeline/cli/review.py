@@ -5,6 +5,8 @@
                             [--video ID|URI] [--limit N]
     rescan review video ID  --output ROOT [--scan ID|latest]
     rescan review stats     --output ROOT [--scan ID|latest]
+    rescan review videos    --output ROOT [--status S] [--scan ID|latest]
+                            [--limit N]
     rescan review precision --output ROOT
     rescan review verdict CLIP_ID VERDICT --output ROOT [--reviewer R]
                             [--note TEXT]
@@ -20,14 +22,23 @@ import getpass
 import sys
 from typing import Optional, Sequence, Tuple
 
+import schemas
 from pipeline.cli import clip_filters
 from pipeline.review import formats
 from pipeline.review import query as review_query
+from pipeline.runtime import flag_types
+from pipeline.runtime import usage
+from pipeline.runtime.terminal import printable
+from pipeline.storage.parquet import BrokenParquetFile
 from schemas import review_tables
 
 
+VIDEO_STATUSES = (schemas.STATUS_PARTIAL, schemas.STATUS_FAILED,
+                  schemas.STATUS_SCANNED, schemas.STATUS_SKIPPED)
+
+
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan review',
       description='Query the flagged clips, ledger, hash matches and '
       'verdicts under an output root (local or gs://).')
@@ -53,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
                   'scan, and failures by error kind')
   stats.add_argument('--scan', action='append', default=[],
                      help='only this scan id or "latest" (repeatable)')
+  videos = command('videos', 'ledger rows by status, least covered first: '
+                   'by default the videos a scan did not fully look at '
+                   '("partial": fewer samples scored than --min-coverage '
+                   'asks; "failed")')
+  videos.add_argument('--status', action='append', default=[],
+                      choices=VIDEO_STATUSES,
+                      help='only this status (repeatable; default: partial '
+                      'and failed)')
+  videos.add_argument('--scan', action='append', default=[],
+                      help='only this scan id or "latest" (repeatable; '
+                      'default: every scan)')
+  videos.add_argument('--limit', type=flag_types.non_negative_int, default=0,
+                      help='at most this many rows (default %(default)s: all)')
   command('precision', 'measured precision per model version from the '
           'verdicts in ROOT/reviews/')
   verdict = command('verdict', 'record a verdict on a clip (appends one '
@@ -70,7 +94,8 @@ def run_command(args: argparse.Namespace) -> Tuple[int, str]:
     path = review_query.append_verdict(args.output, args.clip_id,
                                        args.verdict, args.reviewer, args.note)
     if args.format == formats.TABLE:
-      return 0, f'recorded {args.verdict} for {args.clip_id}: {path}'
+      return 0, (f'recorded {args.verdict} for {printable(args.clip_id)}: '
+                 f'{printable(path)}')
     return 0, formats.format_rows(
         args.format, [{'clip_id': args.clip_id, 'verdict': args.verdict,
                        'written': path}], ())
@@ -95,6 +120,11 @@ def run_command(args: argparse.Namespace) -> Tuple[int, str]:
       return 0, formats.format_stats_text(stats)
     return 0, formats.format_rows(args.format, formats.stats_csv_rows(stats),
                                   (), stats)
+  if args.command == 'videos':
+    rows = review_query.list_videos(con, review_query.VideoFilter(
+        statuses=tuple(args.status) or review_query.UNSEEN_STATUSES,
+        scans=tuple(args.scan), limit=args.limit or None))
+    return 0, formats.format_rows(args.format, rows, formats.VIDEO_COLUMNS)
   rows = review_query.precision_by_model_version(con)
   return 0, formats.format_rows(args.format, rows, formats.PRECISION_COLUMNS)
 
@@ -105,8 +135,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     code, text = run_command(args)
   except review_query.VerdictError as exc:
-    print(f'rescan review: error: {exc}', file=sys.stderr)
+    print(f'rescan review: error: {printable(exc)}', file=sys.stderr)
     return 2
+  except (BrokenParquetFile, OSError) as exc:
+    # A broken file under ROOT, or a ROOT that cannot be read or written.
+    print(f'rescan review: error: {printable(usage.one_line(exc))}',
+          file=sys.stderr)
+    return 1
   print(text, file=sys.stdout if code == 0 else sys.stderr)
   return code
 

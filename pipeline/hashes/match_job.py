@@ -36,6 +36,7 @@ import schemas
 
 from pipeline.hashes import banks as hash_banks
 from pipeline.runtime import runners
+from pipeline.runtime import usage
 from pipeline.scan import progress
 from pipeline.hashes.matching import HashMatch
 from pipeline.hashes.matching import MatchRules
@@ -45,6 +46,8 @@ from pipeline.hashes.pdq import FrameHash
 from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
 from pipeline.storage import claims
+from pipeline.storage import writable
+from pipeline.storage.parquet import check_parquet_footers
 from pipeline.storage.parquet import WriteDataset
 
 
@@ -148,11 +151,11 @@ class MatchStoredHashes(beam.PTransform):
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan match',
       description='Match stored frame hashes against hash banks by vPDQ\'s '
-      'rules and write ROOT/hash_matches/. Decodes no video. Unknown flags '
-      'go to Beam.')
+      'rules and write ROOT/hash_matches/. Decodes no video. Beam\'s own '
+      'flags go to Beam; any other flag is an error.')
   parser.add_argument('--hashes', required=True, metavar='ROOT',
                       help='output root holding frame_hashes/')
   parser.add_argument('--bank', required=True, action='append',
@@ -201,10 +204,10 @@ class MatchConfig:
 def parse_match_args(argv: Sequence[str],
                      now: Optional[datetime.datetime] = None) -> MatchConfig:
   """Parses our flags; the flags we do not know are kept for Beam (on the
-  DirectRunner unless they name a runner)."""
-  args, beam_args = build_arg_parser().parse_known_args(list(argv))
+  DirectRunner unless they name a runner) and must be Beam's
+  (``usage.check_beam_args``: a typo is a usage error)."""
+  args, beam_args = usage.parse_job_args(build_arg_parser(), argv)
   now = now or datetime.datetime.now(datetime.timezone.utc)
-  beam_args = runners.with_default_runner(beam_args)
   return MatchConfig(
       hashes=args.hashes, banks=tuple(args.bank), output=args.output,
       scan_id=args.scan_id or new_scan_id(now),
@@ -223,6 +226,8 @@ def check_inputs(config: MatchConfig) -> None:
   pattern = schemas.dataset_glob(config.hashes, 'frame_hashes')
   if not FileSystems.match([pattern])[0].metadata_list:
     raise FileNotFoundError(f'no frame hashes match {pattern}')
+  # A garbage file would fail ReadFrameHashes inside Beam: name it now.
+  check_parquet_footers(pattern)
 
 
 def build_pipeline(p: beam.Pipeline, config: MatchConfig) -> beam.PCollection:
@@ -241,6 +246,7 @@ def run(argv: Optional[Sequence[str]] = None,
   matches went: ``output`` and ``scan_id``)."""
   config = parse_match_args(sys.argv[1:] if argv is None else argv)
   check_inputs(config)
+  writable.check_datasets_writable(config.output, ('hash_matches',))
   claims.claim_scan(config.output, config.scan_id, tool='match',
                     beam_args=config.beam_args)
   p = test_pipeline or runners.create_pipeline(config.beam_args)

@@ -13,11 +13,19 @@ A model is a TensorFlow SavedModel directory with
 loads the graph and checks the signature and a probe call; both raise
 ``ContractError`` with a message naming what is wrong, before any work
 starts.  See model/README.md.
+
+Every number in the metadata has bounds (``MAX_*`` below), so no model can
+make the scan's memory or work unbounded: a frame rate of 1e9 or a
+20000x20000 input is refused before the model is loaded.  A model whose
+signature leaves H and W open (``None``) is fed, and probed, at the
+metadata's (bounded) size.  ``check_scan_budget`` bounds what the flags and
+the model together hold in memory per segment and per batch.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import threading
@@ -33,6 +41,27 @@ METADATA_FILE = 'rescan_model.json'
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'frames'
 OUTPUT_NAME = 'scores'
+
+# Bounds of the metadata's values (model/README.md).  The model's sampling
+# rate: 120 samples per second is every frame of 120 fps footage.
+MAX_FPS = 120
+# H and W of one input frame: beyond any image classifier's input size.
+MAX_INPUT_SIDE = 1024
+# T, frames per input of a temporal model.
+MAX_WINDOW = 64
+# One model input (T x H x W x 3 bytes): 64 MiB, e.g. 21 frames of
+# 1024x1024 or 64 frames of 576x576.
+MAX_INPUT_BYTES = 64 << 20
+MAX_LABELS = 1000
+MAX_LABEL_CHARS = 128
+# "name", "version" and text values of other keys.
+MAX_TEXT_CHARS = 1024
+MAX_METADATA_BYTES = 1 << 20
+# What the flags and the model together may hold (check_scan_budget): the
+# model inputs of one segment (a decoded segment's outputs are held at
+# once when it is decoded in a child process), and one inference batch.
+MAX_SEGMENT_INPUT_BYTES = 512 << 20
+MAX_BATCH_INPUT_BYTES = 1 << 30
 _REQUIRED = {
     'name': str,
     'version': str,
@@ -88,15 +117,43 @@ def parse_metadata(path: str, metadata: Dict[str, Any]) -> ModelSpec:
       problems.append('"labels" must be a non-empty list of names')
     elif len(set(labels)) != len(labels):
       problems.append('"labels" has duplicates')
-    if metadata['input_height'] <= 0 or metadata['input_width'] <= 0:
-      problems.append('"input_height" and "input_width" must be positive')
-    if not metadata['fps'] > 0:
-      problems.append('"fps" must be positive')
+    elif len(labels) > MAX_LABELS:
+      problems.append(f'"labels" must hold at most {MAX_LABELS} names, '
+                      f'it holds {len(labels)}')
+    elif any(len(l) > MAX_LABEL_CHARS for l in labels):
+      problems.append(f'each of "labels" must be at most {MAX_LABEL_CHARS} '
+                      'characters')
+    for key in ('name', 'version'):
+      if len(metadata[key]) > MAX_TEXT_CHARS:
+        problems.append(f'"{key}" must be at most {MAX_TEXT_CHARS} '
+                        'characters')
+    for key in ('input_height', 'input_width'):
+      if not 1 <= metadata[key] <= MAX_INPUT_SIDE:
+        problems.append(f'"{key}" must be in [1, {MAX_INPUT_SIDE}], it is '
+                        f'{metadata[key]}')
+    if not 0 < metadata['fps'] <= MAX_FPS:
+      problems.append(f'"fps" must be in (0, {MAX_FPS:g}], it is '
+                      f'{metadata["fps"]}')
     if not 0.0 <= metadata['threshold'] <= 1.0:
       problems.append('"threshold" must be in [0, 1]')
     window = metadata.get('window', 1)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-      problems.append('"window" must be an integer >= 1')
+    if (isinstance(window, bool) or not isinstance(window, int)
+        or not 1 <= window <= MAX_WINDOW):
+      problems.append(f'"window" must be an integer in [1, {MAX_WINDOW}]')
+    elif not problems and _input_bytes(
+        window, metadata['input_height'],
+        metadata['input_width']) > MAX_INPUT_BYTES:
+      problems.append(
+          f'one input ("window" x "input_height" x "input_width" x 3 bytes) '
+          f'must be at most {MAX_INPUT_BYTES >> 20} MiB')
+    for key, value in metadata.items():
+      if key in _REQUIRED or key == 'window':
+        continue
+      if isinstance(value, float) and not math.isfinite(value):
+        problems.append(f'"{key}" must be a finite number')
+      elif isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        problems.append(f'"{key}" must be at most {MAX_TEXT_CHARS} '
+                        'characters')
   if problems:
     raise ContractError(f'{METADATA_FILE} in {path} breaks the model '
                         f'contract: {"; ".join(problems)}')
@@ -113,6 +170,41 @@ def parse_metadata(path: str, metadata: Dict[str, Any]) -> ModelSpec:
                    window=metadata.get('window', 1), extra=extra)
 
 
+def _input_bytes(window: int, height: int, width: int) -> int:
+  return window * height * width * 3
+
+
+def input_bytes(spec: ModelSpec) -> int:
+  """Bytes of one model input: T x H x W x 3 uint8."""
+  return _input_bytes(spec.window, spec.input_height, spec.input_width)
+
+
+def check_scan_budget(spec: ModelSpec, fps: float, segment_seconds: float,
+                      batch_size: int) -> None:
+  """Refuses flags that, with this model, would hold more than
+  ``MAX_SEGMENT_INPUT_BYTES`` of model inputs for one segment (every
+  sample of a segment, each with its T frames) or
+  ``MAX_BATCH_INPUT_BYTES`` for one inference batch; before any work."""
+  each = input_bytes(spec)
+  samples = math.ceil(fps * segment_seconds) + spec.window
+  if samples * each > MAX_SEGMENT_INPUT_BYTES:
+    raise ContractError(
+        f'{samples} samples per segment (fps {fps:g} x --segment-seconds '
+        f'{segment_seconds:g}) of {each} bytes each (the model\'s window x '
+        f'input size x 3) exceed the limit of '
+        f'{MAX_SEGMENT_INPUT_BYTES >> 20} MiB per segment: lower '
+        '--segment-seconds or --fps')
+  if batch_size * each > MAX_BATCH_INPUT_BYTES:
+    raise ContractError(
+        f'--batch-size {batch_size} of {each}-byte inputs exceeds the limit '
+        f'of {MAX_BATCH_INPUT_BYTES >> 20} MiB per batch: lower --batch-size '
+        f'to at most {MAX_BATCH_INPUT_BYTES // each}')
+
+
+def _not_a_number(text: str) -> float:
+  raise ContractError(f'{text} is not a number the model contract accepts')
+
+
 def load_model_spec(path: str) -> ModelSpec:
   """Reads and checks ``rescan_model.json`` from any Beam filesystem."""
   meta_path = _join(path, METADATA_FILE)
@@ -120,10 +212,19 @@ def load_model_spec(path: str) -> ModelSpec:
     raise ContractError(f'{path} is not a rescan model: {METADATA_FILE} is '
                         'missing (see model/README.md)')
   with FileSystems.open(meta_path) as f:
-    try:
-      metadata = json.loads(f.read().decode('utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-      raise ContractError(f'{meta_path} is not valid JSON: {exc}') from exc
+    data = f.read(MAX_METADATA_BYTES + 1)
+  if len(data) > MAX_METADATA_BYTES:
+    raise ContractError(f'{meta_path} is larger than '
+                        f'{MAX_METADATA_BYTES >> 10} KiB')
+  try:
+    # Infinity and NaN, which Python's json accepts, are refused.
+    metadata = json.loads(data.decode('utf-8'),
+                          parse_constant=_not_a_number)
+  except ContractError as exc:
+    raise ContractError(f'{meta_path}: {exc}') from exc
+  except (UnicodeDecodeError, json.JSONDecodeError,
+          RecursionError) as exc:
+    raise ContractError(f'{meta_path} is not valid JSON: {exc}') from exc
   return parse_metadata(path, metadata)
 
 

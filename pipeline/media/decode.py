@@ -26,6 +26,7 @@ by ``sampling.resolve_sampling``):
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from typing import BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -35,6 +36,7 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.hashes import pdq as hashing
 from pipeline.media import errors as media_errors
+from pipeline.media import frame_size
 from pipeline.media import probe
 from pipeline.media import sampling
 from pipeline.storage import files as storage
@@ -54,18 +56,26 @@ MAX_DAMAGED_PACKETS = 200
 
 # What each decode mode asks of FFmpeg's decoder.
 _SKIP_FRAME = {EXACT: 'DEFAULT', FAST: 'NONREF', KEYFRAMES: 'NONKEY'}
-_DECODER_OPTIONS = {EXACT: {}, FAST: {'skip_loop_filter': 'all'},
-                    KEYFRAMES: {}}
+# Every mode makes the decoder raise on damage it would otherwise conceal
+# (``err_detect=explode``): a concealed picture is not what the file holds,
+# so its frame counts as lost (see ``_LostFrames``) instead of being scored.
+_STRICT = {'err_detect': 'explode'}
+_DECODER_OPTIONS = {EXACT: dict(_STRICT),
+                    FAST: {**_STRICT, 'skip_loop_filter': 'all'},
+                    KEYFRAMES: dict(_STRICT)}
 
 
-def configure_decoder(stream, mode: str, threads: int = 0) -> None:
+def configure_decoder(stream, mode: str, threads: int = 0,
+                      max_pixels: Optional[int] = None) -> None:
   """Sets the stream's decoder up to skip what ``mode`` does not need, with
-  ``threads`` decoder threads (0: FFmpeg's choice, one per core); before
-  the first packet is decoded."""
+  ``threads`` decoder threads (0: FFmpeg's choice, one per core), and to
+  refuse pictures beyond ``max_pixels`` (``frame_size``); before the first
+  packet is decoded."""
   stream.thread_type = 'AUTO'
   if threads:
     stream.codec_context.thread_count = threads
-  options = _DECODER_OPTIONS[mode]
+  options = {**_DECODER_OPTIONS[mode],
+             **frame_size.decoder_options(max_pixels)}
   if options:
     stream.codec_context.options = dict(options)
   stream.codec_context.skip_frame = _SKIP_FRAME[mode]
@@ -92,14 +102,90 @@ class DecodeStats:
   bytes_read: int = 0
   error_kind: Optional[str] = None
   error_message: Optional[str] = None
+  # Presentation times (ms, sorted) of frames the decoder lost: damaged
+  # packets, concealed (corrupt) frames, pictures it silently dropped.
+  lost_ms: List[float] = dataclasses.field(default_factory=list)
+  # Samples not given because the frame they would show was lost.
+  samples_lost: int = 0
+
+
+class _LostFrames:
+  """Keeps ``stats.lost_ms``: the times of the frames a decode lost.
+
+  Damage does not always raise: decoders conceal it (a frame flagged
+  corrupt) or drop the picture without a word (HEVC).  Frames come out in
+  presentation order, so a packet whose frame never came out before a
+  later frame did was lost.  Only packets that must give a frame are
+  awaited: all of them, or keyframes alone when the decoder is told to
+  skip non-reference frames.  A picture that does come out for a packet
+  the decoder refused (frame threading reports the error first) is lost
+  too: it is concealment.
+  """
+
+  def __init__(self, stream, origin_s: float, stats: DecodeStats):
+    self._stream = stream
+    self._origin_s = origin_s
+    self._stats = stats
+    self._keyframes_only = stream.codec_context.skip_frame != 'DEFAULT'
+    self._pending: List[int] = []
+    self._refused: set[int] = set()
+
+  def _lose(self, pts: int) -> None:
+    ms = (float(pts * self._stream.time_base) - self._origin_s) * 1000.0
+    bisect.insort(self._stats.lost_ms, ms)
+
+  def damaged(self, packet: av.Packet) -> None:
+    if packet.pts is not None and packet.size:
+      self._refused.add(packet.pts)
+      self._lose(packet.pts)
+
+  def decoded(self, packet: av.Packet) -> None:
+    if (packet.pts is not None and packet.size and
+        (packet.is_keyframe or not self._keyframes_only)):
+      bisect.insort(self._pending, packet.pts)
+
+  def accept(self, frame: av.VideoFrame) -> bool:
+    """Whether ``frame`` shows what the file holds: False (and its time
+    recorded as lost) for a concealed picture."""
+    if frame.pts in self._refused:
+      return False  # already recorded when its packet was refused
+    if frame.is_corrupt:
+      self._discard(frame.pts)
+      self._lose(frame.pts)
+      return False
+    while self._pending and self._pending[0] < frame.pts:
+      self._lose(self._pending.pop(0))
+    self._discard(frame.pts)
+    return True
+
+  def _discard(self, pts: int) -> None:
+    i = bisect.bisect_left(self._pending, pts)
+    if i < len(self._pending) and self._pending[i] == pts:
+      del self._pending[i]
+
+  def end(self) -> None:
+    """The stream ended: whatever is still awaited never came."""
+    for pts in self._pending:
+      self._lose(pts)
+    self._pending = []
 
 
 def _decoded_frames(container, stream, origin_s: float, stats: DecodeStats,
-                    keyframes_only: bool = False
+                    keyframes_only: bool = False,
+                    max_pixels: Optional[int] = None
                     ) -> Iterator[Tuple[float, av.VideoFrame]]:
   """Decodes packet by packet, stepping over damaged packets (and, with
   ``keyframes_only``, over every packet that is not a keyframe: not every
-  decoder honours ``skip_frame``)."""
+  decoder honours ``skip_frame``).
+
+  Every frame is held to ``max_pixels`` as the decoder makes it, whatever
+  the header said: a packet the decoder refused for its size, or a frame
+  beyond the limit, ends the range with ``frame_too_large`` before
+  anything converts it (``frame_size``).
+
+  The frames lost on the way are recorded in ``stats.lost_ms``
+  (``_LostFrames``)."""
+  lost = _LostFrames(stream, origin_s, stats)
   try:
     for packet in container.demux(stream):
       stats.packets_read += 1
@@ -110,21 +196,39 @@ def _decoded_frames(container, stream, origin_s: float, stats: DecodeStats,
       except av.error.EOFError:
         return
       except av.error.FFmpegError as exc:
+        context = stream.codec_context
+        if frame_size.refused_for_size(exc, context.width, context.height,
+                                       max_pixels):
+          raise frame_size.refused_error(context.width, context.height,
+                                         max_pixels) from exc
         stats.packets_damaged += 1
+        lost.damaged(packet)
         if stats.packets_damaged > MAX_DAMAGED_PACKETS:
           raise media_errors.MediaError(
               media_errors.DECODE_ERROR,
               f'more than {MAX_DAMAGED_PACKETS} damaged packets: '
               f'{media_errors.short_message(exc)}') from exc
         continue
+      lost.decoded(packet)
+      # A decoder that drops the pictures it refused (H.264 skipping
+      # frames) raises nothing, but its context shows the new size.
+      frame_size.check_frame(stream.codec_context.width,
+                             stream.codec_context.height, max_pixels)
       for frame in frames:
         stats.frames_decoded += 1
+        frame_size.check_frame(frame.width, frame.height, max_pixels)
         if frame.time is None:
           stats.packets_damaged += 1
           continue
+        if not lost.accept(frame):
+          # Concealed damage: the decoder painted over what it lost.
+          stats.packets_damaged += frame.is_corrupt
+          continue
         yield (frame.time - origin_s) * 1000.0, frame
+    lost.end()
   except av.error.InvalidDataError as exc:
     # Demuxing itself broke (e.g. a truncated file): keep what we have.
+    lost.end()
     stats.error_kind = media_errors.DECODE_ERROR
     stats.error_message = media_errors.short_message(exc)
 
@@ -143,18 +247,19 @@ def _limited(frames: Iterator[Tuple[float, av.VideoFrame]], stats: DecodeStats,
 
 def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
                  origin_s: float, stats: DecodeStats,
-                 keyframes_only: bool) -> Iterator[Tuple[float, av.VideoFrame]]:
+                 keyframes_only: bool, max_pixels: Optional[int] = None
+                 ) -> Iterator[Tuple[float, av.VideoFrame]]:
   """Frames from at or before ``first_sample_ms`` onward."""
   if start_ms <= 0:
     yield from _decoded_frames(container, stream, origin_s, stats,
-                               keyframes_only)
+                               keyframes_only, max_pixels)
     return
   for backoff_ms in SEEK_BACKOFF_MS + (None,):
     target_ms = 0 if backoff_ms is None else max(start_ms - backoff_ms, 0)
     target_pts = int((origin_s + target_ms / 1000.0) / stream.time_base)
     container.seek(target_pts, stream=stream, backward=True, any_frame=False)
     frames = _decoded_frames(container, stream, origin_s, stats,
-                             keyframes_only)
+                             keyframes_only, max_pixels)
     first = next(frames, None)
     if first is None:
       return
@@ -236,7 +341,8 @@ def iter_samples(source: BinaryIO,
     context_samples: also yield this many grid samples before ``start_ms``,
       marked ``context`` (temporal models need the frames leading up to a
       segment).
-    max_pixels: refuse streams whose frames are larger than this.
+    max_pixels: refuse streams whose header, or any of whose decoded
+      frames, has more pixels than this (``frame_size``).
     max_frames: give up after reading this many frames (packets).
     on_hash_pick: called, in the same decode pass, with each frame vPDQ
       would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
@@ -266,10 +372,11 @@ def iter_samples(source: BinaryIO,
           media_errors.TOO_LARGE,
           f'{stream.codec_context.width}x{stream.codec_context.height} '
           f'exceeds the limit of {max_pixels} pixels per frame')
-    configure_decoder(stream, mode, threads)
+    configure_decoder(stream, mode, threads, max_pixels)
     origin_s = stream_start_seconds(stream)
     frames = _frames_from(container, stream, start_ms, times[0], origin_s,
-                          stats, keyframes_only=mode == KEYFRAMES)
+                          stats, keyframes_only=mode == KEYFRAMES,
+                          max_pixels=max_pixels)
     if max_frames is not None:
       frames = _limited(frames, stats, max_frames)
     if on_hash_pick is not None:
@@ -287,13 +394,20 @@ def iter_samples(source: BinaryIO,
     for sample_ms, frame in sampling.pick_frames(
         frames, times, max_lead_ms=max(interval_ms, hold_ms or 0),
         last_frame_ms=hold_ms, nearest=mode != EXACT):
+      frame_ms = (frame.time - origin_s) * 1000.0
+      if sampling.shows_lost_frame(sample_ms, frame_ms, stats.lost_ms,
+                                   nearest=mode != EXACT):
+        # The frame on screen was lost: the one shown is not what the
+        # sample time holds, so the sample is not scored (and lowers the
+        # video's coverage) rather than standing in for unseen content.
+        stats.samples_lost += 1
+        continue
       if frame is not converted_for:
         image = upright_rgb(frame, width, height, reformatter)
         converted_for = frame
       index = index_of[sample_ms]
       yield Sample(index, sampling.sample_time_ms(index, fps), image,
-                   (frame.time - origin_s) * 1000.0,
-                   context=index < first_in_range)
+                   frame_ms, context=index < first_in_range)
     if on_hash_pick is not None:
       # Sampling stops at its last sample; hashing reads on to the end.
       for frame_ms, _ in frames:
@@ -307,12 +421,14 @@ def sample_frames(uri: str,
                   start_ms: int = 0,
                   end_ms: Optional[int] = None,
                   stats: Optional[DecodeStats] = None,
-                  sampling_mode: str = AUTO) -> List[Sample]:
+                  sampling_mode: str = AUTO,
+                  max_pixels: Optional[int] = frame_size.DEFAULT_MAX_PIXELS
+                  ) -> List[Sample]:
   """All grid samples of ``uri`` in a time range (the whole video by default).
 
   The convenience entry point for tools and training: it streams from any
   Beam filesystem through the same code the scan uses, ``sampling_mode``
-  included.
+  and the frame-size limit included.
   """
   stats = stats if stats is not None else DecodeStats()
   info = probe.probe_video(uri)
@@ -322,7 +438,8 @@ def sample_frames(uri: str,
   try:
     return list(iter_samples(
         reader, start_ms, end_ms, fps, size, stats, mode=sampling_mode,
-        keyframe_interval_ms=info.keyframe_interval_ms))
+        keyframe_interval_ms=info.keyframe_interval_ms,
+        max_pixels=max_pixels))
   finally:
     stats.bytes_read += reader.bytes_read
     reader.close()

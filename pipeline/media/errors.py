@@ -17,8 +17,13 @@ INVALID_CONTAINER = 'invalid_container'
 NO_VIDEO_STREAM = 'no_video_stream'
 UNSUPPORTED_CODEC = 'unsupported_codec'
 TOO_LARGE = 'too_large'
+# A decoded frame beyond --max-pixels, whatever the header said.
+FRAME_TOO_LARGE = 'frame_too_large'
 DECODE_ERROR = 'decode_error'
 NO_FRAMES = 'no_frames'
+# Fewer samples scored than the timeline promised (--min-coverage): damaged,
+# concealed or dropped frames, or a lost segment, left part unseen.
+LOW_COVERAGE = 'low_coverage'
 IO_ERROR = 'io_error'
 INTERNAL_ERROR = 'internal_error'
 TOO_MANY_FRAMES = 'too_many_frames'
@@ -95,8 +100,11 @@ DEAD_LETTER_EXCEPTIONS = (
 
 # Segment failures after which a video cannot count as scanned: part of it
 # was never looked at.  Other segment errors (damaged data the decoder
-# stepped over) leave the video "scanned", with the error recorded.
+# stepped over) leave the video "scanned", with the error recorded, unless
+# what was stepped over cost more samples than --min-coverage allows: then
+# it is "partial" (LOW_COVERAGE, see pipeline.scan.ledger).
 FATAL_SEGMENT_KINDS = frozenset({
-    NOT_FOUND, PERMISSION_DENIED, IO_ERROR, TOO_LARGE, TOO_MANY_FRAMES,
+    NOT_FOUND, PERMISSION_DENIED, IO_ERROR, TOO_LARGE, FRAME_TOO_LARGE,
+    TOO_MANY_FRAMES,
     TIMEOUT, CRASH, INTERNAL_ERROR, 'unsupported_codec', NO_VIDEO_STREAM,
 })

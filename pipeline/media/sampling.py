@@ -8,9 +8,10 @@ time is ``<= t``.  That rule holds for variable frame rate too.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from fractions import Fraction
-from typing import Iterable, Iterator, Optional, Tuple, TypeVar
+from typing import Iterable, Iterator, Optional, Sequence, Tuple, TypeVar
 
 Payload = TypeVar('Payload')
 
@@ -40,6 +41,40 @@ def sample_time_ms(index: int, fps: float) -> int:
 
 def sample_interval_ms(fps: float) -> float:
   return 1000.0 / float(_rate(fps))
+
+
+def expected_samples(start_ms: int, end_ms: int, fps: float) -> int:
+  """How many grid samples ``[start_ms, end_ms)`` should give: what the
+  timeline promises, whatever decoding then manages (the ledger's
+  ``samples_expected``)."""
+  return len(sample_index_range(start_ms, end_ms, fps))
+
+
+def shows_lost_frame(sample_ms: float, frame_ms: float,
+                     lost_ms: Sequence[float], nearest: bool = False) -> bool:
+  """Whether a frame the decoder lost (damaged, concealed or dropped; its
+  presentation times ``lost_ms``, sorted) belongs to this sample rather
+  than the frame it shows (at ``frame_ms``).
+
+  A decoder that steps over damaged packets leaves the previous frame on
+  screen, so without this check a run of junk packets would be "covered"
+  by the last good frame before it.  By the frame-on-screen rule a lost
+  frame between the shown frame and the sample time (the sample time
+  included) was the one on screen; with ``nearest`` a lost frame closer to
+  the sample time than the shown frame was the nearest one.
+  """
+  if not lost_ms:
+    return False
+  if nearest:
+    reach = abs(frame_ms - sample_ms)
+    i = bisect.bisect_right(lost_ms, sample_ms - reach)
+    return i < len(lost_ms) and lost_ms[i] < sample_ms + reach
+  if frame_ms <= sample_ms:
+    i = bisect.bisect_right(lost_ms, frame_ms)
+    return i < len(lost_ms) and lost_ms[i] <= sample_ms
+  # An early sample given the first frame (see ``pick_frames``'s lead).
+  i = bisect.bisect_left(lost_ms, sample_ms)
+  return i < len(lost_ms) and lost_ms[i] < frame_ms
 
 
 def resolve_sampling(requested: str, fps: float,

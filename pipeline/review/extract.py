@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 from fractions import Fraction
@@ -36,9 +37,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.media import decode
 from pipeline.media import errors as media_errors
+from pipeline.media import frame_size
 from pipeline.storage import files as storage
 from pipeline.media.streams import select_video_stream
 from pipeline.media.streams import stream_start_seconds
+from pipeline.runtime.private import private_files
 
 COPY = 'copy'
 TRANSCODE = 'transcode'
@@ -58,6 +61,8 @@ DEFAULT_CONTEXT_SECONDS = 2.0
 # Packets read at the start of an extract to find its first timestamp.
 FIRST_PACKETS_TO_INSPECT = 32
 AUDIO_COPIED, AUDIO_DROPPED, AUDIO_NONE = 'copied', 'dropped', 'none'
+# The clip ids an extract may be named after (see ``is_safe_clip_id``).
+SAFE_CLIP_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +111,30 @@ def context_window(start_ms: int, end_ms: int, context_ms: int,
   return max(start_ms - context_ms, 0), max(window_end, end_ms)
 
 
+def is_safe_clip_id(clip_id: object) -> bool:
+  """Whether ``clip_id`` has the form of a clip id, so that it can name a
+  file in the output folder and nothing else: letters, digits, ``_``,
+  ``-`` and ``.``, starting with a letter or digit, at most 128 (the scan
+  writes 24 hex digits).  No separator, ``..``-only name, NUL, control or
+  non-ASCII character can pass."""
+  return isinstance(clip_id, str) and SAFE_CLIP_ID.match(clip_id) is not None
+
+
+def _shown(clip_id: object) -> str:
+  text = repr(clip_id)
+  return text if len(text) <= 60 else text[:57] + '...'
+
+
 def extract_paths(out_dir: str, clip_id: str) -> Tuple[str, str]:
-  """The extract and its sidecar."""
+  """The extract and its sidecar, both directly in ``out_dir``.  A clip
+  id that could name a file elsewhere (``../../x``, ``/abs``, ``a\\b``,
+  NUL, too long, non-ASCII) is refused: ``MediaError(forbidden_uri)``,
+  which ``rescan extract`` reports as one line for that clip."""
+  if not is_safe_clip_id(clip_id):
+    raise media_errors.MediaError(
+        media_errors.FORBIDDEN_URI,
+        f'clip_id {_shown(clip_id)} is not a clip id (letters, digits, '
+        '"_", "-", "." up to 128 characters); not extracted')
   base = f"{out_dir.rstrip('/')}/{clip_id}"
   return base + '.mp4', base + '.json'
 
@@ -291,6 +318,13 @@ def _transcode_video(out, packets: Iterator[av.Packet], video,
   """Decodes from the keyframe and re-encodes the window to H.264.
   Returns the source time of the extract's time zero (``start_s``) and the
   first time written."""
+  # Frames are held to the scan's default frame-size limit as the decoder
+  # makes them, whatever the header said (``frame_size``), before they
+  # are scaled.
+  max_pixels = frame_size.DEFAULT_MAX_PIXELS
+  context = video.codec_context
+  frame_size.check_frame(context.width, context.height, max_pixels)
+  context.options = frame_size.decoder_options(max_pixels)
   writer = _H264Writer(out, video, start_s, end_s)
   for packet in packets:
     if audio.owns(packet):
@@ -300,15 +334,22 @@ def _transcode_video(out, packets: Iterator[av.Packet], video,
       continue
     try:
       frames = packet.decode()
-    except (av.error.InvalidDataError, av.error.ValueError):
+    except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+      if frame_size.refused_for_size(exc, context.width, context.height,
+                                     max_pixels):
+        raise frame_size.refused_error(context.width, context.height,
+                                       max_pixels) from exc
       continue  # a damaged packet: its neighbours still decode
+    frame_size.check_frame(context.width, context.height, max_pixels)
     for frame in frames:
+      frame_size.check_frame(frame.width, frame.height, max_pixels)
       if frame.time is not None:
         writer.add(frame, frame.time - origin_s)
     if writer.done:
       break
   else:
     for frame in video.codec_context.decode(None):
+      frame_size.check_frame(frame.width, frame.height, max_pixels)
       if frame.time is not None:
         writer.add(frame, frame.time - origin_s)
   writer.finish()
@@ -338,12 +379,15 @@ def _video_span_s(path: str) -> Tuple[float, float]:
   return first, end
 
 
-def _write_local(request: ExtractRequest, local_path: str, window_s:
-                 Tuple[float, float], transcode: str) -> dict:
+def _write_local(request: ExtractRequest, source_file: storage.FileIdentity,
+                 local_path: str, window_s: Tuple[float, float],
+                 transcode: str) -> dict:
   """Writes the extract to a local file; returns the sidecar's fields that
-  depend on the source and on how it was cut."""
+  depend on the source and on how it was cut.  The source opened is the
+  identified file, still in the version identified."""
   start_s, end_s = window_s
-  with storage.open_media(request.video_uri) as reader, \
+  with storage.open_media(source_file.uri,
+                          expected=source_file.version) as reader, \
       av.open(reader, mode='r') as source, \
       av.open(local_path, mode='w', format='mp4',
               options={'movflags': '+faststart'}) as out:
@@ -373,6 +417,7 @@ def _write_local(request: ExtractRequest, local_path: str, window_s:
               covered_end_s=round(last_end_s + offset_s, 6))
 
 
+@private_files()
 def extract_clip(request: ExtractRequest, out_dir: str,
                  context_seconds: float = DEFAULT_CONTEXT_SECONDS,
                  transcode: str = 'auto') -> ExtractedClip:
@@ -385,9 +430,10 @@ def extract_clip(request: ExtractRequest, out_dir: str,
                              int(round(context_seconds * 1000)),
                              request.duration_ms)
   path, sidecar_path = extract_paths(out_dir, request.clip_id)
+  source_file = storage.identify(request.video_uri)
   with tempfile.TemporaryDirectory(prefix='rescan-extract-') as scratch:
     local_path = os.path.join(scratch, request.clip_id + '.mp4')
-    fields = _write_local(request, local_path,
+    fields = _write_local(request, source_file, local_path,
                           (window_ms[0] / 1000, window_ms[1] / 1000),
                           transcode)
     extracted = ExtractedClip(
@@ -395,7 +441,7 @@ def extract_clip(request: ExtractRequest, out_dir: str,
         clip_start_ms=request.clip_start_ms, clip_end_ms=request.clip_end_ms,
         window_start_ms=window_ms[0], window_end_ms=window_ms[1],
         size_bytes=os.path.getsize(local_path),
-        source_size_bytes=storage.file_size(request.video_uri), **fields)
+        source_size_bytes=source_file.version.size_bytes, **fields)
     _store(local_path, path)
   with FileSystems.create(sidecar_path, mime_type='application/json') as f:
     f.write(json.dumps(dataclasses.asdict(extracted), indent=2,
@@ -416,7 +462,10 @@ def _store(local_path: str, path: str) -> None:
 
 def read_sidecar(out_dir: str, clip_id: str) -> Optional[ExtractedClip]:
   """The sidecar of an extract in ``out_dir``, or ``None`` if there is
-  none (any Beam filesystem)."""
+  none (any Beam filesystem); there is none for a clip id that is not one
+  (``is_safe_clip_id``)."""
+  if not is_safe_clip_id(clip_id):
+    return None
   _, sidecar_path = extract_paths(out_dir, clip_id)
   if not FileSystems.exists(sidecar_path):
     return None

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import datetime
+import decimal
 import io
 import json
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pipeline.review import query as review_query
+from pipeline.runtime.terminal import json_printable
+from pipeline.runtime.terminal import printable
 
 TABLE, JSON, CSV = 'table', 'json', 'csv'
 FORMATS = (TABLE, JSON, CSV)
@@ -32,7 +35,7 @@ def _score(value: Optional[float]) -> str:
 
 
 def _cell(value: Any) -> str:
-  text = '' if value is None else str(value)
+  text = printable(value)
   if len(text) > MAX_CELL_CHARS:
     text = '…' + text[-(MAX_CELL_CHARS - 1):]
   return text
@@ -55,15 +58,46 @@ def format_table(rows: Sequence[Dict[str, Any]],
 
 
 def _json_value(value: Any) -> Any:
-  if isinstance(value, (datetime.datetime, datetime.date)):
+  """What DuckDB and Arrow return besides JSON's types: timestamps, dates
+  and times as ISO text, durations as seconds, ``DECIMAL`` (DuckDB's
+  ``sum`` and ``round``) as a number."""
+  if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
     return value.isoformat()
-  if isinstance(value, bytes):
+  if isinstance(value, datetime.timedelta):
+    return value.total_seconds()
+  if isinstance(value, decimal.Decimal):
+    return int(value) if value == value.to_integral_value() else float(value)
+  if isinstance(value, (bytes, bytearray, memoryview)):
     return None  # thumbnails are for the report page, not for scripts
   raise TypeError(f'not JSON serializable: {type(value).__name__}')
 
 
 def format_json(value: Any) -> str:
-  return json.dumps(value, default=_json_value, ensure_ascii=False, indent=2)
+  """JSON, with hidden characters of names as ``\\uXXXX`` escapes (the
+  same value, safe to print on a terminal)."""
+  return json_printable(json.dumps(value, default=_json_value,
+                                   ensure_ascii=False, indent=2))
+
+
+# A cell starting with one of these is a formula to a spreadsheet
+# (CSV injection): "=HYPERLINK(...)" in a file name would run when a
+# reviewer opens the export.
+FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
+
+
+def csv_cell(value: Any) -> Any:
+  """One CSV cell: timestamps as ISO text, thumbnails left out, text with
+  its hidden characters escaped and a leading formula character
+  neutralised by a ``'`` (numbers stay numbers)."""
+  if isinstance(value, datetime.datetime):
+    return value.isoformat()
+  if isinstance(value, (bytes, bytearray, memoryview)):
+    return ''
+  if not isinstance(value, str):
+    return value
+  if value.startswith(FORMULA_PREFIXES):
+    value = "'" + value
+  return printable(value)
 
 
 def format_csv(rows: Sequence[Dict[str, Any]]) -> str:
@@ -76,9 +110,7 @@ def format_csv(rows: Sequence[Dict[str, Any]]) -> str:
                           lineterminator='\n')
   writer.writeheader()
   for row in rows:
-    writer.writerow({k: (v.isoformat() if isinstance(v, datetime.datetime)
-                         else '' if isinstance(v, bytes) else v)
-                     for k, v in row.items()})
+    writer.writerow({k: csv_cell(v) for k, v in row.items()})
   return buffer.getvalue().rstrip('\n')
 
 
@@ -124,6 +156,25 @@ HASH_MATCH_COLUMNS: Sequence[Column] = (
     ('first', lambda r: seconds(r['first_match_ms'])),
     ('last', lambda r: seconds(r['last_match_ms'])),
 )
+
+
+def percent(share: Optional[float]) -> str:
+  """A coverage share as ``57%``, floored (never rounds up to 100%)."""
+  # The epsilon undoes binary rounding (0.57 * 100 == 56.99...).
+  return '' if share is None else f'{int(share * 100 + 1e-9)}%'
+
+
+VIDEO_COLUMNS: Sequence[Column] = (
+    ('status', lambda r: r['status']),
+    ('coverage', lambda r: percent(r['coverage'])),
+    ('scored', lambda r: '' if r['samples_expected'] is None
+     else f"{r['frames_scored']}/{r['samples_expected']}"),
+    ('error', lambda r: r['error_kind'] or ''),
+    ('clips', lambda r: r['clips']),
+    ('video', lambda r: r['video_uri']),
+    ('scan', lambda r: r['scan_id']),
+    ('video_id', lambda r: r['video_id']),
+)
 PRECISION_COLUMNS: Sequence[Column] = (
     ('model', lambda r: r['model_name']),
     ('version', lambda r: r['model_version']),
@@ -146,8 +197,10 @@ def _columns_of(rows: Sequence[Dict[str, Any]]) -> List[Column]:
 
 def format_timeline_text(timeline: review_query.VideoTimeline,
                          width: int = SPARK_WIDTH) -> str:
-  """A video's ledger facts, a sparkline per label and its clip rows."""
-  video = timeline.video
+  """A video's ledger facts, a sparkline per label and its clip rows
+  (names from the data printed with their hidden characters escaped)."""
+  video = {key: printable(value) if isinstance(value, str) else value
+           for key, value in timeline.video.items()}
   lines = [f"video    {video['video_uri']}",
            f"id       {video['video_id']}",
            f"scan     {video['scan_id']}  model {video['model_name']} "
@@ -159,7 +212,8 @@ def format_timeline_text(timeline: review_query.VideoTimeline,
            f"codec {video.get('codec') or '?'}  "
            f"{video.get('width') or '?'}x{video.get('height') or '?'}  "
            f"clips {len(timeline.clips)}", '']
-  sparklines = review_query.sparklines_by_label(timeline, width)
+  sparklines = {printable(label): line for label, line in
+                review_query.sparklines_by_label(timeline, width).items()}
   if sparklines:
     label_width = max(len(label) for label in sparklines)
     duration = seconds(video.get('duration_ms'))

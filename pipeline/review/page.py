@@ -9,6 +9,10 @@ timeline SVG, rendered and escaped in Python.
 Keys: ``j``/``k`` (or arrows) move between clips, ``1`` violating, ``2`` not
 violating, ``3`` unsure, ``space`` play/pause, ``r`` replay the clip,
 ``n`` write a note.
+
+Served, the page carries the session token (``DATA.token``): media URLs
+have it as ``?token=``, API calls send it as ``X-Review-Token``, writes
+are JSON ``POST``s.
 """
 
 PAGE_TEMPLATE = r"""<!doctype html>
@@ -117,6 +121,14 @@ PAGE_TEMPLATE = r"""<!doctype html>
 <script>
 "use strict";
 const DATA = JSON.parse(document.getElementById('review-data').textContent);
+// The served page calls its API with the session token in a header (which
+// no other site can add to a request without the server's consent).
+const API_HEADERS = { 'X-Review-Token': DATA.token || '' };
+function post(path, body) {
+  return fetch(path, { method: 'POST', credentials: 'omit',
+    headers: Object.assign({ 'Content-Type': 'application/json' }, API_HEADERS),
+    body: JSON.stringify(body) });
+}
 const VERDICTS = DATA.verdict_choices;
 const state = { index: -1, verdicts: DATA.verdicts || {}, playerSrc: null };
 const $ = (id) => document.getElementById(id);
@@ -206,8 +218,9 @@ function loadPlayer(clip) {
   $('player-note').textContent = p.note || '';
   if (p.kind === 'on_demand') {
     $('player-note').textContent = 'cutting the clip…';
-    fetch('/api/extract/' + encodeURIComponent(clip.clip_id), { method: 'POST' })
-      .then((r) => r.ok ? r.json() : r.text().then((t) => Promise.reject(t)))
+    post('/api/extract', { scan_id: clip.scan_id, clip_id: clip.clip_id })
+      .then((r) => r.ok ? r.json() : r.json().then((t) => Promise.reject(t.error),
+                                                   () => Promise.reject(r.statusText)))
       .then((x) => { if (DATA.clips[state.index] === clip) {
         $('player-note').textContent = 'extract (' + x.method + ')';
         playRange(x.src, x.start_s, x.end_s); } })
@@ -285,10 +298,9 @@ async function submitVerdict(verdict) {
   }
   const index = state.index;
   try {
-    const response = await fetch('/api/verdicts', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ clip_id: clip.clip_id, verdict: verdict,
-                             note: $('note').value || null }) });
+    const response = await post('/api/verdicts', {
+      scan_id: clip.scan_id, clip_id: clip.clip_id, verdict: verdict,
+      note: $('note').value || null });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || response.statusText);
     state.verdicts[clip.clip_id] = body.verdict;
@@ -354,7 +366,8 @@ function renderHashSection() {
 async function start() {
   if (DATA.mode === 'serve') {
     try {
-      const response = await fetch('/api/verdicts');
+      const response = await fetch('/api/verdicts',
+                                   { credentials: 'omit', headers: API_HEADERS });
       if (response.ok) state.verdicts = await response.json();
     } catch (error) { setStatus('could not load verdicts: ' + error.message, true); }
   }

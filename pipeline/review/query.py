@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
+from pipeline.runtime.private import private_files
 from pipeline.storage import parquet as parquet_output
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
@@ -49,9 +50,18 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
   """Every Parquet file matching ``pattern`` on any Beam filesystem, as
-  one table with ``schema`` (see ``conform_to_schema``)."""
-  tables = [conform_to_schema(table, schema)
-            for table in parquet_output.read_tables(pattern)]
+  one table with ``schema`` (see ``conform_to_schema``).  A file that is
+  no Parquet, or whose columns do not fit, raises
+  ``parquet_output.BrokenParquetFile`` naming it."""
+  tables = []
+  for path in parquet_output.parquet_paths(pattern):
+    table = parquet_output.read_parquet_file(path)
+    try:
+      tables.append(conform_to_schema(table, schema))
+    except (pa.ArrowException, ValueError) as exc:
+      raise parquet_output.BrokenParquetFile(
+          f"{path} does not hold this dataset's columns: "
+          f"{' '.join(str(exc).split())}") from exc
   if not tables:
     return relaxed(schema).empty_table()
   return pa.concat_tables(tables)
@@ -171,6 +181,46 @@ def top_clips(con: duckdb.DuckDBPyConnection, clip_filter: ClipFilter,
                f'ORDER BY {CLIP_ORDER} {limit}', params)
 
 
+# The ledger statuses of videos that were not fully looked at: what
+# ``rescan review videos`` lists by default.
+UNSEEN_STATUSES = (schemas.STATUS_PARTIAL, schemas.STATUS_FAILED)
+VIDEO_LIST_COLUMNS = ('status', 'coverage', 'frames_scored',
+                      'samples_expected', 'error_kind', 'error_message',
+                      'clips', 'duration_ms', 'codec', 'video_id',
+                      'video_uri', 'model_name', 'model_version', 'scan_id',
+                      'scanned_at')
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFilter:
+  """Which ledger rows a reviewer asked for; empty fields do not filter."""
+  statuses: Tuple[str, ...] = UNSEEN_STATUSES
+  scans: Tuple[str, ...] = ()      # scan ids, or 'latest'
+  limit: Optional[int] = None
+
+
+def list_videos(con: duckdb.DuckDBPyConnection,
+                video_filter: VideoFilter) -> List[Dict[str, Any]]:
+  """Ledger rows by status (default: ``partial`` and ``failed``, the
+  videos a scan did not fully look at), least covered first.  Rows of
+  older scans, written before coverage was recorded, have a null
+  ``coverage`` and come first: nothing vouches for them."""
+  conditions: List[str] = []
+  params: List[Any] = []
+  if video_filter.statuses:
+    conditions.append(_in('status', video_filter.statuses))
+    params += video_filter.statuses
+  if video_filter.scans:
+    scans = resolve_scans(con, video_filter.scans) or ('',)
+    conditions.append(_in('scan_id', scans))
+    params += scans
+  where = ('WHERE ' + ' AND '.join(conditions)) if conditions else ''
+  limit = f'LIMIT {int(video_filter.limit)}' if video_filter.limit else ''
+  return _rows(con, f"SELECT {', '.join(VIDEO_LIST_COLUMNS)} FROM videos "
+               f'{where} ORDER BY coverage ASC NULLS FIRST, status, '
+               f'video_uri, scan_id {limit}', params)
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoTimeline:
   """One video in one scan: its ledger row, its clips in time order and
@@ -287,6 +337,7 @@ def scan_stats(con: duckdb.DuckDBPyConnection,
                  any_value(model_version) AS model_version,
                  count(*) AS videos,
                  count(*) FILTER (status = 'scanned') AS scanned,
+                 count(*) FILTER (status = 'partial') AS partial,
                  count(*) FILTER (status = 'failed') AS failed,
                  sum(clips) AS clips FROM videos {where}
           GROUP BY scan_id ORDER BY scanned_at, scan_id"""),
@@ -331,11 +382,12 @@ class VerdictError(ValueError):
   """A verdict that cannot be recorded as given."""
 
 
+@private_files()
 def append_verdict(root: str, clip_id: str, verdict: str, reviewer: str,
                    note: Optional[str] = None,
                    reviewed_at: Optional[datetime.datetime] = None) -> str:
   """Writes one verdict as a new Parquet file under ``ROOT/reviews/``
-  (never rewriting one); returns its path."""
+  (never rewriting one), private like scan outputs; returns its path."""
   if verdict not in review_tables.VERDICTS:
     raise VerdictError(f'verdict must be one of {review_tables.VERDICTS}, '
                        f'got {verdict!r}')

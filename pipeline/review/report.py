@@ -12,24 +12,70 @@ browser-playable H.264 extract on demand when the browser cannot play a
 source (HEVC, MPEG-4 in AVI), and appends each verdict as a new Parquet
 file under ``ROOT/reviews/``.  The static export (``--html``) is the same
 page, read-only, playing local sources and extracts straight from disk.
+
+The server shows the most sensitive content a platform holds and writes
+verdicts, so every request must prove it comes from the page the operator
+opened (``RequestPolicy``):
+
+- a per-session token (``secrets.token_urlsafe``), printed in the URL, is
+  required on every request: as ``?token=`` on page and media GETs (a
+  ``<video>`` cannot send headers), and as the ``X-Review-Token`` header on
+  the API, compared in constant time.  There is no cookie on purpose:
+  browsers send cookies to every port of a host, so a page on another
+  local port would carry it;
+- ``Host`` must name the served host and port (DNS rebinding), ``Origin``,
+  when sent, must be the server's own origin, and ``Sec-Fetch-Site`` must
+  not be ``cross-site`` or ``same-site``;
+- writes are ``POST`` with ``Content-Type: application/json`` (what a form
+  or a ``no-cors`` fetch cannot send), a ``Content-Length`` and a body of
+  at most ``MAX_REQUEST_BYTES``; every malformed request gets a 4xx with a
+  JSON ``error`` and the server goes on;
+- media are named by ``(scan_id, video_id)`` or ``(scan_id, clip_id)``,
+  never by ``video_id`` alone, and looked up in the scan's rows, so a URL
+  cannot name any other file;
+- a source is re-checked each time it is served or cut
+  (``check_local_source``): it must be the very file (device, inode,
+  ctime) found at start, a regular file whose size and modification time
+  are still those the ledger recorded; otherwise 409 (changed) or 410
+  (gone) and nothing is served.
 """
 from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import dataclasses
 import datetime
+import hashlib
+import hmac
 import html
+import http
 import http.server
+import ipaddress
 import json
 import mimetypes
 import os
 import pathlib
 import re
+import secrets
+import socket
+import stat
+import sys
 import threading
 import urllib.parse
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
+from typing import BinaryIO
+from typing import Dict
+from typing import FrozenSet
+from typing import List
+from typing import NamedTuple
+from typing import Optional
+from typing import Sequence
+from typing import Set
+from typing import Tuple
+from typing import Union
 
+from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
 from pipeline.review import page as review_page
 from pipeline.review import query as review_query
@@ -41,7 +87,20 @@ DEFAULT_PORT = 8765
 DEFAULT_LIMIT = 200
 MAX_HASH_MATCH_ROWS = 500
 MAX_REQUEST_BYTES = 64 * 1024
+MAX_NOTE_CHARS = 2000
+MAX_ID_CHARS = 512
 SEND_CHUNK_BYTES = 256 * 1024
+# A connection that sends nothing for this long is dropped (slow clients
+# cannot hold the server's threads).
+REQUEST_TIMEOUT_S = 60
+TOKEN_BYTES = 32
+TOKEN_HEADER = 'X-Review-Token'
+TOKEN_PARAM = 'token'
+# The ledger stores times to the microsecond.
+MTIME_TOLERANCE_S = 2e-6
+LOOPBACK_NAMES = ('localhost', '127.0.0.1', '[::1]')
+# Names of files in an extract folder must be plain (clip ids are hex).
+SAFE_FILE_NAME = re.compile(r'[A-Za-z0-9_-]{1,128}')
 VERDICT_KEYS = {review_tables.VIOLATING: ('1', 'violating'),
                 review_tables.NOT_VIOLATING: ('2', 'not violating'),
                 review_tables.UNSURE: ('3', 'unsure')}
@@ -59,6 +118,29 @@ LABEL_COLOURS = ('#2f6feb', '#d97706', '#7c3aed', '#0f766e', '#db2777',
                  '#65a30d', '#0891b2', '#5b6270')
 MEDIA_TYPES = {'.mkv': 'video/x-matroska', '.webm': 'video/webm',
                '.avi': 'video/x-msvideo', '.mp4': 'video/mp4'}
+# Sent with every response: no framing (the page acts on key presses), no
+# referrer (URLs carry the token), no sniffing, nothing cached.
+SECURITY_HEADERS = (
+    ('Cache-Control', 'no-store'),
+    ('X-Content-Type-Options', 'nosniff'),
+    ('X-Frame-Options', 'DENY'),
+    ('Referrer-Policy', 'no-referrer'),
+    ('Cross-Origin-Resource-Policy', 'same-origin'),
+)
+PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; img-src data:; media-src 'self'; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+
+
+class RequestError(Exception):
+  """A request the server refuses: its HTTP status and a one-line reason
+  (sent as ``{"error": ...}``)."""
+
+  def __init__(self, status: int, message: str):
+    super().__init__(message)
+    self.status = status
+    self.message = message
 
 
 def thumbnail_data_uri(jpeg: Optional[bytes]) -> Optional[str]:
@@ -165,15 +247,61 @@ def _local_url(path: str, html_dir: Optional[str]) -> str:
   return pathlib.Path(absolute).as_uri()
 
 
+def _segment(text: str) -> str:
+  """One path segment of a URL: every ``/``, ``%`` and ``?`` escaped, so a
+  video id with any characters names itself and nothing else."""
+  return urllib.parse.quote(text, safe='')
+
+
+def with_token(path: str, token: Optional[str]) -> str:
+  return f'{path}?{TOKEN_PARAM}={_segment(token)}' if token else path
+
+
+def source_path(scan_id: str, video_id: str) -> str:
+  """The URL path of a scan's source video: by scan and video, because two
+  scans may give one ``video_id`` to different files."""
+  return f'/media/{_segment(scan_id)}/{_segment(video_id)}'
+
+
+def extract_path(scan_id: str, clip_id: str) -> str:
+  return f'/extracts/{_segment(scan_id)}/{_segment(clip_id)}.mp4'
+
+
+def extract_matches(extract: clip_extract.ExtractedClip,
+                    clip: Dict[str, Any]) -> bool:
+  """Whether an extract in ``--extract-dir`` was cut from this clip's own
+  video and times (extracts are named by ``clip_id`` only, and two scans
+  may share one)."""
+  return (extract.video_uri == clip['video_uri']
+          and extract.clip_start_ms == clip['start_ms']
+          and extract.clip_end_ms == clip['end_ms'])
+
+
+def read_matching_extract(extract_dir: Optional[str], clip: Dict[str, Any]
+                          ) -> Optional[clip_extract.ExtractedClip]:
+  """The extract of ``clip`` in ``extract_dir``, if there is one cut from
+  it; a clip id that is no plain file name never names a file."""
+  if not extract_dir or not SAFE_FILE_NAME.fullmatch(clip['clip_id']):
+    return None
+  try:
+    extract = clip_extract.read_sidecar(extract_dir, clip['clip_id'])
+  except (ValueError, TypeError, OSError):
+    return None  # a damaged sidecar: play the source instead
+  return extract if extract is not None and extract_matches(
+      extract, clip) else None
+
+
 def player_for(clip: Dict[str, Any], codec: Optional[str],
                extract: Optional[clip_extract.ExtractedClip], mode: str,
-               html_dir: Optional[str] = None) -> Dict[str, Any]:
+               html_dir: Optional[str] = None,
+               token: Optional[str] = None) -> Dict[str, Any]:
   """Where the page plays a clip from, and which time range of it."""
   source_range = (clip['start_ms'] / 1000, clip['end_ms'] / 1000)
   if extract is not None:
     start_s, end_s = extract.clip_range_in_extract_s()
     if mode == SERVE:
-      return dict(kind='extract', src=f"/extracts/{clip['clip_id']}.mp4",
+      return dict(kind='extract', src=with_token(
+          extract_path(clip['scan_id'], clip['clip_id']), token),
                   start_s=start_s, end_s=end_s)
     if not storage.has_scheme(extract.path):
       return dict(kind='extract', src=_local_url(extract.path, html_dir),
@@ -182,8 +310,9 @@ def player_for(clip: Dict[str, Any], codec: Optional[str],
   if mode == SERVE:
     if not playable:
       return dict(kind='on_demand')
-    return dict(kind='source', src='/media/' + urllib.parse.quote(
-        clip['video_id']), start_s=source_range[0], end_s=source_range[1])
+    return dict(kind='source', src=with_token(
+        source_path(clip['scan_id'], clip['video_id']), token),
+                start_s=source_range[0], end_s=source_range[1])
   if playable and not storage.has_scheme(clip['video_uri']):
     return dict(kind='source', src=_local_url(clip['video_uri'], None),
                 start_s=source_range[0], end_s=source_range[1])
@@ -203,9 +332,10 @@ class ReportRequest:
   html_dir: Optional[str] = None
 
 
-def build_page_model(data: review_query.ReviewData,
-                     request: ReportRequest) -> Dict[str, Any]:
-  """Everything the page shows, as JSON-ready data."""
+def build_page_model(data: review_query.ReviewData, request: ReportRequest,
+                     token: Optional[str] = None) -> Dict[str, Any]:
+  """Everything the page shows, as JSON-ready data.  ``token`` (served
+  pages only) goes into the media URLs and the page's API calls."""
   con = review_query.connect(data)
   clips = review_query.top_clips(con, request.clip_filter,
                                  with_thumbnails=True)
@@ -223,39 +353,43 @@ def build_page_model(data: review_query.ReviewData,
   matches = review_query.top_hash_matches(
       con, {video_id for video_id, _ in keys} if request.clip_filter.videos
       else None, MAX_HASH_MATCH_ROWS)
-  matches_by_video: Dict[str, List[Dict]] = collections.defaultdict(list)
+  matches_by_video: Dict[Tuple[str, str], List[Dict]] = (
+      collections.defaultdict(list))
   for match in matches:
-    matches_by_video[match['video_id']].append(_jsonable(match))
+    matches_by_video[(match['video_id'], match['scan_id'])].append(
+        _jsonable(match))
   videos = {}
   for (video_id, scan_id), video_clips in clips_by_video.items():
     row = ledger.get((video_id, scan_id), {})
     videos[video_key(video_id, scan_id)] = dict(
         video_uri=video_clips[0]['video_uri'], codec=row.get('codec'),
         duration_ms=row.get('duration_ms'),
-        hash_matches=matches_by_video.get(video_id, []),
+        hash_matches=matches_by_video.get((video_id, scan_id), []),
         timeline_svg=timeline_svg(
             video_clips, row.get('duration_ms') or 0,
             video_clips[0]['threshold'], colours))
   page_clips = []
   for clip in clips:
-    extract = (clip_extract.read_sidecar(request.extract_dir, clip['clip_id'])
-               if request.extract_dir else None)
+    extract = read_matching_extract(request.extract_dir, clip)
     row = ledger.get((clip['video_id'], clip['scan_id']), {})
     page_clips.append(dict(
         _jsonable(clip), thumbnail=thumbnail_data_uri(clip.get('thumbnail')),
         video_key=video_key(clip['video_id'], clip['scan_id']),
         player=player_for(clip, row.get('codec'), extract, request.mode,
-                          request.html_dir)))
+                          request.html_dir, token)))
   verdicts = ({} if request.mode == SERVE else
               {k: _jsonable(v) for k, v in
                review_query.latest_verdicts(con).items()})
-  return dict(
+  model = dict(
       mode=request.mode, root=request.root, reviewer=request.reviewer,
       generated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
       clips=page_clips, videos=videos, verdicts=verdicts,
       hash_matches=[_jsonable(m) for m in matches],
       verdict_choices=[dict(value=v, key=key, title=title)
                        for v, (key, title) in VERDICT_KEYS.items()])
+  if request.mode == SERVE and token:
+    model['token'] = token
+  return model
 
 
 def page_title(root: str) -> str:
@@ -268,6 +402,235 @@ def render_page(model: Dict[str, Any], title: str) -> str:
   return (review_page.PAGE_TEMPLATE
           .replace('__TITLE__', html.escape(title))
           .replace('__REVIEW_DATA__', data))
+
+
+# --- Who may talk to the server -------------------------------------------
+
+
+def new_token() -> str:
+  return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_matches(expected: str, given: Optional[str]) -> bool:
+  """Constant-time comparison (bytes, so non-ASCII input is no error)."""
+  if given is None:
+    return False
+  return hmac.compare_digest(expected.encode('utf-8'),
+                             given.encode('utf-8', 'surrogateescape'))
+
+
+def _bare(host: str) -> str:
+  return host[1:-1] if host.startswith('[') and host.endswith(']') else host
+
+
+def _ip(host: str
+        ) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
+  try:
+    return ipaddress.ip_address(_bare(host))
+  except ValueError:
+    return None
+
+
+def is_loopback(host: str) -> bool:
+  """Whether a bind address or name reaches this machine only: a loopback
+  address, ``localhost``, or a name that resolves to loopback only."""
+  name = _bare(host).lower().rstrip('.')
+  if name == 'localhost':
+    return True
+  address = _ip(name)
+  if address is not None:
+    return address.is_loopback
+  try:
+    infos = socket.getaddrinfo(name, None)
+  except (OSError, UnicodeError):
+    return False
+  return bool(infos) and all(
+      ipaddress.ip_address(info[4][0].split('%')[0]).is_loopback
+      for info in infos)
+
+
+def is_wildcard(host: str) -> bool:
+  address = _ip(host)
+  return address is not None and address.is_unspecified
+
+
+def url_host(host: str) -> str:
+  """A host as it appears in a URL (IPv6 addresses in brackets)."""
+  address = _ip(host)
+  if address is not None and address.version == 6:
+    return f'[{address}]'
+  return host.lower()
+
+
+def split_host_header(value: str) -> Optional[Tuple[str, Optional[int]]]:
+  """``Host`` as ``(host, port)``; ``None`` when it is not one."""
+  match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?',
+                       value.strip())
+  if not match:
+    return None
+  port = int(match.group(2)) if match.group(2) else None
+  return match.group(1).lower(), port
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestPolicy:
+  """What every request must show: the session token and a ``Host`` (and
+  ``Origin``) naming this server."""
+  token: str
+  port: int
+  hosts: FrozenSet[str]      # accepted host names, as in a URL
+  any_ip_literal: bool = False  # a wildcard bind: any address of this machine
+
+  def host_allowed(self, header: Optional[str]) -> bool:
+    """``Host`` names this server.  An attacker's DNS name that rebinds
+    to this address fails; an IP literal cannot be rebound, so a wildcard
+    bind accepts any (the token still decides)."""
+    if not header:
+      return False
+    parsed = split_host_header(header)
+    if parsed is None:
+      return False
+    host, port = parsed
+    if (port if port is not None else 80) != self.port:
+      return False
+    if host in self.hosts:
+      return True
+    return self.any_ip_literal and _ip(host) is not None
+
+  def origin_allowed(self, origin: Optional[str],
+                     host_header: Optional[str]) -> bool:
+    """An ``Origin`` (when the browser sends one) is this server's own:
+    ``http://`` and the very ``Host`` that passed ``host_allowed``."""
+    if origin is None:
+      return True
+    return (host_header is not None
+            and origin.strip().lower() == 'http://' + host_header.strip()
+            .lower())
+
+
+def request_policy(bind_host: str, port: int, token: str) -> RequestPolicy:
+  """The policy of a server bound to ``bind_host:port``."""
+  hosts: Set[str] = {url_host(bind_host)}
+  wildcard = is_wildcard(bind_host)
+  if wildcard or is_loopback(bind_host):
+    hosts.update(LOOPBACK_NAMES)
+  if wildcard:
+    hosts.update(name.lower() for name in (socket.gethostname(),
+                                            socket.getfqdn()) if name)
+  return RequestPolicy(token, port, frozenset(hosts), wildcard)
+
+
+def is_json_content_type(value: Optional[str]) -> bool:
+  """``application/json``, with at most a UTF-8 charset."""
+  if not value:
+    return False
+  media_type, _, params = value.partition(';')
+  if media_type.strip().lower() != 'application/json':
+    return False
+  for param in filter(None, (p.strip() for p in params.split(';'))):
+    name, _, val = param.partition('=')
+    if name.strip().lower() != 'charset' or val.strip().strip(
+        '"').lower() not in ('utf-8', 'utf8'):
+      return False
+  return True
+
+
+def content_length(values: Sequence[str], limit: int) -> int:
+  """The one ``Content-Length`` of a request, checked: 411 when absent,
+  400 when not a plain non-negative integer (``abc``, ``-1``, ``+5``,
+  two differing values), 413 above ``limit``."""
+  if not values:
+    raise RequestError(411, 'a Content-Length is required')
+  if len(set(v.strip() for v in values)) != 1:
+    raise RequestError(400, 'conflicting Content-Length headers')
+  text = values[0].strip()
+  if not re.fullmatch(r'\d{1,18}', text):
+    raise RequestError(400, f'invalid Content-Length {text[:40]!r}')
+  length = int(text)
+  if length > limit:
+    raise RequestError(413, f'request body over {limit} bytes')
+  return length
+
+
+class VerdictSubmission(NamedTuple):
+  clip_id: str
+  verdict: str
+  note: Optional[str]
+  scan_id: Optional[str]
+
+
+class ClipReference(NamedTuple):
+  scan_id: str
+  clip_id: str
+
+
+def json_object(body: bytes) -> Dict[str, Any]:
+  """A request body that must be one JSON object (UTF-8)."""
+  try:
+    value = json.loads(body.decode('utf-8'))
+  except UnicodeDecodeError as exc:
+    raise RequestError(400, 'the body is not UTF-8') from exc
+  except (ValueError, RecursionError) as exc:
+    raise RequestError(400, 'the body is not valid JSON') from exc
+  if not isinstance(value, dict):
+    raise RequestError(400, 'the body must be a JSON object, got '
+                       f'{type(value).__name__}')
+  return value
+
+
+def _text_field(fields: Dict[str, Any], name: str, required: bool,
+                max_chars: int = MAX_ID_CHARS) -> Optional[str]:
+  value = fields.get(name)
+  if value is None and not required:
+    return None
+  if not isinstance(value, str) or (required and not value):
+    raise RequestError(400, f'{name} must be a non-empty string'
+                       if required else f'{name} must be a string or null')
+  if len(value) > max_chars:
+    raise RequestError(400, f'{name} is longer than {max_chars} characters')
+  return value
+
+
+def _only_fields(fields: Dict[str, Any], allowed: Sequence[str]) -> None:
+  unknown = sorted(set(fields) - set(allowed))
+  if unknown:
+    raise RequestError(400, f'unknown field {unknown[0][:40]!r}')
+
+
+def parse_verdict(body: bytes) -> VerdictSubmission:
+  """``{"clip_id", "verdict", "note"?, "scan_id"?}``, every field checked."""
+  fields = json_object(body)
+  _only_fields(fields, ('clip_id', 'verdict', 'note', 'scan_id'))
+  verdict = _text_field(fields, 'verdict', True)
+  if verdict not in review_tables.VERDICTS:
+    raise RequestError(400, 'verdict must be one of '
+                       f"{', '.join(review_tables.VERDICTS)}")
+  return VerdictSubmission(_text_field(fields, 'clip_id', True), verdict,
+                           _text_field(fields, 'note', False, MAX_NOTE_CHARS)
+                           or None, _text_field(fields, 'scan_id', False))
+
+
+def parse_clip_reference(body: bytes) -> ClipReference:
+  """``{"scan_id", "clip_id"}``: which clip to cut."""
+  fields = json_object(body)
+  _only_fields(fields, ('scan_id', 'clip_id'))
+  return ClipReference(_text_field(fields, 'scan_id', True),
+                       _text_field(fields, 'clip_id', True))
+
+
+def split_target(target: str) -> Tuple[List[str], Dict[str, List[str]]]:
+  """A request target (origin form only) as decoded path segments and
+  query: ``/media/a%2Fb/c?token=x`` -> ``['media', 'a/b', 'c']``."""
+  if not target.startswith('/'):
+    raise RequestError(400, 'the request target must be a path')
+  path, _, query = target.partition('#')[0].partition('?')
+  try:
+    segments = [urllib.parse.unquote(s, errors='strict')
+                for s in path.split('/')[1:]]
+    return segments, urllib.parse.parse_qs(
+        query, keep_blank_values=True, errors='strict', max_num_fields=20)
+  except (UnicodeDecodeError, ValueError) as exc:
+    raise RequestError(400, 'the request target is not valid') from exc
 
 
 def parse_byte_range(header: Optional[str],
@@ -297,91 +660,341 @@ def parse_byte_range(header: Optional[str],
   return first, last
 
 
+# --- Which file is served, and is it still the one the scan read -----------
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceRecord:
+  """A scan's source video as its ledger row recorded it."""
+  uri: str
+  size_bytes: Optional[int]
+  updated_s: Optional[float]
+
+
+class LocalPin(NamedTuple):
+  """The file a local source path named when the server started."""
+  device: int
+  inode: int
+  ctime_ns: int
+
+
+def version_problem(record: SourceRecord, size: int,
+                    mtime_s: float) -> Optional[str]:
+  """Why a file of ``size`` bytes modified at ``mtime_s`` is not the
+  version the ledger recorded; ``None`` when it is."""
+  if record.size_bytes is None:
+    return 'the ledger records no size for it'
+  if size != record.size_bytes:
+    return f'it has {size} bytes, the scan read {record.size_bytes}'
+  if (record.updated_s is not None
+      and abs(mtime_s - record.updated_s) > MTIME_TOLERANCE_S):
+    return 'its modification time differs from the one the scan recorded'
+  return None
+
+
+def pin_local_source(record: SourceRecord) -> Union[LocalPin, str]:
+  """The file behind a local source path now, when it is still the version
+  the ledger recorded; else why not (it will never be served)."""
+  try:
+    found = os.stat(record.uri)
+  except FileNotFoundError:
+    return 'it no longer exists'
+  except OSError as exc:
+    return f'it cannot be read ({exc.strerror})'
+  if not stat.S_ISREG(found.st_mode):
+    return 'it is not a regular file'
+  problem = version_problem(record, found.st_size, found.st_mtime)
+  if problem:
+    return problem
+  return LocalPin(found.st_dev, found.st_ino, found.st_ctime_ns)
+
+
+def check_local_source(record: SourceRecord, pin: Union[LocalPin, str],
+                       opened: os.stat_result) -> None:
+  """Raises ``RequestError(409)`` unless the file just opened (``opened``
+  is its ``fstat``) is the pinned file, unchanged: a regular file, the
+  same device, inode and ctime as at start (a swap for a symlink to
+  another file, or a rewrite with its time reset, changes one of them),
+  and the size and modification time the ledger recorded."""
+  name = record.uri
+  if isinstance(pin, str):
+    raise RequestError(409, f'{name} is not the file the scan read: {pin}')
+  if not stat.S_ISREG(opened.st_mode):
+    raise RequestError(409, f'{name} is no longer a regular file')
+  if (opened.st_dev, opened.st_ino) != (pin.device, pin.inode):
+    raise RequestError(409, f'{name} is another file now (replaced, or a '
+                       'symlink to another file)')
+  problem = version_problem(record, opened.st_size, opened.st_mtime)
+  if problem:
+    raise RequestError(409, f'{name} changed since the scan: {problem}')
+  if opened.st_ctime_ns != pin.ctime_ns:
+    raise RequestError(409, f'{name} was changed since the review server '
+                       'started')
+
+
+def open_local(path: str, follow_links: bool) -> Tuple[BinaryIO,
+                                                       os.stat_result]:
+  """Opens a local file without blocking on a FIFO or device, and returns
+  it with its ``fstat`` (what is checked is what is read)."""
+  flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
+  if not follow_links:
+    flags |= os.O_NOFOLLOW
+  try:
+    fd = os.open(path, flags)
+  except FileNotFoundError as exc:
+    raise RequestError(410, f'{path} no longer exists') from exc
+  except OSError as exc:
+    raise RequestError(409, f'{path} cannot be opened safely '
+                       f'({exc.strerror})') from exc
+  try:
+    found = os.fstat(fd)
+  except OSError:
+    os.close(fd)
+    raise
+  return os.fdopen(fd, 'rb'), found
+
+
+@dataclasses.dataclass
+class OpenedMedia:
+  """A checked file, open for sending."""
+  reader: BinaryIO
+  size: int
+  content_type: str
+
+  def close(self) -> None:
+    self.reader.close()
+
+
+def media_type(uri: str) -> str:
+  suffix = os.path.splitext(uri.lower())[1]
+  return (MEDIA_TYPES.get(suffix) or mimetypes.guess_type(uri)[0]
+          or 'application/octet-stream')
+
+
+def on_demand_key(scan_id: str, clip_id: str) -> str:
+  """The file name of an extract cut on demand: from the scan and the clip,
+  never from data (a crafted ``clip_id`` names no path)."""
+  return hashlib.sha256(f'{scan_id}\x1f{clip_id}'.encode(
+      'utf-8', 'surrogateescape')).hexdigest()[:32]
+
+
+def _updated_s(value: Any) -> Optional[float]:
+  return value.timestamp() if isinstance(value, datetime.datetime) else None
+
+
 class ReviewApp:
   """The web app's state: the page, the files it may serve, the verdicts
   recorded so far, and the extracts cut on demand."""
 
   def __init__(self, request: ReportRequest, data: review_query.ReviewData,
-               on_demand_dir: str, context_seconds: float):
+               on_demand_dir: str, context_seconds: float,
+               token: Optional[str] = None):
     self.request = request
-    self.page = render_page(build_page_model(data, request),
+    self.token = token or new_token()
+    self.page = render_page(build_page_model(data, request, self.token),
                             page_title(request.root))
     con = review_query.connect(data)
     self.verdicts = {k: _jsonable(v) for k, v in
                      review_query.latest_verdicts(con).items()}
-    self.clips = {c['clip_id']: c for c in
-                  data.clips.drop_columns(['thumbnail']).to_pylist()}
+    rows = data.clips.drop_columns(['thumbnail']).to_pylist()
+    # Clip ids are unique within a scan only: two scans of one video by
+    # one model give their clips the same ids.
+    self.clips: Dict[Tuple[str, str], Dict[str, Any]] = {
+        (c['scan_id'], c['clip_id']): c for c in rows}
+    self.clip_ids = {c['clip_id'] for c in rows}
     self.durations = review_query.video_durations_ms(data)
-    self.video_uris = {c['video_id']: c['video_uri']
-                       for c in self.clips.values()}
+    ledger = {(v['scan_id'], v['video_id']): v
+              for v in data.videos.select(
+                  ['scan_id', 'video_id', 'video_uri', 'size_bytes',
+                   'source_updated_at']).to_pylist()}
+    self.sources: Dict[Tuple[str, str], SourceRecord] = {}
+    for clip in rows:
+      key = (clip['scan_id'], clip['video_id'])
+      row = ledger.get(key)
+      self.sources[key] = SourceRecord(
+          clip['video_uri'], row['size_bytes'] if row else None,
+          _updated_s(row['source_updated_at']) if row else None)
+    self._pins: Dict[str, Union[LocalPin, str]] = {
+        record.uri: pin_local_source(record)
+        for record in self.sources.values()
+        if not storage.has_scheme(record.uri)}
     self.on_demand_dir = on_demand_dir
     self.context_seconds = context_seconds
+    self._cut: Dict[str, str] = {}
+    self._generations: Dict[str, Optional[int]] = {}
     self._lock = threading.Lock()
     self._extract_locks: Dict[str, threading.Lock] = {}
 
-  def record_verdict(self, clip_id: str, verdict: str,
-                     note: Optional[str]) -> Dict[str, Any]:
-    if clip_id not in self.clips:
-      raise review_query.VerdictError(f'unknown clip_id {clip_id!r}')
+  def clip(self, scan_id: Optional[str], clip_id: str) -> Dict[str, Any]:
+    """A clip row by scan and id (any scan's, when ``scan_id`` is None)."""
+    if scan_id is not None:
+      row = self.clips.get((scan_id, clip_id))
+      if row is None:
+        raise RequestError(404, 'unknown clip')
+      return row
+    if clip_id not in self.clip_ids:
+      raise RequestError(400, 'unknown clip_id')
+    return next(c for (_, cid), c in self.clips.items() if cid == clip_id)
+
+  def record_verdict(self, submission: VerdictSubmission) -> Dict[str, Any]:
+    self.clip(submission.scan_id, submission.clip_id)
     reviewed_at = datetime.datetime.now(datetime.timezone.utc)
-    review_query.append_verdict(self.request.root, clip_id, verdict,
-                                self.request.reviewer, note, reviewed_at)
-    row = dict(clip_id=clip_id, verdict=verdict,
+    try:
+      path = review_query.append_verdict(
+          self.request.root, submission.clip_id, submission.verdict,
+          self.request.reviewer, submission.note, reviewed_at)
+    except review_query.VerdictError as exc:
+      raise RequestError(400, str(exc)) from exc
+    make_private(path, self.request.root)
+    row = dict(clip_id=submission.clip_id, verdict=submission.verdict,
                reviewer=self.request.reviewer,
-               reviewed_at=reviewed_at.isoformat(), note=note)
+               reviewed_at=reviewed_at.isoformat(), note=submission.note)
     with self._lock:
-      self.verdicts[clip_id] = row
+      self.verdicts[submission.clip_id] = row
     return row
 
-  def extract_on_demand(self, clip_id: str) -> Dict[str, Any]:
-    """A browser-playable (H.264) extract of a clip, cut once."""
-    clip = self.clips[clip_id]
+  def open_source(self, scan_id: str, video_id: str) -> OpenedMedia:
+    """A scan's source video, checked to be the file the scan read."""
+    record = self.sources.get((scan_id, video_id))
+    if record is None:
+      raise RequestError(404, 'unknown video')
+    if not storage.has_scheme(record.uri):
+      reader, found = open_local(record.uri, follow_links=True)
+      try:
+        check_local_source(record, self._pins[record.uri], found)
+      except RequestError:
+        reader.close()
+        raise
+      return OpenedMedia(reader, found.st_size, media_type(record.uri))
+    try:
+      version = storage.source_version(record.uri)
+    except media_errors.MediaError as exc:
+      raise RequestError(410, f'{record.uri} no longer exists') from exc
+    problem = version_problem(record, version.size_bytes, version.updated_s)
+    if problem:
+      raise RequestError(409, f'{record.uri} changed since the scan: '
+                         f'{problem}')
+    # A GCS object's generation (where the storage layer reports one) is
+    # pinned at first use: a rewrite with the same size and time differs.
+    generation = getattr(version, 'generation', None)
     with self._lock:
-      lock = self._extract_locks.setdefault(clip_id, threading.Lock())
-    with lock:
-      extracted = clip_extract.read_sidecar(self.on_demand_dir, clip_id)
-      if extracted is None:
-        request = clip_extract.request_for(
-            clip, self.durations.get((clip['video_id'], clip['scan_id'])))
-        extracted = clip_extract.extract_clip(
-            request, self.on_demand_dir, self.context_seconds, 'always')
-    start_s, end_s = extracted.clip_range_in_extract_s()
-    return dict(src=f'/transcoded/{clip_id}.mp4', start_s=start_s,
-                end_s=end_s, method=extracted.method)
+      pinned = self._generations.setdefault(record.uri, generation)
+    if pinned != generation:
+      raise RequestError(409, f'{record.uri} was rewritten since the review '
+                         'server first served it')
+    return OpenedMedia(storage.open_media(record.uri), version.size_bytes,
+                       media_type(record.uri))
 
-  def media_uri(self, path: str) -> Optional[str]:
-    """The stored file behind a media path of the page, if it is one."""
-    kind, _, name = path.lstrip('/').partition('/')
-    name = urllib.parse.unquote(name)
-    if kind == 'media':
-      return self.video_uris.get(name)
-    clip_id = name[:-len('.mp4')] if name.endswith('.mp4') else None
-    if clip_id not in self.clips:
-      return None
-    if kind == 'extracts' and self.request.extract_dir:
-      return clip_extract.extract_paths(self.request.extract_dir, clip_id)[0]
-    if kind == 'transcoded':
-      return clip_extract.extract_paths(self.on_demand_dir, clip_id)[0]
-    return None
+  def _check_source(self, scan_id: str, video_id: str) -> None:
+    self.open_source(scan_id, video_id).close()
+
+  def open_extract(self, scan_id: str, clip_id: str) -> OpenedMedia:
+    """An extract from ``--extract-dir``, only when cut from this clip."""
+    clip = self.clip(scan_id, clip_id)
+    extract = read_matching_extract(self.request.extract_dir, clip)
+    if extract is None:
+      raise RequestError(404, 'no extract of this clip')
+    if storage.has_scheme(extract.path):
+      try:
+        size = storage.file_size(extract.path)
+      except media_errors.MediaError as exc:
+        raise RequestError(410, 'the extract no longer exists') from exc
+      if size != extract.size_bytes:
+        raise RequestError(409, 'the extract changed since it was cut')
+      return OpenedMedia(storage.open_media(extract.path), size, 'video/mp4')
+    reader, found = open_local(extract.path, follow_links=False)
+    if not stat.S_ISREG(found.st_mode) or found.st_size != extract.size_bytes:
+      reader.close()
+      raise RequestError(409, 'the extract changed since it was cut')
+    return OpenedMedia(reader, found.st_size, 'video/mp4')
+
+  def open_transcoded(self, key: str) -> OpenedMedia:
+    with self._lock:
+      path = self._cut.get(key)
+    if path is None:
+      raise RequestError(404, 'no such extract')
+    reader, found = open_local(path, follow_links=False)
+    return OpenedMedia(reader, found.st_size, 'video/mp4')
+
+  def extract_on_demand(self, scan_id: str, clip_id: str) -> Dict[str, Any]:
+    """A browser-playable (H.264) extract of a clip, cut once, from its
+    source checked before and after the cut."""
+    clip = self.clip(scan_id, clip_id)
+    key = on_demand_key(scan_id, clip_id)
+    with self._lock:
+      lock = self._extract_locks.setdefault(key, threading.Lock())
+    with lock:
+      extracted = clip_extract.read_sidecar(self.on_demand_dir, key)
+      if extracted is None:
+        self._check_source(scan_id, clip['video_id'])
+        request = dataclasses.replace(
+            clip_extract.request_for(
+                clip, self.durations.get((clip['video_id'], scan_id))),
+            clip_id=key)
+        try:
+          extracted = clip_extract.extract_clip(
+              request, self.on_demand_dir, self.context_seconds, 'always')
+        except media_errors.MEDIA_EXCEPTIONS as exc:
+          kind, message = media_errors.classify(exc)
+          raise RequestError(422, f'{kind}: {message}') from exc
+        try:
+          self._check_source(scan_id, clip['video_id'])
+        except RequestError:
+          for path in clip_extract.extract_paths(self.on_demand_dir, key):
+            if os.path.lexists(path):
+              os.remove(path)
+          raise
+      with self._lock:
+        self._cut[key] = extracted.path
+    start_s, end_s = extracted.clip_range_in_extract_s()
+    return dict(src=with_token(f'/transcoded/{key}.mp4', self.token),
+                start_s=start_s, end_s=end_s, method=extracted.method)
+
+
+def make_private(path: str, root: str) -> None:
+  """A local file the server wrote, and its folders up to ``root``, made
+  readable by the owner only (as scan outputs are)."""
+  if storage.has_scheme(path):
+    return
+  os.chmod(path, 0o600)
+  top = os.path.abspath(root)
+  folder = os.path.dirname(os.path.abspath(path))
+  while folder.startswith(top + os.sep) and folder != top:
+    if os.stat(folder).st_uid == os.getuid():
+      os.chmod(folder, 0o700)
+    folder = os.path.dirname(folder)
 
 
 class ReviewHandler(http.server.BaseHTTPRequestHandler):
-  """Routes: ``/`` the page; ``/media/VIDEO_ID``, ``/extracts/CLIP.mp4``,
-  ``/transcoded/CLIP.mp4`` files with Range support; ``/api/verdicts``
-  GET (latest per clip) and POST (record one); ``/api/extract/CLIP_ID``
-  POST (cut a browser-playable extract)."""
+  """Routes (every one behind ``RequestPolicy``): ``/`` the page;
+  ``/media/SCAN/VIDEO_ID``, ``/extracts/SCAN/CLIP.mp4``,
+  ``/transcoded/KEY.mp4`` files with Range support; ``/api/verdicts`` GET
+  (latest per clip) and POST (record one); ``/api/extract`` POST (cut a
+  browser-playable extract of ``{"scan_id", "clip_id"}``)."""
 
-  app: ReviewApp  # set on the subclass ``serve`` makes
+  app: ReviewApp           # set on the subclass ``ReviewServer`` makes
+  policy: RequestPolicy    # likewise
   protocol_version = 'HTTP/1.1'
+  # A request line the parser cannot read still gets a status line.
+  default_request_version = 'HTTP/1.0'
+  server_version = 'rescan-review'
+  sys_version = ''
+  timeout = REQUEST_TIMEOUT_S
 
   def log_message(self, *args: Any) -> None:
     del args  # quiet: the terminal shows the URL, not every request
 
-  def _send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+  # --- responses ---
+
+  def _send_bytes(self, status: int, body: bytes, content_type: str,
+                  extra_headers: Sequence[Tuple[str, str]] = ()) -> None:
     self.send_response(status)
     self.send_header('Content-Type', content_type)
     self.send_header('Content-Length', str(len(body)))
-    self.send_header('Cache-Control', 'no-store')
+    for name, value in tuple(SECURITY_HEADERS) + tuple(extra_headers):
+      self.send_header(name, value)
+    if self.close_connection:
+      self.send_header('Connection', 'close')
     self.end_headers()
     if self.command != 'HEAD':
       self.wfile.write(body)
@@ -390,99 +1003,233 @@ class ReviewHandler(http.server.BaseHTTPRequestHandler):
     self._send_bytes(status, json.dumps(value).encode('utf-8'),
                      'application/json')
 
+  def _refuse(self, status: int, message: str) -> None:
+    """An error response; the connection closes after it, since a body
+    the request may carry was not read."""
+    self.close_connection = True
+    self.server.count_refusal(status)  # type: ignore[attr-defined]
+    self._send_json(status, {'error': message})
+
+  def send_error(self, code: int, message: Optional[str] = None,
+                 explain: Optional[str] = None) -> None:
+    """The standard library's own refusals (a bad request line, headers
+    too long, an unknown method) as JSON 4xx too."""
+    del explain
+    if code == http.HTTPStatus.NOT_IMPLEMENTED:
+      code, message = 405, f'method {self.command!r} not allowed'
+    elif code >= 500:  # e.g. 505 for "HTTP/9.9": still the client's fault
+      code = 400
+    self.close_connection = True
+    self.server.count_refusal(code)  # type: ignore[attr-defined]
+    body = json.dumps({'error': message or http.HTTPStatus(code).phrase})
+    self.send_response(code)
+    self.send_header('Content-Type', 'application/json')
+    self.send_header('Content-Length', str(len(body)))
+    self.send_header('Connection', 'close')
+    for name, value in SECURITY_HEADERS:
+      self.send_header(name, value)
+    self.end_headers()
+    if self.command != 'HEAD' and code >= 200:
+      self.wfile.write(body.encode('utf-8'))
+
+  # --- the checks every request passes ---
+
+  def _authorised(self, query: Dict[str, List[str]], write: bool) -> None:
+    host = self.headers.get_all('Host') or []
+    if len(host) != 1 or not self.policy.host_allowed(host[0]):
+      raise RequestError(421, 'this server does not serve that Host')
+    origins = self.headers.get_all('Origin') or []
+    if len(origins) > 1 or not self.policy.origin_allowed(
+        origins[0] if origins else None, host[0]):
+      raise RequestError(403, 'cross-origin requests are refused')
+    if (self.headers.get('Sec-Fetch-Site') or '').strip().lower() in (
+        'cross-site', 'same-site'):
+      raise RequestError(403, 'cross-site requests are refused')
+    given = self.headers.get(TOKEN_HEADER)
+    if given is None and not write and len(query.get(TOKEN_PARAM, [])) == 1:
+      given = query[TOKEN_PARAM][0]
+    if not token_matches(self.policy.token, given):
+      raise RequestError(403, 'a valid session token is required: open the '
+                         'URL "rescan report --serve" printed')
+
+  def _body(self) -> bytes:
+    if self.headers.get('Transfer-Encoding'):
+      raise RequestError(411, 'chunked bodies are not accepted')
+    if not is_json_content_type(self.headers.get('Content-Type')):
+      raise RequestError(415, 'writes must be Content-Type: application/json')
+    length = content_length(self.headers.get_all('Content-Length') or [],
+                            MAX_REQUEST_BYTES)
+    body = self.rfile.read(length) if length else b''
+    if len(body) != length:
+      raise RequestError(400, 'the body ended early')
+    return body
+
+  def _handle(self, write: Optional[bool]) -> None:
+    """Checks a request, then routes it (``write`` None: a method no
+    route takes); every refusal is a JSON 4xx and the server goes on."""
+    try:
+      segments, query = split_target(self.path)
+      self._authorised(query, bool(write))
+      if write is None:
+        raise RequestError(405, f'method {self.command} not allowed')
+      if write:
+        self._post(segments, self._body())
+      else:
+        if self.headers.get('Content-Length', '0').strip() not in ('', '0'):
+          self.close_connection = True  # a body we will not read
+        self._get(segments)
+    except RequestError as exc:
+      self._refuse(exc.status, exc.message)
+    except (ConnectionError, TimeoutError):
+      self.close_connection = True  # the client went away
+    except Exception as exc:  # pylint: disable=broad-except
+      # The server's outer boundary: one request's unexpected failure
+      # must not kill the others, nor print a traceback.
+      print(f'review server: {type(exc).__name__}: '
+            f'{media_errors.short_message(exc)}', file=sys.stderr)
+      self._refuse(500, 'internal error')
+
   def do_GET(self) -> None:  # pylint: disable=invalid-name
-    path = urllib.parse.urlsplit(self.path).path
-    if path in ('/', '/index.html'):
-      self._send_bytes(200, self.app.page.encode('utf-8'),
-                       'text/html; charset=utf-8')
-    elif path == '/api/verdicts':
-      self._send_json(200, self.app.verdicts)
-    elif (uri := self.app.media_uri(path)) is not None:
-      self._send_media(uri)
-    else:
-      self._send_json(404, {'error': 'not found'})
+    self._handle(write=False)
 
   do_HEAD = do_GET
 
   def do_POST(self) -> None:  # pylint: disable=invalid-name
-    path = urllib.parse.urlsplit(self.path).path
-    length = int(self.headers.get('Content-Length') or 0)
-    if length > MAX_REQUEST_BYTES:
-      self._send_json(413, {'error': 'request too large'})
-      return
-    body = self.rfile.read(length) if length else b''
-    try:
-      if path == '/api/verdicts':
-        fields = json.loads(body or b'{}')
-        row = self.app.record_verdict(str(fields.get('clip_id') or ''),
-                                      str(fields.get('verdict') or ''),
-                                      fields.get('note') or None)
-        self._send_json(201, {'verdict': row})
-      elif path.startswith('/api/extract/'):
-        clip_id = urllib.parse.unquote(path[len('/api/extract/'):])
-        if clip_id not in self.app.clips:
-          self._send_json(404, {'error': f'unknown clip_id {clip_id!r}'})
-          return
-        self._send_json(200, self.app.extract_on_demand(clip_id))
-      else:
-        self._send_json(404, {'error': 'not found'})
-    except (review_query.VerdictError, json.JSONDecodeError) as exc:
-      self._send_json(400, {'error': str(exc)})
-    except clip_extract.media_errors.MEDIA_EXCEPTIONS as exc:
-      kind, message = clip_extract.media_errors.classify(exc)
-      self._send_json(422, {'error': f'{kind}: {message}'})
+    self._handle(write=True)
 
-  def _send_media(self, uri: str) -> None:
-    """A stored file, whole or the byte range the browser asked for."""
-    try:
-      size = storage.file_size(uri)
-    except clip_extract.media_errors.MediaError:
-      self._send_json(404, {'error': 'not found'})
-      return
-    try:
-      byte_range = parse_byte_range(self.headers.get('Range'), size)
-    except ValueError:
-      self.send_response(416)
-      self.send_header('Content-Range', f'bytes */{size}')
-      self.send_header('Content-Length', '0')
+  def _no_route(self) -> None:
+    self._handle(write=None)
+
+  do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = (
+      _no_route)
+
+  # --- routes ---
+
+  def _get(self, segments: List[str]) -> None:
+    if segments in (['',], ['index.html']):
+      self._send_bytes(200, self.app.page.encode('utf-8'),
+                       'text/html; charset=utf-8',
+                       [('Content-Security-Policy', PAGE_CSP)])
+    elif segments == ['api', 'verdicts']:
+      with self.app._lock:  # pylint: disable=protected-access
+        verdicts = dict(self.app.verdicts)
+      self._send_json(200, verdicts)
+    elif len(segments) == 3 and segments[0] == 'media':
+      self._send_media(self.app.open_source(segments[1], segments[2]))
+    elif (len(segments) == 3 and segments[0] == 'extracts'
+          and segments[2].endswith('.mp4')):
+      self._send_media(self.app.open_extract(segments[1],
+                                             segments[2][:-len('.mp4')]))
+    elif (len(segments) == 2 and segments[0] == 'transcoded'
+          and segments[1].endswith('.mp4')):
+      self._send_media(self.app.open_transcoded(segments[1][:-len('.mp4')]))
+    else:
+      raise RequestError(404, 'not found')
+
+  def _post(self, segments: List[str], body: bytes) -> None:
+    if segments == ['api', 'verdicts']:
+      row = self.app.record_verdict(parse_verdict(body))
+      self._send_json(201, {'verdict': row})
+    elif segments == ['api', 'extract']:
+      target = parse_clip_reference(body)
+      self._send_json(200, self.app.extract_on_demand(target.scan_id,
+                                                      target.clip_id))
+    else:
+      raise RequestError(404, 'not found')
+
+  def _send_media(self, media: OpenedMedia) -> None:
+    """A checked file, whole or the byte range the browser asked for."""
+    with contextlib.closing(media):
+      size = media.size
+      try:
+        byte_range = parse_byte_range(self.headers.get('Range'), size)
+      except ValueError:
+        self.send_response(416)
+        self.send_header('Content-Range', f'bytes */{size}')
+        self.send_header('Content-Length', '0')
+        for name, value in SECURITY_HEADERS:
+          self.send_header(name, value)
+        self.end_headers()
+        return
+      first, last = byte_range or (0, size - 1)
+      self.send_response(206 if byte_range else 200)
+      self.send_header('Content-Type', media.content_type)
+      self.send_header('Accept-Ranges', 'bytes')
+      self.send_header('Content-Length', str(max(last - first + 1, 0)))
+      if byte_range:
+        self.send_header('Content-Range', f'bytes {first}-{last}/{size}')
+      for name, value in SECURITY_HEADERS:
+        self.send_header(name, value)
       self.end_headers()
+      if self.command == 'HEAD' or size == 0:
+        return
+      media.reader.seek(first)
+      remaining = last - first + 1
+      while remaining > 0:
+        chunk = media.reader.read(min(SEND_CHUNK_BYTES, remaining))
+        if not chunk:
+          # The file is shorter than checked: end the connection rather
+          # than send a response shorter than its Content-Length says.
+          self.close_connection = True
+          break
+        self.wfile.write(chunk)
+        remaining -= len(chunk)
+
+
+class RemoteRefused(ValueError):
+  """A non-loopback address without the operator's explicit consent."""
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+  """Serves on IPv4 or IPv6, and reports a failed connection in one line,
+  never a traceback."""
+  daemon_threads = True
+
+  def __init__(self, *args: Any, **kwargs: Any):
+    super().__init__(*args, **kwargs)
+    self.refusals: collections.Counter = collections.Counter()
+    self._refusals_lock = threading.Lock()
+
+  def count_refusal(self, status: int) -> None:
+    """Refused requests by status, for the operator and the tests."""
+    with self._refusals_lock:
+      self.refusals[status] += 1
+
+  def handle_error(self, request, client_address) -> None:
+    del request, client_address
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (ConnectionError, TimeoutError)):
       return
-    first, last = byte_range or (0, size - 1)
-    self.send_response(206 if byte_range else 200)
-    suffix = os.path.splitext(uri.lower())[1]
-    self.send_header('Content-Type', MEDIA_TYPES.get(suffix) or
-                     mimetypes.guess_type(uri)[0] or 'application/octet-stream')
-    self.send_header('Accept-Ranges', 'bytes')
-    self.send_header('Content-Length', str(max(last - first + 1, 0)))
-    if byte_range:
-      self.send_header('Content-Range', f'bytes {first}-{last}/{size}')
-    self.end_headers()
-    if self.command == 'HEAD' or size == 0:
-      return
-    try:
-      with storage.open_media(uri) as reader:
-        reader.seek(first)
-        remaining = last - first + 1
-        while remaining > 0:
-          chunk = reader.read(min(SEND_CHUNK_BYTES, remaining))
-          if not chunk:
-            break
-          self.wfile.write(chunk)
-          remaining -= len(chunk)
-    except (BrokenPipeError, ConnectionResetError):
-      pass  # the browser moved on (players cancel ranges while seeking)
+    print(f'review server: {type(exc).__name__}: '
+          f'{media_errors.short_message(exc)}', file=sys.stderr)
 
 
 class ReviewServer:
   """The review web app on ``host:port`` in a background thread; a
-  context manager that stops it on exit."""
+  context manager that stops it on exit.  A non-loopback ``host`` raises
+  ``RemoteRefused`` unless ``allow_remote``; ``OSError`` when the address
+  cannot be bound (a port in use)."""
 
   def __init__(self, app: ReviewApp, host: str = '127.0.0.1',
-               port: int = DEFAULT_PORT):
-    handler = type('BoundReviewHandler', (ReviewHandler,), {'app': app})
-    self.httpd = http.server.ThreadingHTTPServer((host, port), handler)
-    self.httpd.daemon_threads = True
-    self.url = f'http://{host}:{self.httpd.server_address[1]}/'
+               port: int = DEFAULT_PORT, allow_remote: bool = False):
+    if not allow_remote and not is_loopback(host):
+      raise RemoteRefused(
+          f'--host {host} is reachable from other machines; the review '
+          'page shows flagged content and records verdicts: pass '
+          '--allow-remote to serve it there (token-protected)')
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    server_class = type('ReviewHTTPServer', (_QuietServer,),
+                        {'address_family': family})
+    self.httpd = server_class((_bare(host), port),
+                              http.server.BaseHTTPRequestHandler)
+    bound_port = self.httpd.server_address[1]
+    self.policy = request_policy(host, bound_port, app.token)
+    self.httpd.RequestHandlerClass = type(
+        'BoundReviewHandler', (ReviewHandler,),
+        {'app': app, 'policy': self.policy})
+    shown = (socket.gethostname() if is_wildcard(host) else url_host(host))
+    self.base_url = f'http://{shown}:{bound_port}/'
+    self.url = with_token(self.base_url, app.token)
     self._thread = threading.Thread(target=self.httpd.serve_forever,
                                     name='review-server', daemon=True)
 
@@ -498,9 +1245,12 @@ class ReviewServer:
 
 def write_static_page(data: review_query.ReviewData, request: ReportRequest,
                       path: str) -> Dict[str, Any]:
-  """Writes the read-only page to the local file ``path``; returns what it
+  """Writes the read-only page to the local file ``path``, readable by its
+  owner only (it embeds thumbnails of flagged frames); returns what it
   shows (``build_page_model``)."""
   model = build_page_model(data, request)
-  with open(path, 'w', encoding='utf-8') as f:
+  fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+  with os.fdopen(fd, 'w', encoding='utf-8') as f:
+    os.fchmod(f.fileno(), 0o600)
     f.write(render_page(model, page_title(request.root)))
   return model

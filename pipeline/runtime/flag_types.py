@@ -29,6 +29,23 @@ def bounded(name: str, convert: Callable[[str], Number],
   return parse
 
 
+def in_range(name: str, convert: Callable[[str], Number], low: Number,
+             high: Number, low_open: bool = False
+             ) -> Callable[[str], Number]:
+  """A flag type for numbers in ``[low, high]`` (``(low, high]`` with
+  ``low_open``): every numeric flag of a command that starts work has an
+  upper bound too, so no value can make the work unbounded.  The range is
+  kept as ``low``, ``high`` and ``interval`` on the type, for help texts."""
+  interval = f'{"(" if low_open else "["}{low}, {high}]'
+  if low_open:
+    inside = lambda v: low < v <= high  # pylint: disable=unnecessary-lambda-assignment
+  else:
+    inside = lambda v: low <= v <= high  # pylint: disable=unnecessary-lambda-assignment
+  parse = bounded(name, convert, inside, f'in {interval}')
+  parse.low, parse.high, parse.interval = low, high, interval
+  return parse
+
+
 positive_float = bounded('positive_float', float, lambda v: v > 0, '> 0')
 non_negative_float = bounded('non_negative_float', float, lambda v: v >= 0,
                              '>= 0')

@@ -1,7 +1,8 @@
 """``ScanVideos``, the scan's data flow as one composite: it only chains
 the steps of ``pipeline.scan.transforms``.
 
-    ExpandInputs -> DedupeInputs -> ProbeVideos -> PlanSegments
+    ExpandInputs -> DedupeInputs -> OneRefPerFile -> UniqueVideoIds
+      -> ProbeVideos -> PlanSegments
       -> ReshuffleSegments -> DecodeSegments -> ScoreFrames (RunInference)
       -> GroupByVideo -> AssembleVideos   (+ MatchHashes with --bank)
 
@@ -17,6 +18,7 @@ from pipeline.hashes.matching import MatchRules
 from pipeline.media import errors as media_errors
 from pipeline.media import segments
 from pipeline.records import VideoRef
+from pipeline.scan import identities
 from pipeline.scan import inputs
 from pipeline.scan import transforms
 from pipeline.scan.settings import ScanSettings
@@ -36,11 +38,19 @@ class ScanVideos(beam.PTransform):
             | 'ExpandInputs' >> beam.FlatMap(inputs.expand_input)
             | 'RefsToTuples' >> beam.Map(tuple)
             | 'DedupeInputs' >> beam.Distinct()
-            | 'TuplesToRefs' >> beam.MapTuple(VideoRef))
+            | 'TuplesToRefs' >> beam.MapTuple(VideoRef)
+            | 'KeyRefsByFile' >> beam.Map(transforms.key_by_file)
+            | 'GroupRefsByFile' >> beam.GroupByKey()
+            | 'OneRefPerFile' >> beam.MapTuple(identities.one_ref_per_file)
+            | 'KeyRefsByVideoId' >> beam.Map(transforms.key_by_video)
+            | 'GroupRefsByVideoId' >> beam.GroupByKey()
+            | 'UniqueVideoIds' >> beam.FlatMapTuple(
+                identities.unique_video_ids))
     if s.skip_scanned_root:
       previous = (specs.pipeline
                   | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
-                      s.skip_scanned_root, s.spec.version))
+                      s.skip_scanned_root, s.spec.version,
+                      s.config.min_coverage))
     else:
       previous = specs.pipeline | 'NoPreviousScans' >> beam.Create([])
     probe_results = (

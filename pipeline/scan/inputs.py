@@ -7,16 +7,20 @@ An input is either a file pattern on any Beam filesystem or a manifest: a
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
+import os
 import posixpath
-from typing import Iterator, List
+import shlex
+from typing import Iterator, List, Tuple
 
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage import files as storage
+from pipeline.storage.parquet import BrokenParquetFile
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.records import VideoRef
+from pipeline.scan.identities import stable_video_id
 
 MANIFEST_SUFFIXES = ('.csv', '.parquet')
 URI_COLUMN = 'uri'
@@ -25,11 +29,6 @@ VIDEO_ID_COLUMN = 'video_id'
 
 class InputError(ValueError):
   """An ``--input`` that cannot be used at all (bad manifest, no match)."""
-
-
-def stable_video_id(uri: str) -> str:
-  """The default ``video_id``: a stable hash of the normalized URI."""
-  return hashlib.sha256(uri.encode('utf-8')).hexdigest()[:20]
 
 
 def is_manifest(spec: str) -> bool:
@@ -45,21 +44,56 @@ def _resolve(uri: str, manifest: str) -> str:
 
 
 def _manifest_rows(manifest: str) -> List[dict]:
+  """The manifest's rows; every way a manifest can be unusable (not UTF-8,
+  not CSV, not Parquet, no text ``uri`` column, no row naming a video) is
+  one ``InputError`` naming the file."""
   if manifest.lower().endswith('.parquet'):
-    table = read_parquet_file(manifest)
+    try:
+      table = read_parquet_file(manifest)
+    except BrokenParquetFile as exc:
+      raise InputError(f'manifest {exc}') from exc
+    _check_uri_type(manifest, table)
     rows = table.to_pylist()
     columns = table.column_names
   else:
-    with FileSystems.open(manifest,
-                          mime_type='application/octet-stream') as f:
-      reader = csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig',
-                                               newline=''))
-      rows = list(reader)
-      columns = reader.fieldnames or []
+    rows, columns = _csv_rows(manifest)
   if URI_COLUMN not in columns:
     raise InputError(f'manifest {manifest} has no "{URI_COLUMN}" column '
                      f'(columns: {list(columns)})')
+  if not any(str(row.get(URI_COLUMN) or '').strip() for row in rows):
+    raise InputError(f'manifest {manifest} lists no videos (no row has a '
+                     f'"{URI_COLUMN}")')
   return rows
+
+
+def _csv_rows(manifest: str) -> Tuple[List[dict], List[str]]:
+  """A CSV manifest's rows and header, or ``InputError`` saying which line
+  is not UTF-8 CSV (a field over ``csv.field_size_limit()``, 128 KiB, is
+  no URI either)."""
+  with FileSystems.open(manifest, mime_type='application/octet-stream') as f:
+    reader = csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig',
+                                             newline=''))
+    try:
+      return list(reader), list(reader.fieldnames or [])
+    except UnicodeDecodeError as exc:
+      raise InputError(f'manifest {manifest} is not UTF-8 text '
+                       f'({exc.reason}, byte 0x{exc.object[exc.start]:02x}); '
+                       'save it as UTF-8') from exc
+    except csv.Error as exc:
+      raise InputError(f'manifest {manifest} line {reader.line_num} is not '
+                       f'valid CSV: {exc}') from exc
+
+
+def _check_uri_type(manifest: str, table: pa.Table) -> None:
+  """A Parquet manifest's ``uri`` column must hold text (or be all
+  nulls)."""
+  if URI_COLUMN not in table.column_names:
+    return
+  kind = table.schema.field(URI_COLUMN).type
+  if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+          or pa.types.is_null(kind)):
+    raise InputError(f'manifest {manifest}: column "{URI_COLUMN}" holds '
+                     f'{kind}, not text')
 
 
 def read_manifest(manifest: str) -> Iterator[VideoRef]:
@@ -74,7 +108,8 @@ def read_manifest(manifest: str) -> Iterator[VideoRef]:
       continue
     uri = _resolve(uri, manifest)
     video_id = str(row.get(VIDEO_ID_COLUMN) or '').strip()
-    yield VideoRef(video_id or stable_video_id(uri), uri)
+    yield VideoRef(video_id or stable_video_id(uri), uri,
+                   explicit_id=bool(video_id))
 
 
 def match_pattern(pattern: str) -> Iterator[VideoRef]:
@@ -101,8 +136,14 @@ def expand_input(spec: str) -> Iterator[VideoRef]:
 
 def check_input(spec: str) -> None:
   """Fails fast, before the job starts, on an input that cannot work: a
-  missing or malformed manifest, or a glob that matches nothing."""
+  missing or malformed manifest, a glob that matches nothing, or a
+  folder (which would become one failed row: say how to scan its files)."""
   uri = storage.normalize_uri(spec)
+  if _is_folder(uri):
+    raise InputError(
+        f'--input {spec} is a folder; to scan the files under it, pass '
+        f"--input {shlex.quote(spec.rstrip('/') + '/**')} (quoted, so that "
+        'the shell does not expand it)')
   if is_manifest(spec):
     if not FileSystems.exists(uri):
       raise InputError(f'manifest {spec} does not exist')
@@ -110,3 +151,16 @@ def check_input(spec: str) -> None:
   elif any(c in uri for c in '*?['):
     if not FileSystems.match([uri], limits=[1])[0].metadata_list:
       raise InputError(f'--input {spec} matches no files')
+
+
+def _is_folder(uri: str) -> bool:
+  """A local directory, or on an object store a prefix with objects under
+  it and no object of its own name."""
+  if any(c in uri for c in '*?['):
+    return False
+  if not storage.has_scheme(uri):
+    return os.path.isdir(uri)
+  if FileSystems.exists(uri):
+    return False
+  return bool(FileSystems.match([uri.rstrip('/') + '/**'],
+                                limits=[1])[0].metadata_list)

@@ -9,15 +9,14 @@ pipeline.run`` call ``run`` (``pipeline.cli.scan``).
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import apache_beam as beam
 
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
+from pipeline.runtime.private import private_files
 from pipeline.scan import inputs
 from pipeline.scan import progress
 from pipeline.scan import summary
@@ -27,6 +26,7 @@ from pipeline.scan.options import parse_scan_args
 from pipeline.scan.settings import ScanSettings
 from pipeline.scan.settings import resolve_settings
 from pipeline.storage import claims
+from pipeline.storage import writable
 from pipeline.storage.parquet import WriteDataset
 
 WRITE_LABELS = {
@@ -50,6 +50,7 @@ def add_scan(p: beam.Pipeline, settings: ScanSettings
              ) -> Dict[str, beam.PCollection]:
   """Checks the inputs, then adds the scan and its writes to ``p``."""
   config = settings.config
+  check_budget(settings)
   for spec_input in config.inputs:
     inputs.check_input(spec_input)
   outputs = (p
@@ -65,10 +66,15 @@ def run(argv: Optional[Sequence[str]] = None,
         test_pipeline: Optional[beam.Pipeline] = None) -> ScanConfig:
   """Runs one scan to completion and prints its summary."""
   config = parse_scan_args(sys.argv[1:] if argv is None else argv)
+  # The metadata's bounds and the memory budget are checked before the
+  # model is loaded (a 20000x20000 probe call would be work).
+  check_budget(resolve_settings(config, model_contract.load_model_spec(
+      config.model)))
   settings = resolve_settings(config, model_contract.resolve_model(
       config.model))
   p = test_pipeline or runners.create_pipeline(config.beam_args)
   add_scan(p, settings)
+  writable.check_datasets_writable(config.output, WRITE_LABELS)
   claims.claim_scan(config.output, config.scan_id, tool='scan',
                     beam_args=config.beam_args)
   with private_files(), progress.scan_progress(
@@ -80,13 +86,9 @@ def run(argv: Optional[Sequence[str]] = None,
   return config
 
 
-@contextlib.contextmanager
-def private_files() -> Iterator[None]:
-  """Local outputs point at the most sensitive content a platform holds:
-  files this process (and the workers it starts) creates are readable by
-  their owner only."""
-  previous = os.umask(0o077)
-  try:
-    yield
-  finally:
-    os.umask(previous)
+def check_budget(settings: ScanSettings) -> None:
+  """Refuses (``ContractError``) flags that, with the model, would hold
+  more than the memory budget per segment or per batch."""
+  model_contract.check_scan_budget(settings.spec, settings.fps,
+                                   settings.config.segment_seconds,
+                                   settings.config.batch_size)

@@ -3,8 +3,11 @@ flagged clips and its ledger row, without Beam.
 
 Every input ends as exactly one ledger row:
 
-* inputs that share a ``video_id`` each get a failed row
-  (``duplicate_video_id``): their clips could not be told apart;
+* every file has its own ``video_id`` by the time it gets here
+  (``pipeline.scan.identities``: a file named twice is one input; files
+  that were given one ``video_id`` get unique ones, and their rows keep the
+  given one in ``shared_video_id``).  Records that still share one (a bug)
+  each get a failed row (``duplicate_video_id``), so none is lost;
 * a video skipped by ``--skip-scanned`` gets a skipped row;
 * a video whose probe failed gets a failed row with the probe's error;
 * a probed video with no scored sample failed, with its first segment
@@ -13,7 +16,13 @@ Every input ends as exactly one ledger row:
   scanned, unless a segment failed in a way that left part of it unseen
   (``media_errors.FATAL_SEGMENT_KINDS``): then it failed, with that error,
   and its clips are still written.  A scanned video reports its first
-  (non-fatal) segment error, if any.
+  (non-fatal) segment error, if any;
+* every probed video's row records its coverage: the samples its timeline
+  should give (``samples_expected``, segment by segment) and the share
+  scored.  Below ``--min-coverage`` a video that did not fail is
+  ``partial`` (``low_coverage``), never ``scanned``: damaged, concealed or
+  dropped frames, or a lost segment, left part of it unseen.  Its clips
+  are still written.
 """
 from __future__ import annotations
 
@@ -22,6 +31,8 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
 
 import schemas
 from pipeline.media import errors as media_errors
+from pipeline.media import sampling
+from pipeline.media import segments as segment_planning
 from pipeline.records import Failure
 from pipeline.records import FlaggedClip
 from pipeline.records import FrameScore
@@ -49,11 +60,29 @@ def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
   return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
 
 
+def identity_fields(record: Union[VideoInfo, Failure, Skipped]) -> dict:
+  """The ledger columns that say which file and which version of it the
+  row is about (what ``--skip-scanned`` compares next time)."""
+  version = record.version
+  fields = dict(shared_video_id=record.shared_video_id)
+  if version is not None:
+    fields.update(source_inode=version.inode,
+                  source_changed_at=_utc(version.changed_s),
+                  source_generation=version.generation,
+                  source_crc32c=version.crc32c,
+                  content_sha256=version.sha256)
+  return fields
+
+
 def ledger_row(settings: ScanSettings, **fields) -> VideoLedgerRow:
   """A ledger row of this scan: ``fields`` over the empty defaults."""
-  row = dict(size_bytes=None, error_kind=None, error_message=None,
+  row = dict(size_bytes=None, samples_expected=None, coverage=None,
+             error_kind=None, error_message=None,
              duration_ms=None, width=None, height=None, codec=None,
-             source_updated_at=None, frames_scored=0, segments=0,
+             source_updated_at=None, source_inode=None,
+             source_changed_at=None, source_generation=None,
+             source_crc32c=None, content_sha256=None, shared_video_id=None,
+             frames_scored=0, segments=0,
              segments_failed=0, packets_damaged=0, bytes_read=0,
              max_score=None, clips=0)
   row.update(fields)
@@ -71,7 +100,8 @@ def duplicate_rows(video_id: str,
   return [ledger_row(settings, video_id=record.video_id,
                      video_uri=record.uri, size_bytes=record.size_bytes,
                      status=schemas.STATUS_FAILED,
-                     error_kind=DUPLICATE_VIDEO_ID, error_message=message)
+                     error_kind=DUPLICATE_VIDEO_ID, error_message=message,
+                     **identity_fields(record))
           for record in records]
 
 
@@ -80,7 +110,8 @@ def skipped_row(record: Skipped, settings: ScanSettings) -> VideoLedgerRow:
       settings, video_id=record.video_id, video_uri=record.uri,
       size_bytes=record.size_bytes, status=schemas.STATUS_SKIPPED,
       source_updated_at=_utc(record.updated_s),
-      error_message=f'unchanged since scan {record.previous_scan_id}')
+      error_message=f'unchanged since scan {record.previous_scan_id}',
+      **identity_fields(record))
 
 
 def failed_probe_row(failure: Failure,
@@ -89,7 +120,8 @@ def failed_probe_row(failure: Failure,
       settings, video_id=failure.video_id, video_uri=failure.uri,
       size_bytes=failure.size_bytes, status=schemas.STATUS_FAILED,
       source_updated_at=_utc(failure.updated_s),
-      error_kind=failure.error_kind, error_message=failure.error_message)
+      error_kind=failure.error_kind, error_message=failure.error_message,
+      **identity_fields(failure))
 
 
 def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
@@ -115,6 +147,32 @@ def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
   ]
 
 
+def samples_expected(info: VideoInfo, settings: ScanSettings) -> int:
+  """The samples the probed timeline should give: the sampling grid over
+  each planned segment (what the decode was asked for)."""
+  return sum(sampling.expected_samples(s.start_ms, s.end_ms, settings.fps)
+             for s in segment_planning.plan_segments(info,
+                                                     settings.segment_ms))
+
+
+def coverage(scored: int, expected: int) -> Optional[float]:
+  """``scored / expected``; None when nothing was expected."""
+  return scored / expected if expected > 0 else None
+
+
+def coverage_message(scored: int, expected: int) -> str:
+  """E.g. ``37 of 65 samples scored (56%)``: floored, so a share just
+  under the bar never reads as 100%."""
+  return (f'{scored} of {expected} samples scored '
+          f'({int(100 * scored // expected) if expected else 0}%)')
+
+
+def is_partial(scored: int, expected: int, min_coverage: float) -> bool:
+  """Whether too few of the expected samples were scored."""
+  share = coverage(scored, expected)
+  return share is not None and share < min_coverage
+
+
 def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
                  scores: Iterable[FrameScore],
                  settings: ScanSettings) -> VideoResult:
@@ -123,14 +181,18 @@ def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
   # One score per sample time.
   scores = list({s.ts_ms: s for s in scores}.values())
   errors = [o for o in outcomes if o.error_kind]
+  expected = samples_expected(info, settings)
   common = dict(video_id=info.video_id, video_uri=info.uri,
                 size_bytes=info.size_bytes, duration_ms=info.duration_ms,
                 width=info.width, height=info.height, codec=info.codec,
                 source_updated_at=_utc(info.updated_s),
-                frames_scored=len(scores), segments=len(outcomes),
+                frames_scored=len(scores), samples_expected=expected,
+                coverage=coverage(len(scores), expected),
+                segments=len(outcomes),
                 segments_failed=len(errors),
                 packets_damaged=sum(o.packets_damaged for o in outcomes),
-                bytes_read=sum(o.bytes_read for o in outcomes))
+                bytes_read=sum(o.bytes_read for o in outcomes),
+                **identity_fields(info))
   if not scores:
     first = errors[0] if errors else None
     return VideoResult([], [ledger_row(
@@ -142,11 +204,17 @@ def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
            if o.error_kind in media_errors.FATAL_SEGMENT_KINDS]
   clips = flagged_clips(info, scores, settings)
   reported = (fatal or errors or [None])[0]
+  status = schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED
+  error_kind = reported.error_kind if reported else None
+  error_message = reported.error_message if reported else None
+  if not fatal and is_partial(len(scores), expected,
+                              settings.config.min_coverage):
+    status, error_kind = schemas.STATUS_PARTIAL, media_errors.LOW_COVERAGE
+    error_message = '; '.join(filter(None, (
+        coverage_message(len(scores), expected), error_message)))
   return VideoResult(clips, [ledger_row(
-      settings,
-      status=schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED,
-      error_kind=reported.error_kind if reported else None,
-      error_message=reported.error_message if reported else None,
+      settings, status=status, error_kind=error_kind,
+      error_message=error_message,
       max_score=max(max(score.scores) for score in scores),
       clips=len(clips), **common)])
 

@@ -1,8 +1,10 @@
 """Command-line options of a scan, parsed into one frozen ``ScanConfig``.
 
-Our own flags are parsed here; every flag we do not know (``--runner``,
+Our own flags are parsed here; the rest (``--runner``,
 ``--direct_num_workers``, ``--temp_location``, ...) is handed to Beam's
-``PipelineOptions`` untouched.  Each flag accepts both the dashed spelling
+``PipelineOptions`` untouched, once Beam's own parser has recognised every
+one of them (``pipeline.runtime.usage.check_beam_args``: a mistyped flag is
+a usage error, not a flag Beam silently ignores).  Each flag accepts both the dashed spelling
 (``--segment-seconds``) and the underscore spelling (``--segment_seconds``)
 that Dataflow Flex Templates pass.
 """
@@ -13,9 +15,11 @@ import datetime
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
+from pipeline.inference import contract
+from pipeline.media import frame_size
 from pipeline.media import sampling
-from pipeline.runtime import runners
 from pipeline.runtime import flag_types
+from pipeline.runtime import usage
 from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
@@ -24,10 +28,33 @@ DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MERGE_GAP_SECONDS = DEFAULT_MERGE_GAP_MS / 1000
 DEFAULT_MIN_CLIP_SECONDS = 0.0
-DEFAULT_MAX_PIXELS = 8192 * 4320
+DEFAULT_MAX_PIXELS = frame_size.DEFAULT_MAX_PIXELS
 DEFAULT_SEGMENT_TIMEOUT_SECONDS = 600.0
 DEFAULT_MAX_FRAMES_PER_SEGMENT = 100_000
 DECODE_ISOLATION_CHOICES = ('subprocess', 'inline')
+# Clean videos of every tested codec, variable frame rate included, score
+# every sample (coverage 1.0); 0.95 leaves room for a sample or two lost at
+# the end of a long stream, and none for a damaged second in a short one.
+DEFAULT_MIN_COVERAGE = 0.95
+
+# Bounds of the numeric flags, checked when the flags are parsed, before
+# any work (README "Limits"): each is far beyond any sane setting and
+# keeps one segment's work and memory bounded.
+_DAY_SECONDS = 86_400
+FPS = flag_types.in_range('fps', float, 0, contract.MAX_FPS, low_open=True)
+SEGMENT_SECONDS = flag_types.in_range('segment_seconds', float, 1,
+                                      _DAY_SECONDS)
+BATCH_SIZE = flag_types.in_range('batch_size', int, 1, 4096)
+CLIP_SECONDS = flag_types.in_range('seconds', float, 0, _DAY_SECONDS)
+MAX_PIXELS = flag_types.in_range('max_pixels', int, 1,
+                                 frame_size.MAX_MAX_PIXELS)
+MAX_FRAMES_PER_SEGMENT = flag_types.in_range('max_frames_per_segment', int,
+                                             1, 10_000_000)
+SEGMENT_TIMEOUT_SECONDS = flag_types.in_range(
+    'segment_timeout_seconds', float, 0, _DAY_SECONDS, low_open=True)
+THREADS = flag_types.in_range('threads', int, 0, 256)
+HASH_SECONDS = flag_types.in_range('hash_seconds', float, 0.001, 3600)
+MODEL_COPIES = flag_types.in_range('model_copies', int, 1, 64)
 
 
 @dataclass(frozen=True)
@@ -48,6 +75,7 @@ class ScanConfig:
   max_pixels: int = DEFAULT_MAX_PIXELS
   max_frames_per_segment: int = DEFAULT_MAX_FRAMES_PER_SEGMENT
   segment_timeout_seconds: float = DEFAULT_SEGMENT_TIMEOUT_SECONDS
+  min_coverage: float = DEFAULT_MIN_COVERAGE
   decode_isolation: str = 'subprocess'
   decode_threads: int = 0
   inference_threads: int = 0
@@ -56,6 +84,7 @@ class ScanConfig:
   banks: Tuple[str, ...] = ()
   allowed_prefixes: Tuple[str, ...] = ()
   skip_scanned: bool = False
+  verify_digest: bool = False
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   model_copies: Optional[int] = None
@@ -70,10 +99,11 @@ def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
 
 
 def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog=prog,
       description='Re-scan stored videos with a classifier and write flagged '
-      'clips and a per-video ledger as Parquet. Unknown flags go to Beam.')
+      'clips and a per-video ledger as Parquet. Beam\'s own flags '
+      '(--runner, --project, ...) go to Beam; any other flag is an error.')
   _add(parser, 'input', action='append', required=True, metavar='PATTERN',
        help='File pattern on any Beam filesystem (archive/**/*.mp4, '
        'gs://bucket/uploads/*) or a manifest (.csv/.parquet with a "uri" '
@@ -84,10 +114,12 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'model', required=True, metavar='DIR',
        help='SavedModel directory obeying the model contract '
        '(model/README.md).')
-  _add(parser, 'fps', type=flag_types.positive_float, default=None,
-       help='Frames sampled per second (default: the model\'s "fps").')
+  _add(parser, 'fps', type=FPS, default=None,
+       help=f'Frames sampled per second, in {FPS.interval} (default: the '
+       'model\'s "fps").')
   _add(parser, 'threshold', type=flag_types.unit_interval, default=None,
-       help='Score threshold (default: the model\'s "threshold").')
+       help='Score threshold, in [0, 1] (default: the model\'s '
+       '"threshold").')
   _add(parser, 'sampling', choices=sampling.SAMPLING_CHOICES,
        default=sampling.AUTO,
        help='What to decode for the samples: "exact" decodes every frame and '
@@ -96,43 +128,63 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        'nearest decoded frame; "keyframes" decodes keyframes only; "auto" '
        'is "keyframes" when the sampling interval is at least the video\'s '
        'keyframe interval, else "fast" (default %(default)s).')
-  _add(parser, 'segment_seconds', type=flag_types.positive_float,
+  _add(parser, 'segment_seconds', type=SEGMENT_SECONDS,
        default=DEFAULT_SEGMENT_SECONDS,
        help='Length of the time segments a video is split into so that one '
-       'video fans out over many workers (default %(default)s).')
-  _add(parser, 'batch_size', type=flag_types.positive_int, default=DEFAULT_BATCH_SIZE,
-       help='Largest inference batch (default %(default)s).')
-  _add(parser, 'merge_gap_seconds', type=flag_types.non_negative_float,
+       f'video fans out over many workers, in {SEGMENT_SECONDS.interval}; '
+       'one segment\'s model inputs (samples x the model\'s window x input '
+       'size x 3 bytes) must fit in '
+       f'{contract.MAX_SEGMENT_INPUT_BYTES >> 20} MiB '
+       '(default %(default)s).')
+  _add(parser, 'batch_size', type=BATCH_SIZE, default=DEFAULT_BATCH_SIZE,
+       help=f'Largest inference batch, in {BATCH_SIZE.interval}; one batch '
+       'of model inputs must fit in '
+       f'{contract.MAX_BATCH_INPUT_BYTES >> 20} MiB (default %(default)s).')
+  _add(parser, 'merge_gap_seconds', type=CLIP_SECONDS,
        default=DEFAULT_MERGE_GAP_SECONDS,
-       help='Runs of positive samples closer than this merge into one clip '
-       '(default %(default)s).')
-  _add(parser, 'min_clip_seconds', type=flag_types.non_negative_float,
+       help='Runs of positive samples closer than this merge into one clip, '
+       f'in {CLIP_SECONDS.interval} (default %(default)s).')
+  _add(parser, 'min_clip_seconds', type=CLIP_SECONDS,
        default=DEFAULT_MIN_CLIP_SECONDS,
-       help='Drop clips shorter than this (default %(default)s: keep all).')
-  _add(parser, 'max_pixels', type=flag_types.positive_int, default=DEFAULT_MAX_PIXELS,
-       help='Refuse videos whose frames have more pixels than this '
-       '(default %(default)s, 8K).')
-  _add(parser, 'max_frames_per_segment', type=flag_types.positive_int,
+       help=f'Drop clips shorter than this, in {CLIP_SECONDS.interval} '
+       '(default %(default)s: keep all).')
+  _add(parser, 'max_pixels', type=MAX_PIXELS, default=DEFAULT_MAX_PIXELS,
+       help='Refuse videos whose frames have more pixels than this, in '
+       f'{MAX_PIXELS.interval}: checked on the header and on every decoded '
+       'frame (a later frame beyond it fails the video with error_kind '
+       '"frame_too_large") (default %(default)s, 8K).')
+  _add(parser, 'max_frames_per_segment', type=MAX_FRAMES_PER_SEGMENT,
        default=DEFAULT_MAX_FRAMES_PER_SEGMENT,
-       help='Give up on a segment that reads more frames than this '
-       '(default %(default)s).')
-  _add(parser, 'segment_timeout_seconds', type=flag_types.positive_float,
+       help='Give up on a segment that reads more frames than this, in '
+       f'{MAX_FRAMES_PER_SEGMENT.interval} (default %(default)s).')
+  _add(parser, 'segment_timeout_seconds', type=SEGMENT_TIMEOUT_SECONDS,
        default=DEFAULT_SEGMENT_TIMEOUT_SECONDS,
-       help='Give up on a segment whose decoding takes longer than this; the '
-       'video is recorded as failed with error_kind "timeout" '
-       '(default %(default)s).')
+       help='Give up on a segment whose decoding takes longer than this, in '
+       f'{SEGMENT_TIMEOUT_SECONDS.interval}; the video is recorded as failed '
+       'with error_kind "timeout" (default %(default)s).')
+  _add(parser, 'min_coverage', type=flag_types.unit_interval,
+       default=DEFAULT_MIN_COVERAGE, metavar='FRACTION',
+       help='Least share of the expected samples (the sampling grid over the '
+       'probed duration) that must be scored for a video to count as '
+       '"scanned", in [0, 1]. A video below it (frames damaged, concealed or '
+       'dropped by the decoder, a segment lost to a timeout) is recorded as '
+       '"partial" with error_kind "low_coverage", its clips still written; '
+       'the ledger\'s coverage column holds the share. Clean videos reach '
+       '1.0 (default %(default)s).')
   _add(parser, 'decode_isolation', choices=DECODE_ISOLATION_CHOICES,
        default='subprocess',
        help='"subprocess" decodes in a watched child process, so a decoder '
        'that crashes fails one video ("crash"), not the worker; "inline" '
        'decodes in the worker process (default %(default)s).')
-  _add(parser, 'decode_threads', type=flag_types.non_negative_int, default=0,
-       help='Decoder threads per segment (default %(default)s: one per core). '
+  _add(parser, 'decode_threads', type=THREADS, default=0,
+       help=f'Decoder threads per segment, in {THREADS.interval} (default '
+       '%(default)s: one per core). '
        'Set it to cores / concurrent bundles when a worker runs several '
        'bundles at once (multi_processing, Dataflow\'s one SDK process per '
        'vCPU), so that decoders do not fight over the cores.')
-  _add(parser, 'inference_threads', type=flag_types.non_negative_int, default=0,
-       help='TensorFlow intra-op threads per worker process (default '
+  _add(parser, 'inference_threads', type=THREADS, default=0,
+       help='TensorFlow intra-op threads per worker process, in '
+       f'{THREADS.interval} (default '
        '%(default)s: TensorFlow\'s choice, one per core); as '
        '--decode-threads.')
   parser.add_argument(
@@ -142,8 +194,9 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
       'and store them in ROOT/frame_hashes/ (default: true).')
   parser.add_argument('--no-hashes', '--no_hashes', dest='hashes',
                       action='store_false', help='Same as --hashes=false.')
-  _add(parser, 'hash_seconds', type=flag_types.positive_float, default=1.0,
-       help='Seconds between hashed frames, as vPDQ (default %(default)s).')
+  _add(parser, 'hash_seconds', type=HASH_SECONDS, default=1.0,
+       help='Seconds between hashed frames, as vPDQ, in '
+       f'{HASH_SECONDS.interval} (default %(default)s).')
   _add(parser, 'bank', action='append', default=[], metavar='PATH',
        help='Hash bank (see "rescan bank import") to match every video '
        'against; matches go to ROOT/hash_matches/. Repeatable.')
@@ -157,7 +210,13 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
       nargs='?', const=True, default=False, metavar='BOOL',
       help='Skip videos that an earlier scan under --output already scanned '
       'with the same model version, unchanged since (same size and update '
-      'time); they get a "skipped" ledger row.')
+      'time, and locally the same inode and ctime, on GCS the same '
+      'generation and CRC32C); they get a "skipped" ledger row.')
+  _add(parser, 'verify_digest', type=flag_types.boolean, nargs='?',
+       const=True, default=False, metavar='BOOL',
+       help='Record the SHA-256 of each video\'s content in the ledger; with '
+       '--skip-scanned, skip a video only when its digest also equals the '
+       'recorded one. Costs one more full read of every video.')
   _add(parser, 'inference_accelerator', default=None, metavar='HINT',
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '
@@ -166,9 +225,10 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        help='Fail at worker start when TensorFlow sees no GPU (default: true '
        'when an accelerator is requested, by --inference-accelerator or '
        'worker_accelerator in --dataflow_service_options).')
-  _add(parser, 'model_copies', type=flag_types.positive_int, default=None,
+  _add(parser, 'model_copies', type=MODEL_COPIES, default=None,
        metavar='N',
-       help='Load N copies of the model per worker machine, shared by all '
+       help=f'Load N copies (N in {MODEL_COPIES.interval}) of the model per '
+       'worker machine, shared by all '
        'its SDK processes (Beam\'s large-model mechanism), instead of one '
        'copy in every process (the default). On a GPU worker, 1 keeps a '
        'single model in GPU memory; raise it while the GPU has memory and '
@@ -181,10 +241,10 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
 
 def parse_scan_args(argv: Sequence[str],
                     now: Optional[datetime.datetime] = None) -> ScanConfig:
-  """Parses our flags; the flags we do not know are kept for Beam."""
-  known, beam_args = build_arg_parser().parse_known_args(list(argv))
+  """Parses our flags; the flags we do not know are kept for Beam, and
+  must be Beam's (``usage.check_beam_args``: a typo is a usage error)."""
+  known, beam_args = usage.parse_job_args(build_arg_parser(), argv)
   now = now or datetime.datetime.now(datetime.timezone.utc)
-  beam_args = runners.with_default_runner(beam_args)
   values = vars(known)
   if values['require_gpu'] is None:
     values['require_gpu'] = bool(values['inference_accelerator']) or any(

@@ -48,6 +48,7 @@ VIDEOS_PROBED = 'videos_probed'
 VIDEOS_FAILED_PROBE = 'videos_failed_probe'
 VIDEOS_SCANNED = 'videos_scanned'
 VIDEOS_FAILED = 'videos_failed'
+VIDEOS_PARTIAL = 'videos_partial'  # scored below --min-coverage
 FRAMES_SAMPLED = 'frames_sampled'
 SEGMENTS_DECODED = 'segments_decoded'
 SEGMENTS_FAILED = 'segments_failed'
@@ -183,7 +184,8 @@ def snapshot_from_counters(counters: Mapping[str, int], elapsed_s: float,
   return ProgressSnapshot(
       elapsed_s=elapsed_s,
       videos_total=get(VIDEOS_PROBED) + get(VIDEOS_FAILED_PROBE),
-      videos_done=get(VIDEOS_SCANNED) + get(VIDEOS_FAILED),
+      videos_done=(get(VIDEOS_SCANNED) + get(VIDEOS_PARTIAL) +
+                   get(VIDEOS_FAILED)),
       videos_failed=max(get(VIDEOS_FAILED), get(VIDEOS_FAILED_PROBE)),
       video_s_scanned=get(FRAMES_SAMPLED) / fps if fps else None,
       video_s_total=probed_ms / 1000 if probed_ms else None,

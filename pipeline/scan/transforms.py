@@ -8,7 +8,7 @@ progress line is made of these counters) and tag its outputs;
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Tuple
+from typing import Iterable, Iterator, Mapping, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -32,6 +32,7 @@ from pipeline.scan import ledger
 from pipeline.scan import probing
 from pipeline.scan import progress
 from pipeline.scan.settings import ScanSettings
+from pipeline.storage.parquet import parquet_paths
 from pipeline.storage.parquet import read_parquet_file
 
 NAMESPACE = progress.NAMESPACE
@@ -51,6 +52,7 @@ class ProbeVideoFn(beam.DoFn):
   def __init__(self, settings: ScanSettings):
     self._allowed_prefixes = settings.allowed_prefixes
     self._max_pixels = settings.config.max_pixels
+    self._verify_digest = settings.config.verify_digest
     self._probed = progress.counter(NAMESPACE, progress.VIDEOS_PROBED)
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
     self._failed = progress.counter(NAMESPACE, progress.VIDEOS_FAILED_PROBE)
@@ -60,7 +62,8 @@ class ProbeVideoFn(beam.DoFn):
               previous: Mapping[str, probing.ScannedVersion]
               ) -> Iterator[probing.Probed]:
     result = probing.probe_input(ref, self._allowed_prefixes,
-                                 self._max_pixels, previous)
+                                 self._max_pixels, previous,
+                                 self._verify_digest)
     if isinstance(result, Failure):
       self._failed.inc()
     elif isinstance(result, Skipped):
@@ -71,30 +74,80 @@ class ProbeVideoFn(beam.DoFn):
     yield result
 
 
-def scanned_versions(metadata, model_version: str
+# Ledger columns that identify a version, and the ScannedVersion field
+# each fills (absent from ledgers written before they existed).
+_IDENTITY_COLUMNS = {'source_inode': 'inode',
+                     'source_changed_at': 'changed_s',
+                     'source_generation': 'generation',
+                     'source_crc32c': 'crc32c',
+                     'content_sha256': 'sha256'}
+
+
+def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
+  """Whether an earlier ledger row proves its video was looked at: only a
+  ``scanned`` row (never ``partial``, ``failed`` or ``skipped``) of this
+  model version, whose coverage reaches this scan's ``--min-coverage``."""
+  coverage = row['coverage']
+  return (row['status'] == schemas.STATUS_SCANNED
+          and row['model_version'] == model_version
+          and row['source_updated_at'] is not None
+          and (coverage is None and row['samples_expected'] == 0
+               or coverage is not None and coverage >= min_coverage))
+
+
+def scanned_versions(metadata, model_version: str, min_coverage: float = 1.0
                      ) -> Iterator[Tuple[str, probing.ScannedVersion]]:
   """``(uri, version)`` of every video an earlier ledger file records as
-  scanned by ``model_version``."""
+  scanned by ``model_version`` (see ``vouches``)."""
   table = read_parquet_file(metadata.path)
   if 'source_updated_at' not in table.column_names:
     return  # ledgers from before versions were recorded cannot vouch
+  if 'coverage' not in table.column_names:
+    # Ledgers from before coverage was recorded called a video "scanned"
+    # however few of its samples were scored: they cannot vouch.
+    return
+  identity = [c for c in _IDENTITY_COLUMNS if c in table.column_names]
   for row in table.select(['video_uri', 'status', 'model_version', 'scan_id',
-                           'size_bytes', 'source_updated_at']).to_pylist():
-    if (row['status'] == schemas.STATUS_SCANNED
-        and row['model_version'] == model_version
-        and row['source_updated_at'] is not None):
+                           'size_bytes', 'source_updated_at',
+                           'samples_expected', 'coverage',
+                           *identity]).to_pylist():
+    if vouches(row, model_version, min_coverage):
+      facts = {_IDENTITY_COLUMNS[c]: row[c] for c in identity}
+      if facts.get('changed_s') is not None:
+        facts['changed_s'] = facts['changed_s'].timestamp()
       yield row['video_uri'], probing.ScannedVersion(
           row['scan_id'], row['size_bytes'],
-          row['source_updated_at'].timestamp())
+          row['source_updated_at'].timestamp(), **facts)
+
+
+def latest_scan(versions: Iterable[probing.ScannedVersion]
+                ) -> probing.ScannedVersion:
+  """The version recorded by the latest scan (scan ids sort by time)."""
+  return max(versions, key=lambda version: version.scan_id)
+
+
+def check_ledgers(output_root: str) -> int:
+  """Reads every earlier ledger file under ``output_root`` once, when the
+  graph is built: a file that is not Parquet raises ``BrokenParquetFile``
+  naming it before any work, instead of failing the job inside Beam after
+  the decoding started.  Returns how many ledger files there are."""
+  paths = parquet_paths(schemas.dataset_glob(output_root, 'videos'))
+  for path in paths:
+    read_parquet_file(path)
+  return len(paths)
 
 
 class PreviouslyScanned(beam.PTransform):
-  """Earlier ledgers under an output root -> ``(uri, latest version)``."""
+  """Earlier ledgers under an output root -> ``(uri, latest version)``;
+  the ledgers are checked when the graph is built (``check_ledgers``)."""
 
-  def __init__(self, output_root: str, model_version: str):
+  def __init__(self, output_root: str, model_version: str,
+               min_coverage: float = 1.0):
     super().__init__()
     self._glob = schemas.dataset_glob(output_root, 'videos')
     self._model_version = model_version
+    self._min_coverage = min_coverage
+    check_ledgers(output_root)
 
   def expand(self, pbegin):
     return (pbegin
@@ -102,8 +155,9 @@ class PreviouslyScanned(beam.PTransform):
                 self._glob,
                 empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
             | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
-                                                    self._model_version)
-            | 'LatestScanPerUri' >> beam.CombinePerKey(max))
+                                                    self._model_version,
+                                                    self._min_coverage)
+            | 'LatestScanPerUri' >> beam.CombinePerKey(latest_scan))
 
 
 def dead_probe(bad: Tuple[VideoRef, Tuple]) -> Failure:
@@ -217,6 +271,8 @@ class AssembleVideoFn(beam.DoFn):
                                                  progress.VIDEOS_SCANNED),
         schemas.STATUS_FAILED: progress.counter(NAMESPACE,
                                                 progress.VIDEOS_FAILED),
+        schemas.STATUS_PARTIAL: progress.counter(NAMESPACE,
+                                                 progress.VIDEOS_PARTIAL),
         schemas.STATUS_SKIPPED: progress.counter(NAMESPACE,
                                                  'videos_skipped_assembled'),
     }
@@ -237,6 +293,11 @@ class AssembleVideoFn(beam.DoFn):
 
 def key_by_video(record):
   return record.video_id, record
+
+
+def key_by_file(ref: VideoRef) -> Tuple[str, VideoRef]:
+  """A reference keyed by its file's canonical URI (``OneRefPerFile``)."""
+  return ref.uri, ref
 
 
 def probe_result_kind(record: probing.Probed, _partitions: int) -> int:

@@ -209,7 +209,7 @@ def _exists(path: str) -> bool:
 
 def _make_private_folders(folder: str) -> None:
   """``folder`` and its missing parents, each readable by its owner only
-  (scan outputs are private, as ``pipeline.scan.job.private_files`` makes
+  (scan outputs are private, as ``pipeline.runtime.private.private_files`` makes
   the files a scan writes)."""
   missing = []
   while folder and not os.path.isdir(folder):

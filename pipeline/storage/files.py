@@ -1,24 +1,39 @@
-"""Reading stored uploads through Beam's filesystems, never through ``open``.
+"""Which file a name stands for, and reading it.
 
-Local paths, ``gs://`` and every other Beam filesystem go through
-``FileSystems``.  Decoders read through a ``StorageReader``: a seekable
-stream that counts the bytes it hands out and survives transient storage
-errors by reopening the object at the same offset, a bounded number of
-times.
+``identify`` is the one answer to "which file is this": the canonical name
+(``canonical_uri``: local paths absolute with ``..`` and symlinks resolved,
+remote schemes lower-cased) and the version stored there (size, update
+time; locally inode and ctime; on GCS generation and CRC32C).  Prefix
+checks (``is_allowed``), deduplication of inputs, ``--skip-scanned`` and
+every reopening go by it.
+
+``gs://`` and every other Beam filesystem are read through Beam; local
+files through ``open_local``, which opens exactly the canonical path that
+was checked.  Decoders read through a ``StorageReader``: a seekable stream
+that counts the bytes it hands out and survives transient storage errors by
+reopening the object at the same offset, a bounded number of times.
 """
 from __future__ import annotations
 
+import errno
+import functools
+import hashlib
 import io
 import logging
 import os
+import re
+import stat as stat_module
 import threading
 import time
-from typing import BinaryIO, Callable, NamedTuple, Optional, Sequence
+import urllib.parse
+from typing import BinaryIO, Callable, NamedTuple, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.media import errors as media_errors
+from pipeline.records import SourceVersion
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,31 +65,147 @@ def _transient_errors() -> tuple:
 TRANSIENT_ERRORS = _transient_errors()
 
 
+# Schemes taken as remote even when their filesystem is not installed, so
+# that a missing extra fails loudly instead of reading a local path.
+_KNOWN_REMOTE_SCHEMES = frozenset({'gs', 's3', 'hdfs', 'azfs', 'http',
+                                   'https'})
+_SCHEME = re.compile(r'([A-Za-z][-A-Za-z0-9+.]*)://')
+FILE_SCHEME = 'file'
+
+
+@functools.lru_cache(maxsize=1)
+def _registered_schemes() -> frozenset:
+  """Beam's filesystems register when ``apache_beam.io.filesystems`` is
+  imported, before this runs."""
+  schemes = {fs.scheme() for fs in FileSystem.get_all_subclasses()}
+  return frozenset(s.lower() for s in schemes if s) | _KNOWN_REMOTE_SCHEMES
+
+
+def scheme_of(uri: str) -> Optional[str]:
+  """The lower-cased scheme of a URI on a Beam filesystem (``gs``,
+  ``s3``, ...), ``file`` for a ``file://`` URI, ``None`` for a local path.
+
+  Only a registered scheme at the very start makes a remote URI:
+  ``uploads/evil://l.mp4`` and ``gs:/x`` are local relative paths, as Beam
+  itself reads them; ``GS://b/x`` is ``gs://b/x`` (schemes are
+  case-insensitive)."""
+  found = _SCHEME.match(uri)
+  if found is None:
+    return None
+  scheme = found.group(1).lower()
+  if scheme == FILE_SCHEME or scheme in _registered_schemes():
+    return scheme
+  return None
+
+
 def has_scheme(uri: str) -> bool:
-  return '://' in uri
+  """Whether ``uri`` names an object on a remote Beam filesystem (not a
+  local path, nor a ``file://`` URI)."""
+  return scheme_of(uri) not in (None, FILE_SCHEME)
+
+
+def _local_path(uri: str) -> str:
+  """The local path a local name stands for: a ``file://`` URI is
+  percent-decoded (it is a URI); a plain path is taken literally (``%2e``
+  in a file name is three characters, as the filesystem sees it).  A
+  ``file://`` URI with a host other than ``localhost`` keeps its literal
+  text, which names no file."""
+  if scheme_of(uri) != FILE_SCHEME:
+    return uri
+  parsed = urllib.parse.urlsplit(uri)
+  if parsed.netloc not in ('', 'localhost'):
+    return uri
+  return urllib.parse.unquote(parsed.path)
+
+
+def canonical_uri(uri: str) -> str:
+  """The one name of a file: the key of prefix checks, deduplication,
+  ``--skip-scanned`` and every later reopening.
+
+  Local: absolute, ``..`` and symlinks resolved (``os.path.realpath``; a
+  symlink loop is left unresolved and then fails to open).  Remote: the
+  scheme lower-cased and the rest kept as is (object names are literal:
+  neither ``..`` nor percent-encoding means anything to GCS).  Does no
+  read of the file's content."""
+  scheme = scheme_of(uri)
+  if scheme is not None and scheme != FILE_SCHEME:
+    return scheme + uri[len(scheme):]
+  path = _local_path(uri)
+  try:
+    return os.path.realpath(path)
+  except (ValueError, OSError):  # NUL in the name, or a loop (strict os)
+    return os.path.abspath(path)
 
 
 def normalize_uri(uri: str) -> str:
-  """Local paths become absolute so a file has one name across scans."""
-  return uri if has_scheme(uri) else os.path.abspath(uri)
+  """A file's one name across scans (``canonical_uri``)."""
+  return canonical_uri(uri)
 
 
-class SourceVersion(NamedTuple):
-  """What identifies one version of a stored object: its size and its last
-  update (a new GCS generation has a new update time)."""
-  size_bytes: int
-  updated_s: float
+class FileIdentity(NamedTuple):
+  """Which file a name stands for (``uri``, canonical) and which version
+  of it is stored now (``version``)."""
+  uri: str
+  version: SourceVersion
+
+
+def _local_identity(path: str) -> FileIdentity:
+  try:
+    stat = os.stat(path)
+  except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+    raise media_errors.MediaError(media_errors.NOT_FOUND,
+                                  f'no such file: {path}') from exc
+  except OSError as exc:  # a symlink loop, a permission error
+    raise media_errors.MediaError(
+        media_errors.NOT_FOUND if exc.errno == errno.ELOOP else
+        media_errors.PERMISSION_DENIED if exc.errno == errno.EACCES else
+        media_errors.IO_ERROR,
+        f'cannot stat {path}: {media_errors.short_message(exc)}') from exc
+  if not stat_module.S_ISREG(stat.st_mode):
+    raise media_errors.MediaError(media_errors.NOT_FOUND,
+                                  f'not a regular file: {path}')
+  return FileIdentity(path, SourceVersion(
+      stat.st_size, stat.st_mtime, inode=stat.st_ino,
+      changed_s=stat.st_ctime))
+
+
+def _gcs_facts(uri: str) -> Tuple[Optional[int], Optional[str]]:
+  """The generation and CRC32C of a GCS object, from its metadata."""
+  bucket, _, name = uri[len('gs://'):].partition('/')
+  blob = _gcs().client.bucket(bucket).get_blob(name)
+  if blob is None:
+    raise media_errors.MediaError(media_errors.NOT_FOUND,
+                                  f'no such file: {uri}')
+  return blob.generation, blob.crc32c
+
+
+def identify(uri: str) -> FileIdentity:
+  """The canonical name of ``uri`` and the version stored there now.
+
+  Locally: size, mtime, inode and ctime of the resolved path; on GCS:
+  size, update time, generation and CRC32C; elsewhere size and update
+  time.  Raises ``MediaError(not_found)`` when there is no regular file.
+  Callers open ``identity.uri`` (``open_media(identity.uri,
+  expected=identity.version)``), never the name they were given."""
+  canonical = canonical_uri(uri)
+  if not has_scheme(canonical):
+    return _local_identity(canonical)
+  matches = FileSystems.match([canonical])[0].metadata_list
+  exact = [m for m in matches if m.path == canonical]
+  if not exact:
+    raise media_errors.MediaError(media_errors.NOT_FOUND,
+                                  f'no such file: {canonical}')
+  version = SourceVersion(exact[0].size_in_bytes,
+                          float(exact[0].last_updated_in_seconds or 0.0))
+  if canonical.startswith('gs://'):
+    generation, crc32c = _gcs_facts(canonical)
+    version = version._replace(generation=generation, crc32c=crc32c)
+  return FileIdentity(canonical, version)
 
 
 def source_version(uri: str) -> SourceVersion:
   """Raises ``MediaError(not_found)`` when there is no file."""
-  matches = FileSystems.match([uri])[0].metadata_list
-  exact = [m for m in matches if m.path == uri] or matches
-  if not exact:
-    raise media_errors.MediaError(media_errors.NOT_FOUND,
-                                  f'no such file: {uri}')
-  return SourceVersion(exact[0].size_in_bytes,
-                       float(exact[0].last_updated_in_seconds or 0.0))
+  return identify(uri).version
 
 
 def file_size(uri: str) -> int:
@@ -82,22 +213,40 @@ def file_size(uri: str) -> int:
   return source_version(uri).size_bytes
 
 
-def _canonical(uri: str) -> str:
-  """Local paths resolved through ``..`` and symlinks; other URIs as are."""
-  return uri if has_scheme(uri) else os.path.realpath(uri)
+DIGEST_CHUNK_BYTES = 1024 * 1024
+
+
+def content_sha256(uri: str,
+                   expected: Optional[SourceVersion] = None) -> str:
+  """The SHA-256 (hex) of a stored file's content: reads all of it."""
+  digest = hashlib.sha256()
+  with open_media(uri, expected=expected) as reader:
+    while True:
+      chunk = reader.read(DIGEST_CHUNK_BYTES)
+      if not chunk:
+        return digest.hexdigest()
+      digest.update(chunk)
+
+
+def _has_dot_segment(uri: str) -> bool:
+  segments = uri.split('://', 1)[-1].split('/')
+  return any(segment in ('.', '..') for segment in segments)
 
 
 def is_allowed(uri: str, prefixes: Sequence[str]) -> bool:
-  """Whether ``uri`` lies under one of ``prefixes`` (all allowed when there
-  are none).  ``/data/up`` does not admit ``/data/upload``; ``..`` segments
-  and, for local files, symlinks are resolved before comparing."""
+  """Whether the file ``uri`` names lies under one of ``prefixes`` (all
+  allowed when there are none).  Both sides are canonical
+  (``canonical_uri``): a local symlink or ``..`` leading outside every
+  prefix is refused, ``/data/up`` does not admit ``/data/upload``, a
+  remote URI with a ``.`` or ``..`` segment is refused (its meaning would
+  depend on the client), and a local path never matches a remote prefix."""
   if not prefixes:
     return True
-  if has_scheme(uri) and '/../' in uri + '/':
+  target = canonical_uri(uri)
+  if has_scheme(target) and _has_dot_segment(target):
     return False
-  target = _canonical(uri)
   for prefix in prefixes:
-    root = _canonical(prefix).rstrip('/')
+    root = canonical_uri(prefix).rstrip('/')
     if target == root or target.startswith(root + '/'):
       return True
   return False
@@ -116,8 +265,60 @@ def _gcs():
     return _GCS_CLIENT
 
 
-def open_raw(uri: str) -> BinaryIO:
-  """A raw, seekable binary stream of a stored object."""
+def _opened_path(fd: int) -> Optional[str]:
+  """The path the kernel opened ``fd`` at (Linux), else ``None``."""
+  try:
+    return os.readlink(f'/proc/self/fd/{fd}')
+  except OSError:
+    return None
+
+
+def open_local(path: str,
+               expected: Optional[SourceVersion] = None) -> BinaryIO:
+  """Opens exactly the local file ``path`` names, which must be canonical
+  (``canonical_uri``): the last component is opened with ``O_NOFOLLOW``,
+  and the path the kernel actually opened must be ``path`` itself, so a
+  symlink swapped in anywhere along it after the check is refused
+  (``forbidden_uri``).  With ``expected``, the opened file's inode and size
+  must be the checked ones.  Only regular files are opened."""
+  path = _local_path(path)
+  flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(
+      os, 'O_CLOEXEC', 0) | getattr(os, 'O_NONBLOCK', 0)
+  try:
+    fd = os.open(path, flags)
+  except OSError as exc:
+    if exc.errno == errno.ELOOP:
+      raise media_errors.MediaError(
+          media_errors.FORBIDDEN_URI,
+          f'{path} is a symlink; only canonical paths are opened') from exc
+    raise
+  try:
+    stat = os.fstat(fd)
+    opened = _opened_path(fd)
+    if opened is not None and opened != os.path.abspath(path):
+      raise media_errors.MediaError(
+          media_errors.FORBIDDEN_URI,
+          f'{path} resolves to {opened}; only canonical paths are opened')
+    if not stat_module.S_ISREG(stat.st_mode):
+      raise media_errors.MediaError(media_errors.NOT_FOUND,
+                                    f'not a regular file: {path}')
+    if expected is not None and expected.inode is not None and (
+        stat.st_ino != expected.inode or stat.st_size != expected.size_bytes):
+      raise media_errors.MediaError(
+          media_errors.FORBIDDEN_URI,
+          f'{path} is no longer the file that was checked')
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, 'rb')
+  except BaseException:
+    os.close(fd)
+    raise
+
+
+def open_raw(uri: str, expected: Optional[SourceVersion] = None) -> BinaryIO:
+  """A raw, seekable binary stream of a stored object (local files through
+  ``open_local``)."""
+  if not has_scheme(uri):
+    return open_local(uri, expected)
   if uri.startswith('gs://'):
     return _gcs().open(uri, 'rb', read_buffer_size=GCS_READ_CHUNK_BYTES)
   return FileSystems.open(uri, mime_type='application/octet-stream',
@@ -199,6 +400,12 @@ class StorageReader(io.RawIOBase):
     super().close()
 
 
-def open_media(uri: str) -> StorageReader:
-  """Opens a stored upload for streaming, seekable reads."""
-  return StorageReader(uri)
+def open_media(uri: str,
+               expected: Optional[SourceVersion] = None) -> StorageReader:
+  """Opens a stored upload for streaming, seekable reads.  A local ``uri``
+  must be canonical (``open_local``); with ``expected`` (from
+  ``identify``), a local file must still have the checked inode and size,
+  at every reopening."""
+  if expected is None:
+    return StorageReader(uri)
+  return StorageReader(uri, opener=lambda u: open_raw(u, expected))

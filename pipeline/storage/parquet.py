@@ -6,6 +6,7 @@ from typing import List
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
@@ -13,6 +14,12 @@ import schemas
 
 from pipeline.storage.claims import check_output_root
 from pipeline.storage.scan_ids import check_scan_id
+
+
+class BrokenParquetFile(ValueError):
+  """A file that should be Parquet and is not (garbage, truncated, another
+  table's schema): the message names the file, so that one bad file under a
+  root is one line to act on, not a traceback."""
 
 
 def _as_dict(record) -> dict:
@@ -65,23 +72,67 @@ def read_parquet_file(path: str) -> pa.Table:
   without an active exception", pyarrow 25; apache/arrow#33975).
   """
   with FileSystems.open(path, mime_type='application/octet-stream') as f:
-    return pq.ParquetFile(pa.BufferReader(f.read())).read()
+    data = f.read()
+  try:
+    return pq.ParquetFile(pa.BufferReader(data)).read()
+  except pa.ArrowException as exc:
+    raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
+                            f'{_one_line(exc)}') from exc
+
+
+def check_parquet_footers(pattern: str) -> int:
+  """Reads the footer of every file matching ``pattern`` (a few KB each,
+  not the data): a file that is no Parquet raises ``BrokenParquetFile``
+  naming it, before a job that would read it inside Beam starts.  Returns
+  how many files there are."""
+  paths = parquet_paths(pattern)
+  for path in paths:
+    try:
+      with FileSystems.open(
+          path, mime_type='application/octet-stream',
+          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        pq.read_metadata(f)
+    except pa.ArrowException as exc:
+      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
+                              f'{_one_line(exc)}') from exc
+  return len(paths)
+
+
+def parquet_paths(pattern: str) -> List[str]:
+  """The files matching ``pattern``, through ``FileSystems`` (any scheme),
+  in name order."""
+  return sorted(metadata.path
+                for metadata in FileSystems.match([pattern])[0].metadata_list)
 
 
 def read_tables(pattern: str) -> List[pa.Table]:
   """Every Parquet file matching ``pattern``, read through ``FileSystems``
   (any scheme), one table per file."""
-  return [read_parquet_file(metadata.path)
-          for metadata in FileSystems.match([pattern])[0].metadata_list]
+  return [read_parquet_file(path) for path in parquet_paths(pattern)]
 
 
 def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
   """One scan's rows of one dataset, through ``FileSystems`` (any scheme).
   The id is checked first: a glob character in it would read other scans."""
   check_scan_id(scan_id)
-  tables = read_tables(
-      schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')
   schema = schemas.DATASETS[dataset]
+  tables = [cast_file(read_parquet_file(path), schema, path)
+            for path in parquet_paths(
+                schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')]
   if not tables:
     return schema.empty_table()
-  return pa.concat_tables([t.cast(schema) for t in tables])
+  return pa.concat_tables(tables)
+
+
+def cast_file(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
+  """``table`` (read from ``path``) cast to ``schema``; a file of another
+  table raises ``BrokenParquetFile`` naming it."""
+  try:
+    return table.cast(schema)
+  except (pa.ArrowException, ValueError, KeyError) as exc:
+    raise BrokenParquetFile(f'{path} does not hold this dataset\'s columns: '
+                            f'{_one_line(exc)}') from exc
+
+
+def _one_line(exc: Exception) -> str:
+  return ' '.join(str(exc).split())
