@@ -26,8 +26,10 @@ class VideoRef(NamedTuple):
 class SourceVersion(NamedTuple):
   """Which version of a stored file was read: size and update time
   everywhere; locally the inode and the inode change time (``ctime``, which
-  no one can set back); on GCS the object generation and its CRC32C; with
-  ``--verify-digest`` the SHA-256 of the content."""
+  no one can set back); on GCS the object generation, its CRC32C and its
+  MD5 (hex; absent for composite objects), from the object's metadata; with
+  ``--digests`` (or ``--verify-digest``) the MD5 and SHA-256 of the content,
+  computed in one read."""
   size_bytes: int
   updated_s: float
   inode: Optional[int] = None
@@ -35,6 +37,7 @@ class SourceVersion(NamedTuple):
   generation: Optional[int] = None
   crc32c: Optional[str] = None
   sha256: Optional[str] = None
+  md5: Optional[str] = None
 
 
 class VideoInfo(NamedTuple):
@@ -162,3 +165,4 @@ class VideoLedgerRow(NamedTuple):
   model_version: str
   scan_id: str
   scanned_at: datetime.datetime
+  content_md5: Optional[str]

@@ -8,7 +8,9 @@ datasets in ``schemas.tables``)::
 
 A hash bank is a folder (any Beam filesystem) holding ``bank.json`` and
 ``entries.parquet`` with the ``BANK_ENTRIES`` schema: one row per known
-video (or known image), its PDQ frame hashes nested in a list.
+video (or known image), its PDQ frame hashes nested in a list; and, when
+exact-match lists were imported, ``digests.parquet`` with the
+``BANK_DIGESTS`` schema: one row per known file digest (MD5 or SHA-256).
 
 ``pdq`` is the 256-bit PDQ hash as 32 bytes, most significant byte first:
 its hex spelling is the 64-digit hex string every PDQ and vPDQ tool prints.
@@ -33,6 +35,14 @@ FRAME_HASHES = pa.schema(
               'quality of the frame on screen at ts_ms, sampled at the '
               'vPDQ rate.'})
 
+# The kinds of hash_matches rows: perceptual (vPDQ rules over PDQ frame
+# hashes) or exact (the file's cryptographic digest in a bank's list).
+MATCH_KIND_VPDQ = 'vpdq'
+MATCH_KIND_MD5 = 'md5'
+MATCH_KIND_SHA256 = 'sha256'
+DIGEST_KINDS = (MATCH_KIND_MD5, MATCH_KIND_SHA256)
+MATCH_KINDS = (MATCH_KIND_VPDQ,) + DIGEST_KINDS
+
 HASH_MATCHES = pa.schema(
     [
         pa.field('video_id', pa.string(), nullable=False),
@@ -46,12 +56,21 @@ HASH_MATCHES = pa.schema(
         pa.field('first_match_ms', pa.int64(), nullable=False),
         pa.field('last_match_ms', pa.int64(), nullable=False),
         pa.field('scan_id', pa.string(), nullable=False),
+        pa.field('kind', pa.string(), nullable=False,
+                 metadata={'description': '"vpdq": matched by the vPDQ '
+                           'rules on frame hashes; "md5" or "sha256": the '
+                           'file\'s digest (ledger content_md5 or '
+                           'content_sha256) is in the bank\'s exact-match '
+                           'list (both percentages 100, matched_frames 0, '
+                           'first_match_ms 0, last_match_ms the duration '
+                           'or 0). Null in files written before it '
+                           'existed, which hold vpdq matches only'}),
     ],
-    metadata={'description': 'One row per (video, bank entry) that matched '
-              'under the vPDQ rules: query_match_pct is the share of the '
-              'video\'s distinct hashes found in the entry, '
+    metadata={'description': 'One row per (video, bank entry) that matched: '
+              'under the vPDQ rules (kind "vpdq"), query_match_pct is the '
+              'share of the video\'s distinct hashes found in the entry, '
               'compared_match_pct the share of the entry\'s found in the '
-              'video.'})
+              'video; or exactly, by file digest (kind "md5", "sha256").'})
 
 BANK_HASH = pa.struct([
     pa.field('pdq', PDQ_TYPE, nullable=False),
@@ -69,6 +88,20 @@ BANK_ENTRIES = pa.schema(
     ],
     metadata={'description': 'One row per known item of a hash bank, with '
               'its frame hashes in frame order.'})
+
+BANK_DIGESTS = pa.schema(
+    [
+        pa.field('entry_id', pa.string(), nullable=False),
+        pa.field('label', pa.string(), nullable=False),
+        pa.field('kind', pa.string(), nullable=False,
+                 metadata={'description': '"md5" or "sha256"'}),
+        pa.field('digest', pa.string(), nullable=False,
+                 metadata={'description': 'lower-case hex (32 digits for '
+                           'md5, 64 for sha256)'}),
+    ],
+    metadata={'description': 'One row per known file digest of a hash bank '
+              '(an exact-match list); several digests may share an '
+              'entry_id (versions of one known item).'})
 
 HASH_DATASETS: Dict[str, pa.Schema] = {
     'frame_hashes': FRAME_HASHES,

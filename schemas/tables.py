@@ -76,8 +76,9 @@ VIDEOS = pa.schema(
         pa.field('source_crc32c', pa.string(),
                  metadata={'description': 'GCS: the object CRC32C (base64)'}),
         pa.field('content_sha256', pa.string(),
-                 metadata={'description': 'with --verify-digest: SHA-256 of '
-                           'the content, hex'}),
+                 metadata={'description': 'with --digests or --verify-digest: '
+                           'SHA-256 of the content, hex (computed in the same '
+                           'read as content_md5)'}),
         pa.field('shared_video_id', pa.string(),
                  metadata={'description': 'the video_id its input gave when '
                            'another file of this scan had it too; video_id is '
@@ -99,6 +100,12 @@ VIDEOS = pa.schema(
         pa.field('clips', pa.int32(), nullable=False),
         *_MODEL_AND_SCAN,
         *_SCAN,
+        pa.field('content_md5', pa.string(),
+                 metadata={'description': 'MD5 of the content, hex: on GCS '
+                           'from the object metadata without reading (null '
+                           'for composite objects), elsewhere with --digests '
+                           'or --verify-digest; matched exactly against the '
+                           'md5 entries of hash banks'}),
     ],
     metadata={'description': 'The per-scan ledger: exactly one row per '
               'input video, status "scanned", "partial", "failed" or '

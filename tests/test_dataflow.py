@@ -89,13 +89,14 @@ def test_metadata_json_matches_the_real_pipeline_options():
   argv = [f"--{p['name']}=1" for p in parameters
           if p['name'] not in ('inference_accelerator', 'require_gpu',
                                'scan_id', 'hashes', 'decode_isolation',
-                               'sampling')]
+                               'sampling', 'hash_fidelity')]
   config = parse_scan_args(argv + ['--require_gpu=false', '--scan_id=x',
                                    '--hashes=false',
                                    '--decode_isolation=inline',
-                                   '--sampling=fast'])
+                                   '--sampling=fast',
+                                   '--hash_fidelity=approximate'])
   assert not config.hashes and config.banks == ('1',)
-  assert config.sampling == 'fast'
+  assert config.sampling == 'fast' and config.hash_fidelity == 'approximate'
   assert config.scan_id == 'x' and config.inputs == ('1',)
 
 

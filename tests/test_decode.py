@@ -97,8 +97,10 @@ def test_auto_sampling_decodes_keyframes_only_when_samples_are_sparse(corpus):
   path = next(p for p, v in corpus.videos.items()
               if v.codec == 'h264' and not v.variable_frame_rate)
   sparse, dense = decode.DecodeStats(), decode.DecodeStats()
-  decode.sample_frames(path, 0.5, SIZE, stats=sparse)   # every 2 s: GOP
-  decode.sample_frames(path, 2.0, SIZE, stats=dense)
+  decode.sample_frames(path, 0.5, SIZE, stats=sparse,   # every 2 s: GOP
+                       sampling_mode=sampling.AUTO)
+  decode.sample_frames(path, 2.0, SIZE, stats=dense,
+                       sampling_mode=sampling.AUTO)
   keyframes = decode.DecodeStats()
   decode.sample_frames(path, 0.5, SIZE, stats=keyframes,
                        sampling_mode=sampling.KEYFRAMES)

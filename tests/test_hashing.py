@@ -178,6 +178,10 @@ def test_frame_hash_record():
 def test_records_mirror_the_schemas_field_for_field():
   assert list(FrameHash._fields) == hash_tables.FRAME_HASHES.names
   assert list(HashMatch._fields) == hash_tables.HASH_MATCHES.names
+  # A perceptual match is a row of kind vpdq.
+  match = HashMatch('v', 'u', 'bank', 'e', 'label', 87.5, 100.0, 7, 1000,
+                    8000, 's')
+  assert match.kind == 'vpdq'
 
 
 def test_records_convert_to_their_schemas():
@@ -190,6 +194,7 @@ def test_records_convert_to_their_schemas():
                     1000, 8000, 's')
   table = pa.Table.from_pylist([match._asdict()],
                                schema=hash_tables.HASH_MATCHES)
+  assert table.column('kind')[0].as_py() == 'vpdq'
   assert table.column('query_match_pct')[0].as_py() == 87.5
   with pytest.raises((pa.ArrowInvalid, ValueError)):
     pa.Table.from_pylist([row._replace(pdq=pdq[:31])._asdict()],

@@ -246,7 +246,7 @@ def _replace_same_size_and_reset_mtime(path: str) -> None:
 
 
 def _recorded(version, scan_id='scan0'):
-  return probing.ScannedVersion(scan_id, *version)
+  return probing.ScannedVersion(scan_id, version)
 
 
 def test_a_replaced_file_with_its_time_reset_is_not_skipped(tmp_path):
@@ -262,7 +262,7 @@ def test_a_replaced_file_with_its_time_reset_is_not_skipped(tmp_path):
   previous = {path: _recorded(storage.identify(path).version)}
   os.rename(write_video(str(tmp_path / 'b.mp4'), 2.0, 'h264', seed=9), path)
   stat = os.stat(path)
-  os.utime(path, (stat.st_atime, previous[path].updated_s))
+  os.utime(path, (stat.st_atime, previous[path].version.updated_s))
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, previous),
                     VideoInfo)
 
@@ -330,7 +330,7 @@ def test_a_gcs_object_is_identified_by_generation_and_crc32c(
   blob.upload_from_filename(path)
   second = storage.identify(uri).version
   assert second.generation != first.version.generation
-  assert not probing.same_version(_recorded(first.version), second)
-  assert probing.same_version(_recorded(second), second)
+  assert not storage.same_version(first.version, second)
+  assert storage.same_version(second, second)
   assert storage.content_sha256(uri) == hashlib.sha256(
       open(path, 'rb').read()).hexdigest()  # pylint: disable=consider-using-with

@@ -55,6 +55,8 @@ PURE_STAGES = (
     'pipeline.scan.settings',
     'pipeline.hashes.pdq',
     'pipeline.hashes.matching',
+    'pipeline.hashes.index',
+    'pipeline.hashes.digests',
 )
 # Our modules that build Beam graphs (transforms, DoFns, sinks).
 BEAM_GRAPH = frozenset({

@@ -17,6 +17,7 @@ import dataclasses
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -236,6 +237,7 @@ FLAG_BOUNDS = {
     '--hash-seconds': (['0.001', '3600'], ['0', '1e-9', '3601', 'inf']),
     '--model-copies': (['1', '64'], ['0', '65']),
     '--min-coverage': (['0', '1'], ['-0.1', '1.5', 'nan']),
+    '--max-duration-hours': (['0.001', '10000'], ['0', '-1', '10001', 'inf']),
 }
 
 
@@ -500,3 +502,123 @@ def test_extract_holds_frames_to_the_limit(tmp_path):
     extract.extract_clip(request, str(tmp_path / 'out'),
                          context_seconds=0.5, transcode='always')
   assert raised.value.kind == media_errors.FRAME_TOO_LARGE
+
+
+# Durations: the data's, not the header's ------------------------------------
+
+def _patch_avi_length(data: bytes, frames: int) -> bytes:
+  """Sets the video stream header's ``dwLength`` (``strh`` + 8 + 32) and
+  the main header's ``dwTotalFrames`` (``avih`` + 8 + 16)."""
+  out = bytearray(data)
+  for tag, offset in ((b'strh', 8 + 32), (b'avih', 8 + 16)):
+    at = out.find(tag)
+    assert at >= 0, tag
+    out[at + offset:at + offset + 4] = frames.to_bytes(4, 'little')
+  return bytes(out)
+
+
+def _patch_matroska_duration(data: bytes, ticks: float) -> bytes:
+  """Sets the Segment Info ``Duration`` (EBML id ``0x4489``, a float)."""
+  out = bytearray(data)
+  at = out.find(b'\x44\x89')
+  assert at >= 0
+  size = out[at + 2] & 0x7F
+  fmt = {4: '>f', 8: '>d'}[size]
+  out[at + 3:at + 3 + size] = struct.pack(fmt, ticks)
+  return bytes(out)
+
+
+@pytest.mark.parametrize('extension,codec,patch', [
+    ('.avi', 'mpeg4', lambda d: _patch_avi_length(d, 0x7FFFFFFF)),
+    ('.webm', 'vp9', lambda d: _patch_matroska_duration(d, 1e12)),
+])
+def test_a_header_that_claims_hours_plans_the_data_seconds(
+    tmp_path, extension, codec, patch):
+  """A 4-s file whose header claims months (a fuzzed AVI claimed 466 h and
+  fanned out into 838,862 segments) is probed at its data's duration."""
+  from pipeline.media import probe  # pylint: disable=import-outside-toplevel
+  path = str(tmp_path / f'honest{extension}')
+  write_video(path, 4.0, codec, size=(96, 72), fps=RATE, seed=3)
+  honest = probe.probe_video(path, 'honest')
+  liar = str(tmp_path / f'liar{extension}')
+  with open(path, 'rb') as f, open(liar, 'wb') as out:
+    out.write(patch(f.read()))
+  claimed = av.open(liar)
+  stream = claimed.streams.video[0]
+  claimed_s = float((stream.duration or 0) * stream.time_base) or (
+      claimed.duration or 0) / av.time_base
+  claimed.close()
+  assert claimed_s > 3600, 'the patch did not make the header lie'
+  assert 3500 <= honest.duration_ms <= 4500
+  assert probe.probe_video(liar, 'liar').duration_ms == honest.duration_ms
+
+
+def _patch_avi_rate(data: bytes, scale: int, rate: int) -> bytes:
+  """Sets the video stream's ``dwScale``/``dwRate`` (its time base): every
+  packet's timestamp then says so, not only the header."""
+  out = bytearray(data)
+  at = out.find(b'strh')
+  out[at + 8 + 20:at + 8 + 24] = scale.to_bytes(4, 'little')
+  out[at + 8 + 24:at + 8 + 28] = rate.to_bytes(4, 'little')
+  return bytes(out)
+
+
+def test_a_timeline_of_months_fails_too_long_before_any_segment(tmp_path):
+  """A fuzzed AVI's time base made each of its 40 frames last 77 days: the
+  packets themselves claim 65,000 h.  With segments of 2 s that was
+  117 million segments; now the probe refuses it (``too_long``), and a
+  scan of it records one failed row at once."""
+  path = str(tmp_path / 'seed.avi')
+  write_video(path, 4.0, 'mpeg4', size=(96, 72), fps=RATE, seed=5)
+  uploads = tmp_path / 'uploads'
+  uploads.mkdir()
+  liar = uploads / 'months.avi'
+  with open(path, 'rb') as f:
+    liar.write_bytes(_patch_avi_rate(f.read(), 13421773, 2))
+  from pipeline.media import probe  # pylint: disable=import-outside-toplevel
+  with pytest.raises(media_errors.MediaError) as refused:
+    probe.probe_video(str(liar), 'months',
+                      max_duration_ms=int(options.DEFAULT_MAX_DURATION_HOURS
+                                          * 3_600_000))
+  assert refused.value.kind == media_errors.TOO_LONG
+  assert probe.probe_video(str(liar), 'months').duration_ms > 10**11
+  out = str(tmp_path / 'out')
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipeline.run', '--input', str(liar),
+       '--output', out, '--model', os.path.join(ROOT, 'model', 'demo_model'),
+       '--segment-seconds', '2', '--scan-id', 'months'],
+      capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  rows = read_partition(out, 'videos', 'months').to_pylist()
+  assert [(r['status'], r['error_kind']) for r in rows] == [
+      ('failed', media_errors.TOO_LONG)]
+
+
+@pytest.mark.parametrize('command,argv', [
+    ('match', ['--hashes', 'h', '--bank', 'b', '--output', 'o',
+               '--distance-threshold', '257']),
+    ('match', ['--hashes', 'h', '--bank', 'b', '--output', 'o',
+               '--quality-threshold', '-1']),
+    ('match', ['--hashes', 'h', '--bank', 'b', '--output', 'o',
+               '--query-match-pct', 'inf']),
+    ('match', ['--hashes', 'h', '--bank', 'b', '--output', 'o',
+               '--compared-match-pct', '100.5']),
+    ('train', ['--data', 'd', '--out', 'o', '--fps', '1e9']),
+    ('train', ['--data', 'd', '--out', 'o', '--input-size', '20000']),
+    ('train', ['--data', 'd', '--out', 'o', '--window', '65']),
+    ('train', ['--data', 'd', '--out', 'o', '--epochs', '100000']),
+    ('train', ['--data', 'd', '--out', 'o', '--learning-rate', 'nan']),
+    ('evaluate', ['--model', 'm', '--data', 'd', '--batch-size', '0']),
+])
+def test_other_commands_bound_their_numbers(command, argv):
+  """``rescan match``, ``train`` and ``evaluate`` refuse out-of-range
+  numbers with one line and exit 2, before any work."""
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli.main', command, *argv],
+      capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+  assert result.returncode == 2, result.stderr[-1000:]
+  errors = [line for line in result.stderr.splitlines()
+            if line.startswith(f'rescan {command}: error:')]
+  assert len(errors) == 1 and ('must be' in errors[0]
+                               or 'input size' in errors[0]), result.stderr
+  assert 'Traceback' not in result.stderr

@@ -31,7 +31,8 @@ def test_an_input_outside_the_allowed_prefixes_is_refused_unread(tmp_path):
 
 def test_only_the_same_version_is_skipped():
   ref = VideoRef('v', 'gs://b/v.mp4')
-  previous = {ref.uri: probing.ScannedVersion('scan0', 100, 1000.0001)}
+  previous = {ref.uri: probing.ScannedVersion('scan0',
+                                              SourceVersion(100, 1000.0001))}
   assert probing.unchanged_since(ref, SourceVersion(100, 1000.0004),
                                  previous) == Skipped(
                                      'v', ref.uri, 100, 1000.0004, 'scan0',
@@ -50,12 +51,12 @@ def test_a_video_is_probed_unless_skipped(tmp_path):
   assert isinstance(info, VideoInfo)
   assert (info.video_id, info.duration_ms) == ('a', 2000)
   version = storage.source_version(path)
-  previous = {path: probing.ScannedVersion('scan0', *version[:-1])}
+  previous = {path: probing.ScannedVersion('scan0', version)}
   assert probing.probe_input(ref, (), MAX_PIXELS, previous) == Skipped(
       'a', path, version.size_bytes, version.updated_s, 'scan0', version)
   # Size and update time alone no longer vouch for a local file.
-  size_and_time = {path: probing.ScannedVersion('scan0', version.size_bytes,
-                                                version.updated_s)}
+  size_and_time = {path: probing.ScannedVersion('scan0', SourceVersion(
+      version.size_bytes, version.updated_s))}
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, size_and_time),
                     VideoInfo)
 

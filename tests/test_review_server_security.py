@@ -491,7 +491,7 @@ def test_a_source_swapped_for_a_symlink_is_not_served(review):
       'GET', review_report.source_path(SCANS[0], VIDEO_ID))[0] == 200
   os.remove(path)
   os.symlink('/etc/passwd', path)
-  _assert_refused(review, 409, 'another file')
+  _assert_refused(review, 409, 'symlink')
 
 
 def test_a_source_rewritten_in_place_with_its_time_reset_is_not_served(
@@ -529,25 +529,19 @@ def test_a_source_that_grew_or_vanished_is_refused(review):
   _assert_refused(review, 410, 'no longer exists')
 
 
-def test_a_symlink_to_the_pinned_inode_passes_the_check(review, tmp_path):
+def test_a_path_swapped_for_a_symlink_is_refused_even_to_the_same_inode(
+    review, tmp_path):
+  """The pin is the canonical file ``storage.identify`` resolved at start,
+  reopened by that path with ``storage.open_local``: a symlink put in its
+  place is refused, even one leading to the very same inode."""
   path = review.paths[SCANS[0]]
   moved = str(tmp_path / 'moved.webm')
   os.link(path, moved)  # the same inode under another name
-  with open(path, 'rb') as f:
-    data = f.read()
   os.remove(path)
   os.symlink(moved, path)
-  # The link count changed the inode's ctime: refused, as any metadata
-  # change after start is; the inode itself is accepted.
-  status, _, body = review.request(
-      'GET', review_report.source_path(SCANS[0], VIDEO_ID))
-  assert status == 409 and b'since the review server started' in body
-  found = os.stat(path)
-  check = review_report.check_local_source
-  record = review.app.sources[(SCANS[0], VIDEO_ID)]
-  check(record, review_report.LocalPin(found.st_dev, found.st_ino,
-                                       found.st_ctime_ns), found)
-  assert len(data) == found.st_size
+  _assert_refused(review, 409, 'symlink', 'another file')
+  pin = review.app._pins[path]  # pylint: disable=protected-access
+  assert pin.uri == path and pin.version.inode == os.stat(moved).st_ino
 
 
 def test_a_source_already_changed_at_start_is_never_served(tmp_path):
@@ -555,6 +549,45 @@ def test_a_source_already_changed_at_start_is_never_served(tmp_path):
   paths = _write_root(root, str(tmp_path / 'uploads'))
   with open(paths[SCANS[0]], 'ab') as f:
     f.write(b'x')
+  request = review_report.ReportRequest(
+      root, review_query.ClipFilter(), review_report.SERVE, 'r')
+  app = review_report.ReviewApp(request, review_query.load_review_data(root),
+                                str(tmp_path / 'cut'), 0.5)
+  with pytest.raises(review_report.RequestError) as caught:
+    app.open_source(SCANS[0], VIDEO_ID)
+  assert caught.value.status == 409
+  assert 'not the file the scan read' in caught.value.message
+  app.open_source(SCANS[1], VIDEO_ID).close()
+
+
+def test_a_source_replaced_before_the_server_started_is_never_served(
+    tmp_path):
+  """The ledger records the identity the scan read (inode and its change
+  time): a file rewritten in place with its size and modification time
+  reset before the server starts is refused, not pinned."""
+  root = str(tmp_path / 'results')
+  paths = _write_root(root, str(tmp_path / 'uploads'))
+  for scan_id in SCANS:
+    found = os.stat(paths[scan_id])
+    folder = os.path.join(root, 'videos', f'scan={scan_id}')
+    table = pq.read_table(os.path.join(folder, 'part-0.parquet'))
+    changed = datetime.datetime.fromtimestamp(found.st_ctime,
+                                              datetime.timezone.utc)
+    table = table.append_column(
+        schemas.DATASETS['videos'].field('source_inode').with_nullable(True),
+        pa.array([found.st_ino], pa.int64())).append_column(
+            schemas.DATASETS['videos'].field('source_changed_at')
+            .with_nullable(True),
+            pa.array([changed], schemas.DATASETS['videos'].field(
+                'source_changed_at').type))
+    pq.write_table(table, os.path.join(folder, 'part-0.parquet'))
+  path = paths[SCANS[0]]
+  before = os.stat(path)
+  time.sleep(0.01)
+  with open(path, 'r+b') as f:
+    f.seek(200)
+    f.write(b'\0' * 64)
+  os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
   request = review_report.ReportRequest(
       root, review_query.ClipFilter(), review_report.SERVE, 'r')
   app = review_report.ReviewApp(request, review_query.load_review_data(root),

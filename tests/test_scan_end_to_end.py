@@ -189,3 +189,4 @@ def test_a_scan_with_a_bank_matches_the_banked_video_and_nothing_else(
   assert [m['video_uri'] for m in matches] == [known]
   assert matches[0]['query_match_pct'] == 100.0
   assert matches[0]['label'] == 'attack_video'
+  assert matches[0]['kind'] == 'vpdq'

@@ -7,14 +7,16 @@ import sys
 from typing import Optional, Sequence
 
 from pipeline.hashes import banks as hash_banks
+from pipeline.hashes.digests import DigestListError
+from pipeline.runtime import usage
 
 USAGE = ('usage: rescan bank import --bank DIR --id ID --label LABEL '
          '(--vpdq FILE... | --pdq-hex FILE... | --frame-hashes ROOT '
-         '--video-id ID...)')
+         '--video-id ID... | --md5 FILE... | --sha256 FILE...)')
 
 
 def build_import_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan bank import',
       description='Add known-content hashes to a hash bank (a folder on any '
       'Beam filesystem), creating it if needed.')
@@ -31,6 +33,12 @@ def build_import_parser() -> argparse.ArgumentParser:
                       help='plain PDQ hex lists or patterns')
   source.add_argument('--frame-hashes', metavar='ROOT',
                       help='an output root holding frame_hashes/')
+  source.add_argument('--md5', nargs='+', metavar='FILE',
+                      help='exact-match lists or patterns: one hex MD5 per '
+                      'line, optionally followed by a name (the entry id); '
+                      '"#" starts a comment (md5sum output is such a list)')
+  source.add_argument('--sha256', nargs='+', metavar='FILE',
+                      help='as --md5, with hex SHA-256 digests')
   parser.add_argument('--video-id', action='append', default=[],
                       help='with --frame-hashes: a video to bank (repeatable)')
   parser.add_argument('--hash-scan-id', default=None,
@@ -51,7 +59,8 @@ def import_request(args: argparse.Namespace) -> hash_banks.ImportRequest:
       vpdq=tuple(args.vpdq or ()), pdq_hex=tuple(args.pdq_hex or ()),
       frame_hashes=args.frame_hashes, video_ids=tuple(args.video_id),
       hash_scan_id=args.hash_scan_id, entry_id=args.entry_id,
-      entry_per_hash=args.entry_per_hash)
+      entry_per_hash=args.entry_per_hash, md5=tuple(args.md5 or ()),
+      sha256=tuple(args.sha256 or ()))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -65,10 +74,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_import_parser().parse_args(argv[1:])
   try:
     bank, added = hash_banks.import_bank(import_request(args))
+  except DigestListError as exc:   # a list to fix, not a failed run
+    print(f'rescan bank import: error: {usage.one_line(exc)}',
+          file=sys.stderr)
+    return 2
   except (ValueError, FileNotFoundError, OSError) as exc:
-    print(f'rescan bank import: {exc}', file=sys.stderr)
+    print(f'rescan bank import: {usage.one_line(exc)}', file=sys.stderr)
     return 1
   hashes = sum(len(e.hashes.quality) for e in bank.entries)
-  print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} entries; '
-        f'now {len(bank.entries)} entries, {hashes} hashes')
+  what = 'digests' if args.md5 or args.sha256 else 'entries'
+  print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} {what}; '
+        f'now {len(bank.entries)} entries, {hashes} hashes, '
+        f'{len(bank.digests)} digests')
   return 0

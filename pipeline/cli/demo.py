@@ -2,7 +2,6 @@
 and check the clips against the planted truth."""
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import shlex
@@ -12,6 +11,7 @@ from typing import List, Optional, Sequence
 from model import demo_archive
 from pipeline.cli import common
 from pipeline.storage import parquet as parquet_output
+from pipeline.runtime import usage
 from pipeline.storage import scan_ids
 
 
@@ -23,7 +23,7 @@ def scan_command(scan_args: Sequence[str]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan demo',
       description='Generate a sample archive of real encoded first-person '
       'videos with a pistol planted at known times, plus broken files, scan '

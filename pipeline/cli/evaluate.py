@@ -17,10 +17,14 @@ from model import evaluate as model_evaluate
 from model.annotations import DataError
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import flag_types
+from pipeline.runtime import usage
+
+
+BATCH_SIZE = flag_types.in_range('batch_size', int, 1, 4096)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan evaluate',
       description='Evaluate a model on labelled footage through the scan\'s '
       'own loading, decoding and clip assembly; choose its threshold for a '
@@ -41,7 +45,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--no-write-threshold', dest='write_threshold',
                       action='store_false',
                       help='leave rescan_model.json untouched (report only)')
-  parser.add_argument('--batch-size', type=int, default=64)
+  parser.add_argument('--batch-size', type=BATCH_SIZE, default=64)
   return parser
 
 

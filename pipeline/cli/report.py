@@ -28,6 +28,7 @@ from pipeline.review import extract as clip_extract
 from pipeline.review import query as review_query
 from pipeline.review import report as review_report
 from pipeline.runtime import flag_types
+from pipeline.runtime import usage
 
 PROG = 'rescan report'
 port_number = flag_types.bounded('port', int, lambda v: 0 <= v <= 65535,
@@ -35,7 +36,7 @@ port_number = flag_types.bounded('port', int, lambda v: 0 <= v <= 65535,
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog=PROG,
       description='The review page: a static HTML export (--html) and/or a '
       'local web app that records verdicts to ROOT/reviews/ (--serve).')

@@ -20,7 +20,9 @@ from model import annotations
 from model import architecture
 from model import train as model_train
 from model.annotations import DataError
+from pipeline.inference import contract
 from pipeline.runtime import flag_types
+from pipeline.runtime import usage
 
 
 def _label_list(text: str) -> Optional[Tuple[str, ...]]:
@@ -28,6 +30,19 @@ def _label_list(text: str) -> Optional[Tuple[str, ...]]:
     return annotations.parse_label_list(text)
   except DataError as exc:
     raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+# Bounds of the numeric flags: no value can make training unbounded, and
+# what the model records (fps, input size, window) is what the scan's
+# model contract admits.
+MAX_EPOCHS = flag_types.in_range('epochs', int, 1, 10_000)
+MAX_STEPS = flag_types.in_range('max_steps', int, 1, 10_000_000)
+BATCH_SIZE = flag_types.in_range('batch_size', int, 1, 4096)
+SEED = flag_types.in_range('seed', int, 0, 2**32 - 1)
+FPS = flag_types.in_range('fps', float, 0, contract.MAX_FPS, low_open=True)
+WINDOW = flag_types.in_range('window', int, 1, contract.MAX_WINDOW)
+LEARNING_RATE = flag_types.in_range('learning_rate', float, 0, 10,
+                                    low_open=True)
 
 
 def parse_input_size(text: str) -> Tuple[int, int]:
@@ -38,14 +53,16 @@ def parse_input_size(text: str) -> Tuple[int, int]:
   except ValueError as exc:
     raise argparse.ArgumentTypeError(
         f'input size must be N or WIDTHxHEIGHT, got {text!r}') from exc
-  if len(values) not in (1, 2) or min(values) < 16:
+  if (len(values) not in (1, 2) or min(values) < 16
+      or max(values) > contract.MAX_INPUT_SIDE):
     raise argparse.ArgumentTypeError(
-        f'input size must be N or WIDTHxHEIGHT, each >= 16, got {text!r}')
+        f'input size must be N or WIDTHxHEIGHT, each in [16, '
+        f'{contract.MAX_INPUT_SIDE}], got {text!r}')
   return (values[0], values[-1])
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
+  parser = usage.OneLineArgumentParser(
       prog='rescan train',
       description='Train a multi-label frame classifier on a folder of '
       'videos plus annotations.csv (video,label,start_s,end_s) and export '
@@ -56,18 +73,17 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       help='annotations (default DIR/annotations.csv)')
   parser.add_argument('--out', required=True, metavar='MODEL_DIR',
                       help='where the model is written (replaced whole)')
-  parser.add_argument('--epochs', type=flag_types.positive_int, default=10,
+  parser.add_argument('--epochs', type=MAX_EPOCHS, default=10,
                       help='passes over the training samples (default '
                       '%(default)s)')
-  parser.add_argument('--max-steps', type=flag_types.positive_int,
+  parser.add_argument('--max-steps', type=MAX_STEPS,
                       default=None,
                       help='stop after this many batches in total')
-  parser.add_argument('--batch-size', type=flag_types.positive_int,
-                      default=32)
-  parser.add_argument('--seed', type=int, default=0,
+  parser.add_argument('--batch-size', type=BATCH_SIZE, default=32)
+  parser.add_argument('--seed', type=SEED, default=0,
                       help='split, initialisation, shuffling and '
                       'augmentation seed (default %(default)s)')
-  parser.add_argument('--fps', type=flag_types.positive_float, default=2.0,
+  parser.add_argument('--fps', type=FPS, default=2.0,
                       help='samples per second, recorded as the model\'s fps '
                       '(default %(default)s)')
   parser.add_argument('--input-size', type=parse_input_size, default='96',
@@ -77,14 +93,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       help='label list (default: the sorted labels of the CSV)')
   parser.add_argument('--backbone', choices=architecture.BACKBONES,
                       default='mobilenet_v3_small')
-  parser.add_argument('--window', type=flag_types.positive_int, default=1,
+  parser.add_argument('--window', type=WINDOW, default=1,
                       help='frames per model input; > 1 makes a temporal '
                       'model (default %(default)s)')
   parser.add_argument('--val-fraction', type=flag_types.fraction_below_one,
                       default=0.25,
                       help='share of videos held out for validation, split '
                       'by video (default %(default)s)')
-  parser.add_argument('--learning-rate', type=flag_types.positive_float,
+  parser.add_argument('--learning-rate', type=LEARNING_RATE,
                       default=2e-3)
   parser.add_argument('--no-augment', dest='augment', action='store_false',
                       help='turn off augmentation (crop-and-zoom, flip, '

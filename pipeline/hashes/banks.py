@@ -6,6 +6,9 @@ A bank is a folder on any Beam filesystem::
     BANK/bank.json        {"id", "label", "created_at", "sources": [...]}
     BANK/entries.parquet  schemas.hash_tables.BANK_ENTRIES: entry_id, label,
                           hashes: list<{pdq, quality, ts_ms}>
+    BANK/digests.parquet  schemas.hash_tables.BANK_DIGESTS: entry_id, label,
+                          kind ("md5"/"sha256"), digest (hex); exact-match
+                          lists (banks made before it existed have none)
 
 ``rescan bank import`` adds entries read from:
 
@@ -22,8 +25,12 @@ A bank is a folder on any Beam filesystem::
   per hash with ``--entry-per-hash``.
 * Our own ``frame_hashes`` dataset (``--frame-hashes ROOT --video-id X``):
   one entry per video, from its latest scan (or ``--hash-scan-id``).
+* Exact-match lists (``--md5 FILE``, ``--sha256 FILE``): one digest per
+  line (``pipeline.hashes.digests``), matched against the ledger's
+  ``content_md5`` / ``content_sha256``.
 
-Importing an ``entry_id`` the bank already has replaces that entry.
+Importing an ``entry_id`` the bank already has replaces that entry;
+importing a digest the bank already lists replaces its entry.
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage.parquet import read_parquet_file
+from pipeline.hashes import digests as digest_lists
+from pipeline.hashes.digests import DigestEntry
 from pipeline.hashes.matching import BankEntry
 from pipeline.hashes.matching import BankIndex
 from pipeline.hashes.matching import FrameHashes
@@ -50,19 +59,25 @@ from pipeline.hashes.matching import index_from_arrays
 from pipeline.hashes.pdq import pdq_from_hex
 from pipeline.hashes.pdq import pdq_hex
 import schemas
+from schemas.hash_tables import BANK_DIGESTS
 from schemas.hash_tables import BANK_ENTRIES
 from schemas.hash_tables import BANK_HASH
 from schemas.hash_tables import FRAME_HASHES
+from schemas.hash_tables import MATCH_KIND_MD5
+from schemas.hash_tables import MATCH_KIND_SHA256
 from schemas.hash_tables import PDQ_BYTES
 from schemas.hash_tables import PDQ_TYPE
 
 BANK_FILE = 'bank.json'
 ENTRIES_FILE = 'entries.parquet'
+DIGESTS_FILE = 'digests.parquet'
 DEFAULT_QUALITY = 100
 
 SOURCE_VPDQ = 'vpdq'
 SOURCE_PDQ_HEX = 'pdq_hex'
 SOURCE_FRAME_HASHES = 'frame_hashes'
+SOURCE_MD5 = MATCH_KIND_MD5
+SOURCE_SHA256 = MATCH_KIND_SHA256
 
 
 class Bank(NamedTuple):
@@ -71,6 +86,7 @@ class Bank(NamedTuple):
   created_at: str
   sources: Tuple[dict, ...]
   entries: Tuple[BankEntry, ...]
+  digests: Tuple[DigestEntry, ...] = ()
 
 
 class Hash(NamedTuple):
@@ -278,7 +294,39 @@ def load_bank(path: str) -> Bank:
   meta = _read_meta(path)
   return Bank(meta['id'], meta['label'], meta['created_at'],
               tuple(meta.get('sources', ())),
-              tuple(entries_from_table(_read_entries(path))))
+              tuple(entries_from_table(_read_entries(path))),
+              tuple(read_digests(path)))
+
+
+def digests_table(entries: Sequence[DigestEntry]) -> pa.Table:
+  return pa.Table.from_pylist([e._asdict() for e in entries],
+                              schema=BANK_DIGESTS)
+
+
+def read_digests(path: str) -> List[DigestEntry]:
+  """A bank's exact-match digests; none for a bank made before they
+  existed (no ``digests.parquet``)."""
+  uri = _join(path, DIGESTS_FILE)
+  if not FileSystems.exists(uri):
+    return []
+  table = read_parquet_file(uri).select(BANK_DIGESTS.names).cast(BANK_DIGESTS)
+  return [DigestEntry(*row) for row in zip(
+      *(table.column(name).to_pylist() for name in BANK_DIGESTS.names))]
+
+
+def load_digests(path: str) -> Tuple[str, List[DigestEntry]]:
+  """A bank's id and its digests, for exact matching."""
+  return _read_meta(path)['id'], read_digests(path)
+
+
+def has_digests(path: str) -> bool:
+  """Whether a bank lists any digest (from the Parquet footer alone)."""
+  uri = _join(path, DIGESTS_FILE)
+  if not FileSystems.exists(uri):
+    return False
+  with FileSystems.open(uri, mime_type='application/octet-stream',
+                        compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return pq.read_metadata(f).num_rows > 0
 
 
 def _read_meta(path: str) -> dict:
@@ -290,10 +338,22 @@ def save_bank(path: str, bank: Bank) -> None:
   sink = pa.BufferOutputStream()
   pq.write_table(entries_table(bank.entries), sink, compression='zstd')
   _write_bytes(_join(path, ENTRIES_FILE), sink.getvalue().to_pybytes())
+  if bank.digests or FileSystems.exists(_join(path, DIGESTS_FILE)):
+    sink = pa.BufferOutputStream()
+    pq.write_table(digests_table(bank.digests), sink, compression='zstd')
+    _write_bytes(_join(path, DIGESTS_FILE), sink.getvalue().to_pybytes())
   meta = {'id': bank.bank_id, 'label': bank.label,
           'created_at': bank.created_at, 'sources': list(bank.sources)}
   _write_bytes(_join(path, BANK_FILE),
                (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+
+
+def add_digests(bank: Bank, digests: Sequence[DigestEntry],
+                source: dict) -> Bank:
+  """``bank`` with ``digests`` added; a digest already listed is replaced."""
+  return bank._replace(
+      digests=digest_lists.merge_digests(bank.digests, digests),
+      sources=bank.sources + (source,))
 
 
 def add_entries(bank: Bank, entries: Sequence[BankEntry],
@@ -360,14 +420,69 @@ class ImportRequest:
   hash_scan_id: Optional[str] = None
   entry_id: Optional[str] = None
   entry_per_hash: bool = False
+  md5: Tuple[str, ...] = ()
+  sha256: Tuple[str, ...] = ()
+
+
+def read_digest_list(uri: str, kind: str) -> List[Tuple[str, Optional[str]]]:
+  """One exact-match list file, checked whole (``digests``): its size
+  before a byte is read, then every line."""
+  found = FileSystems.match([uri])[0].metadata_list
+  if found:
+    digest_lists.check_size(found[0].size_in_bytes, uri)
+  return digest_lists.parse_digest_list(_read_bytes(uri), kind, uri)
+
+
+def _digest_entries(request: ImportRequest, kind: str
+                    ) -> Tuple[List[str], List[DigestEntry]]:
+  if request.entry_id or request.entry_per_hash:
+    raise ValueError('--entry-id and --entry-per-hash do not apply to '
+                     f'--{kind}: a list names its entries')
+  uris = expand_files(getattr(request, kind))
+  parsed: List[Tuple[str, Optional[str]]] = []
+  for uri in uris:
+    parsed += read_digest_list(uri, kind)
+  unique: Dict[str, Optional[str]] = {}
+  for digest, name in parsed:   # a digest in several files: the first name
+    unique.setdefault(digest, name)
+  return uris, digest_lists.digest_entries(unique.items(), kind,
+                                           request.label)
+
+
+def _open_bank(request: ImportRequest, now: str) -> Bank:
+  if bank_exists(request.bank):
+    bank = load_bank(request.bank)
+    if bank.bank_id != request.bank_id:
+      raise ValueError(f'{request.bank} is bank {bank.bank_id!r}, not '
+                       f'{request.bank_id!r}')
+    return bank
+  return Bank(request.bank_id, request.label, now, (), ())
+
+
+def _listed(ids: Sequence[str]):
+  """What ``bank.json`` records of an import's entries: their ids, or
+  their count when there are many."""
+  return list(ids) if len(ids) <= 1000 else len(ids)
 
 
 def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
-  """Runs one ``bank import``; returns the saved bank and entries added."""
-  if sum(map(bool, (request.vpdq, request.pdq_hex,
-                    request.frame_hashes))) != 1:
-    raise ValueError('import needs exactly one of --vpdq, --pdq-hex and '
-                     '--frame-hashes')
+  """Runs one ``bank import``; returns the saved bank and entries added
+  (digests, for an exact-match list)."""
+  if sum(map(bool, (request.vpdq, request.pdq_hex, request.frame_hashes,
+                    request.md5, request.sha256))) != 1:
+    raise ValueError('import needs exactly one of --vpdq, --pdq-hex, '
+                     '--frame-hashes, --md5 and --sha256')
+  if request.md5 or request.sha256:
+    kind = SOURCE_MD5 if request.md5 else SOURCE_SHA256
+    uris, digests = _digest_entries(request, kind)
+    now = _now()
+    bank = _open_bank(request, now)
+    bank = add_digests(bank, digests, {
+        'kind': kind, 'uris': uris, 'label': request.label,
+        'entries': _listed(sorted({d.entry_id for d in digests})),
+        'digests': len(digests), 'imported_at': now})
+    save_bank(request.bank, bank)
+    return bank, len(digests)
   if request.frame_hashes:
     if not request.video_ids:
       raise ValueError('--frame-hashes needs at least one --video-id')
@@ -387,16 +502,9 @@ def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
     entries = _file_entries(uris, kind, request.label, request.entry_id,
                             request.entry_per_hash)
   now = _now()
-  if bank_exists(request.bank):
-    bank = load_bank(request.bank)
-    if bank.bank_id != request.bank_id:
-      raise ValueError(f'{request.bank} is bank {bank.bank_id!r}, not '
-                       f'{request.bank_id!r}')
-  else:
-    bank = Bank(request.bank_id, request.label, now, (), ())
+  bank = _open_bank(request, now)
   source = {'kind': kind, 'uris': list(uris), 'label': request.label,
-            'entries': [e.entry_id for e in entries]
-                       if len(entries) <= 1000 else len(entries),
+            'entries': _listed([e.entry_id for e in entries]),
             'imported_at': now}
   if request.frame_hashes:
     source['video_ids'] = list(request.video_ids)

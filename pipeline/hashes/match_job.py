@@ -7,11 +7,17 @@
 Reads ``ROOT/frame_hashes/*/*.parquet``, keeps each video's hashes from its
 latest scan (or from ``--hash-scan-id``), matches every video against every
 entry of the banks by vPDQ's rules (``pipeline.hashes.matching``), and writes
-``OUTPUT/hash_matches/scan=<id>/part-*.parquet``.
+``OUTPUT/hash_matches/scan=<id>/part-*.parquet`` (kind ``vpdq``).  When a
+bank holds exact-match lists (``--md5``/``--sha256`` imports), it also reads
+the ledgers ``ROOT/videos/*/*.parquet`` and reports every video whose latest
+row's ``content_md5`` or ``content_sha256`` a bank lists (kind ``md5`` /
+``sha256``, ``pipeline.hashes.digests``).
 
-    ReadFrameHashes -> RowsToFrameHashes -> MatchHashes
+    MatchStoredHashes: ReadFrameHashes -> RowsToFrameHashes -> MatchHashes
       (KeyHashesByVideo -> GroupHashesByVideo -> MatchVideos)
-      -> WriteHashMatches
+    MatchStoredDigests: ReadLedgers -> KeyLedgerByVideo
+      -> GroupLedgerByVideo -> MatchDigests
+    -> FlattenMatches -> WriteHashMatches
 
 ``MatchHashes`` (``match_hashes_transform``) is the step a scan reuses to
 match the hashes it computes in its own decode pass.  As a Beam job, its
@@ -25,7 +31,8 @@ import argparse
 import dataclasses
 import datetime
 import sys
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import (Iterable, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -35,7 +42,9 @@ from apache_beam.metrics import Metrics
 import schemas
 
 from pipeline.hashes import banks as hash_banks
+from pipeline.hashes import digests as digest_matching
 from pipeline.runtime import runners
+from pipeline.runtime import flag_types
 from pipeline.runtime import usage
 from pipeline.scan import progress
 from pipeline.hashes.matching import HashMatch
@@ -73,7 +82,8 @@ def _key_by_video(record: FrameHash) -> Tuple[str, FrameHash]:
 
 
 class MatchVideoFn(beam.DoFn):
-  """One video's frame hashes -> its ``HashMatch`` rows against the banks."""
+  """One video's frame hashes -> its ``hash_matches`` rows (kind
+  ``vpdq``) against the banks."""
 
   def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
                scan_id: str, hash_scan_id: Optional[str] = None):
@@ -107,7 +117,8 @@ class MatchVideoFn(beam.DoFn):
 
 
 class MatchHashes(beam.PTransform):
-  """``FrameHash`` records of any number of videos -> ``HashMatch`` rows."""
+  """``FrameHash`` records of any number of videos -> ``hash_matches``
+  rows."""
 
   def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
                scan_id: str, hash_scan_id: Optional[str] = None):
@@ -129,8 +140,63 @@ def match_hashes_transform(bank_paths: Sequence[str],
   return MatchHashes(bank_paths, rules, scan_id, hash_scan_id)
 
 
+class MatchDigestsFn(beam.DoFn):
+  """One video's ledger rows -> the exact matches of its latest row (or
+  of ``--hash-scan-id``'s) against the banks' digest lists."""
+
+  def __init__(self, bank_paths: Sequence[str], scan_id: str,
+               hash_scan_id: Optional[str] = None):
+    self._bank_paths = tuple(bank_paths)
+    self._scan_id = scan_id
+    self._hash_scan_id = hash_scan_id
+    self._index: digest_matching.DigestIndex = {}
+    self._matches = Metrics.counter(progress.NAMESPACE, 'digest_matches')
+
+  def setup(self):
+    self._index = digest_matching.digest_index(
+        hash_banks.load_digests(path) for path in self._bank_paths)
+
+  def process(self, element: Tuple[str, Iterable[dict]]
+              ) -> Iterator[HashMatch]:
+    _, rows = element
+    row = digest_matching.latest_row(rows, self._hash_scan_id)
+    if row is None:
+      return
+    matches = digest_matching.ledger_matches(row, self._index, self._scan_id)
+    self._matches.inc(len(matches))
+    yield from matches
+
+
+def _key_row_by_video(row: dict) -> Tuple[str, dict]:
+  return row['video_id'], row
+
+
+def _ledger_pattern(root: str, hash_scan_id: Optional[str]) -> str:
+  return (schemas.partition_dir(root, 'videos', hash_scan_id) + '/*.parquet'
+          if hash_scan_id else schemas.dataset_glob(root, 'videos'))
+
+
+class MatchStoredDigests(beam.PTransform):
+  """Pipeline start -> exact ``hash_matches`` rows of every video whose
+  ledger under root records a digest a bank lists."""
+
+  def __init__(self, root: str, bank_paths: Sequence[str], scan_id: str,
+               hash_scan_id: Optional[str] = None):
+    super().__init__()
+    self._pattern = _ledger_pattern(root, hash_scan_id)
+    self._fn = MatchDigestsFn(bank_paths, scan_id, hash_scan_id)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'ReadLedgers' >> ReadFromParquet(self._pattern)
+            | 'KeyLedgerByVideo' >> beam.Map(_key_row_by_video)
+            | 'GroupLedgerByVideo' >> beam.GroupByKey()
+            | 'MatchDigests' >> beam.ParDo(self._fn))
+
+
 class MatchStoredHashes(beam.PTransform):
-  """Pipeline start -> ``HashMatch`` rows of every video stored under root."""
+  """Pipeline start -> ``hash_matches`` rows of every video stored under
+  root."""
 
   def __init__(self, hashes_root: str, bank_paths: Sequence[str],
                rules: MatchRules, scan_id: str,
@@ -150,14 +216,24 @@ class MatchStoredHashes(beam.PTransform):
             | 'MatchHashes' >> self._match)
 
 
+# Bounds of the matching rules: a PDQ quality is 0..100, a distance
+# between two 256-bit hashes 0..256, a share of hashes 0..100 %.
+QUALITY = flag_types.in_range('quality_threshold', int, 0, 100)
+DISTANCE = flag_types.in_range('distance_threshold', int, 0, 256)
+PERCENT = flag_types.in_range('match_pct', float, 0, 100)
+
+
 def build_arg_parser() -> argparse.ArgumentParser:
   parser = usage.OneLineArgumentParser(
       prog='rescan match',
       description='Match stored frame hashes against hash banks by vPDQ\'s '
-      'rules and write ROOT/hash_matches/. Decodes no video. Beam\'s own '
+      'rules, and the ledgers\' file digests against their exact-match '
+      'lists, and write ROOT/hash_matches/. Decodes no video. Beam\'s own '
       'flags go to Beam; any other flag is an error.')
   parser.add_argument('--hashes', required=True, metavar='ROOT',
-                      help='output root holding frame_hashes/')
+                      help='output root holding frame_hashes/ (and the '
+                      'ledgers videos/, matched exactly against the banks\' '
+                      'md5/sha256 lists)')
   parser.add_argument('--bank', required=True, action='append',
                       metavar='PATH', help='a hash bank folder (repeatable)')
   parser.add_argument('--output', required=True, metavar='ROOT',
@@ -170,19 +246,19 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       default=None, help='match the hashes of this scan only '
                       '(default: each video\'s latest scan)')
   defaults = MatchRules()
-  parser.add_argument('--quality-threshold', type=int,
+  parser.add_argument('--quality-threshold', type=QUALITY,
                       default=defaults.quality_threshold,
                       help='drop frames of lower PDQ quality '
                       '(default %(default)s)')
-  parser.add_argument('--distance-threshold', type=int,
+  parser.add_argument('--distance-threshold', type=DISTANCE,
                       default=defaults.distance_threshold,
                       help='frames match at this Hamming distance or less '
                       '(default %(default)s)')
-  parser.add_argument('--query-match-pct', type=float,
+  parser.add_argument('--query-match-pct', type=PERCENT,
                       default=defaults.query_match_pct,
                       help='share of the video\'s hashes that must be found '
                       'in an entry (default %(default)s)')
-  parser.add_argument('--compared-match-pct', type=float,
+  parser.add_argument('--compared-match-pct', type=PERCENT,
                       default=defaults.compared_match_pct,
                       help='share of the entry\'s hashes that must be found '
                       'in the video (default %(default)s)')
@@ -217,24 +293,57 @@ def parse_match_args(argv: Sequence[str],
       beam_args=tuple(beam_args))
 
 
-def check_inputs(config: MatchConfig) -> None:
-  """Fails before any pipeline starts when a bank or the stored frame
-  hashes are missing (``FileNotFoundError``)."""
+class MatchSources(NamedTuple):
+  """Which halves of the job have something to match: stored frame hashes
+  (perceptual), and ledgers together with a bank digest list (exact)."""
+  perceptual: bool
+  exact: bool
+
+
+def _exists(pattern: str) -> bool:
+  return bool(FileSystems.match([pattern])[0].metadata_list)
+
+
+def match_sources(config: MatchConfig) -> MatchSources:
+  return MatchSources(
+      _exists(schemas.dataset_glob(config.hashes, 'frame_hashes')),
+      any(hash_banks.has_digests(path) for path in config.banks)
+      and _exists(_ledger_pattern(config.hashes, config.hash_scan_id)))
+
+
+def check_inputs(config: MatchConfig) -> MatchSources:
+  """Fails before any pipeline starts when a bank is missing, or when
+  there is nothing to match: no stored frame hashes, and no ledger for a
+  bank's digest list (``FileNotFoundError``)."""
   for path in config.banks:
     if not hash_banks.bank_exists(path):
       raise FileNotFoundError(f'no hash bank at {path}')
+  sources = match_sources(config)
   pattern = schemas.dataset_glob(config.hashes, 'frame_hashes')
-  if not FileSystems.match([pattern])[0].metadata_list:
+  if not (sources.perceptual or sources.exact):
     raise FileNotFoundError(f'no frame hashes match {pattern}')
-  # A garbage file would fail ReadFrameHashes inside Beam: name it now.
-  check_parquet_footers(pattern)
+  # A garbage file would fail ReadFrameHashes (or ReadLedgers) inside
+  # Beam: name it now.
+  if sources.perceptual:
+    check_parquet_footers(pattern)
+  if sources.exact:
+    check_parquet_footers(_ledger_pattern(config.hashes, config.hash_scan_id))
+  return sources
 
 
 def build_pipeline(p: beam.Pipeline, config: MatchConfig) -> beam.PCollection:
-  """Adds the match job to ``p``; returns its ``HashMatch`` rows."""
-  matches = p | 'MatchStoredHashes' >> MatchStoredHashes(
-      config.hashes, config.banks, config.rules, config.scan_id,
-      config.hash_scan_id)
+  """Adds the match job to ``p``; returns its ``hash_matches`` rows."""
+  sources = match_sources(config)
+  found = []
+  if sources.perceptual or not sources.exact:
+    found.append(p | 'MatchStoredHashes' >> MatchStoredHashes(
+        config.hashes, config.banks, config.rules, config.scan_id,
+        config.hash_scan_id))
+  if sources.exact:
+    found.append(p | 'MatchStoredDigests' >> MatchStoredDigests(
+        config.hashes, config.banks, config.scan_id, config.hash_scan_id))
+  matches = (found[0] if len(found) == 1 else
+             tuple(found) | 'FlattenMatches' >> beam.Flatten())
   _ = matches | 'WriteHashMatches' >> WriteDataset(
       config.output, 'hash_matches', config.scan_id)
   return matches

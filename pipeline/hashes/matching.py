@@ -28,6 +28,9 @@ The 256-bit hashes are packed as 4 ``uint64`` words and compared in blocks
 with ``np.bitwise_count``; no Python loop runs over pairs.  Pairs are
 pruned on the first two words (a partial distance already above the
 threshold cannot come down), so only near pairs get a full distance.
+Banks of ``INDEXED_BANK_HASHES`` or more are searched through an exact
+multi-index (``pipeline.hashes.index``) instead: the same pairs, hence the
+same decisions, without comparing every pair.
 """
 from __future__ import annotations
 
@@ -35,8 +38,13 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pipeline.hashes.index import HashIndex
+from pipeline.hashes.index import optional_index
+from pipeline.hashes.index import pairs_within_index
+from pipeline.hashes.index import serves
 from pipeline.hashes.pdq import PDQ_BYTES
 from pipeline.hashes.pdq import FrameHash
+from schemas.hash_tables import MATCH_KIND_VPDQ
 
 QUALITY_THRESHOLD = 50
 DISTANCE_THRESHOLD = 31
@@ -47,6 +55,9 @@ WORDS = 4
 # Block shape of the distance computation: query rows x bank columns.
 QUERY_BLOCK = 64
 BANK_BLOCK = 8192
+# Banks of fewer prepared hashes are matched by brute force: below this,
+# building and probing an index does not pay (benchmarks/hash_index.py).
+INDEXED_BANK_HASHES = 50_000
 
 
 class MatchRules(NamedTuple):
@@ -94,6 +105,9 @@ class HashMatch(NamedTuple):
   first_match_ms: int
   last_match_ms: int
   scan_id: str
+  # ``vpdq`` for a perceptual match; ``md5``/``sha256`` for an exact one
+  # (``pipeline.hashes.digests``).
+  kind: str = MATCH_KIND_VPDQ
 
 
 class BankIndex(NamedTuple):
@@ -104,6 +118,9 @@ class BankIndex(NamedTuple):
   words: np.ndarray   # (4, N) uint64: word w of every prepared hash
   owner: np.ndarray   # (N,) int64: the entry each prepared hash belongs to
   sizes: np.ndarray   # (entries,) int64: prepared hashes per entry
+  # Exact multi-index over ``words`` (pipeline.hashes.index), for banks of
+  # ``INDEXED_BANK_HASHES`` or more; ``None``: brute force.
+  hash_index: Optional[HashIndex] = None
 
 
 def pack_hashes(pdqs: Sequence[bytes]) -> np.ndarray:
@@ -166,13 +183,16 @@ def index_from_arrays(entry_ids: Sequence[str], labels: Sequence[str],
     _, first_index = np.unique(keys, axis=0, return_index=True)
     keep[first_index] = True
   keep &= np.asarray(quality) >= rules.quality_threshold
+  words = np.ascontiguousarray(pdq[keep].T).reshape(WORDS, -1)
   return BankIndex(
       bank=bank,
       entry_ids=tuple(entry_ids),
       labels=tuple(labels),
-      words=np.ascontiguousarray(pdq[keep].T).reshape(WORDS, -1),
+      words=words,
       owner=owner[keep],
-      sizes=np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64))
+      sizes=np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64),
+      hash_index=optional_index(words, rules.distance_threshold,
+                                INDEXED_BANK_HASHES))
 
 
 def build_index(entries: Sequence[BankEntry], rules: MatchRules = MatchRules(),
@@ -230,6 +250,16 @@ def pairs_within(query_words: np.ndarray, bank_words: np.ndarray,
   return np.concatenate(rows), np.concatenate(cols)
 
 
+def bank_pairs(query_words: np.ndarray, index: BankIndex,
+               threshold: int) -> Tuple[np.ndarray, np.ndarray]:
+  """``pairs_within`` against a bank: through its hash index when it has one
+  exact for ``threshold`` (the same pairs, found faster), else brute force.
+  Pairs come in no particular order."""
+  if index.hash_index is not None and serves(index.hash_index, threshold):
+    return pairs_within_index(query_words, index.hash_index, threshold)
+  return pairs_within(query_words, index.words, threshold)
+
+
 def score_bank(query: FrameHashes, index: BankIndex,
                rules: MatchRules = MatchRules()) -> List[MatchResult]:
   """Match percentages against every entry sharing at least one matching
@@ -248,8 +278,9 @@ def score_bank(query: FrameHashes, index: BankIndex,
   if query_size == 0:
     return []
   slot = np.cumsum(considered) - 1   # distinct row -> considered row
-  rows, cols = pairs_within(np.ascontiguousarray(distinct[considered].T),
-                            index.words, rules.distance_threshold)
+  # Order-independent from here: counts go through np.unique and masks.
+  rows, cols = bank_pairs(np.ascontiguousarray(distinct[considered].T),
+                          index, rules.distance_threshold)
   if not len(rows):
     return []
   entries = index.owner[cols]

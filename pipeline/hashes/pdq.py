@@ -203,21 +203,32 @@ class VpdqTimePicker:
                seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH,
                start_ms: float = float('-inf'),
                end_ms: float = float('inf'),
-               exact: bool = True):
+               exact: bool = True,
+               origin_ms: Optional[float] = 0.0):
     """With ``exact=False``, for decodes that skip frames, the first decoded
     frame of each hashing interval is hashed: vPDQ's own frame when it was
-    decoded, else the next one (none when the interval has no frame)."""
+    decoded, else the next one (none when the interval has no frame).
+
+    ``origin_ms`` is the presentation time of the stream's first frame,
+    vPDQ's frame 0; ``None`` when the first frame given is the stream's
+    first (a decode from the start).  vPDQ counts frames, so a stream
+    whose first frame is shown late (an AVI with B-frames shows its first
+    one a frame late) is numbered from that frame, not from time 0.
+    """
     self._rate = frame_rate
     self._interval = vpdq_frame_interval(frame_rate, seconds_per_hash)
     self._start_ms, self._end_ms = start_ms, end_ms
     self._exact = exact
+    self._origin_ms = origin_ms
     self._last_slot: Optional[int] = None
 
   def pick(self, time_ms: float) -> Optional[int]:
     """The vPDQ frame number of the frame at ``time_ms`` if it is hashed."""
+    if self._origin_ms is None:
+      self._origin_ms = time_ms
     if not self._start_ms <= time_ms < self._end_ms:
       return None
-    number = frame_number_at(time_ms, self._rate)
+    number = frame_number_at(time_ms - self._origin_ms, self._rate)
     if self._exact and number % self._interval:
       return None
     slot = number // self._interval

@@ -23,6 +23,12 @@ by ``sampling.resolve_sampling``):
 * ``auto`` (the default) is ``keyframes`` when the sampling interval is at
   least the video's keyframe interval (measured by ``probe``), else
   ``fast``.
+
+A pass that also hashes frames (``on_hash_pick``) decodes every frame
+whatever the mode asked for (``sampling.decode_mode``), so that the hashes
+are vPDQ's own, bit for bit, unless ``hash_fidelity`` is
+``APPROXIMATE``: then each hashing interval hashes the first frame the
+cheaper decode gives.
 """
 from __future__ import annotations
 
@@ -40,11 +46,9 @@ from pipeline.media import frame_size
 from pipeline.media import probe
 from pipeline.media import sampling
 from pipeline.storage import files as storage
-from pipeline.media.sampling import AUTO
 from pipeline.media.sampling import EXACT
 from pipeline.media.sampling import FAST
 from pipeline.media.sampling import KEYFRAMES
-from pipeline.media.sampling import resolve_sampling
 from pipeline.media.streams import select_video_stream
 from pipeline.media.streams import stream_start_seconds
 
@@ -269,6 +273,18 @@ def _frames_from(container, stream, start_ms: int, first_sample_ms: float,
       return
 
 
+def _first_frame_ms(container, stream, origin_s: float,
+                    max_pixels: Optional[int]) -> Optional[float]:
+  """The presentation time of the stream's first frame (vPDQ's frame 0),
+  decoded from the start; the container is left at the start again."""
+  start_pts = int(origin_s / stream.time_base)
+  container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+  first = next(_decoded_frames(container, stream, origin_s, DecodeStats(),
+                               max_pixels=max_pixels), None)
+  container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+  return None if first is None else first[0]
+
+
 def upright_rgb(frame: av.VideoFrame, width: int, height: int,
                 reformatter: Optional[VideoReformatter] = None) -> np.ndarray:
   """The frame as RGB uint8 ``[height, width, 3]``, turned upright when the
@@ -329,7 +345,8 @@ def iter_samples(source: BinaryIO,
                  seconds_per_hash: float = hashing.DEFAULT_SECONDS_PER_HASH,
                  mode: str = EXACT,
                  keyframe_interval_ms: Optional[float] = None,
-                 threads: int = 0) -> Iterator[Sample]:
+                 threads: int = 0,
+                 hash_fidelity: str = EXACT) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -352,14 +369,21 @@ def iter_samples(source: BinaryIO,
     keyframe_interval_ms: ``probe``'s measure; in ``KEYFRAMES`` mode a
       keyframe stands for this long, also when it is a segment's last.
     threads: decoder threads (0: one per core).
+    hash_fidelity: with ``on_hash_pick``, ``EXACT`` decodes every frame
+      (``mode`` then only matters without hashing), ``APPROXIMATE`` keeps
+      ``mode``'s decode and hashes the first frame of each interval.
   """
   stats = stats if stats is not None else DecodeStats()
-  mode = resolve_sampling(mode, fps, keyframe_interval_ms)
+  mode = sampling.decode_mode(mode, fps, keyframe_interval_ms,
+                              hashing=on_hash_pick is not None,
+                              hash_fidelity=hash_fidelity)
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
-  if not indices:
+  if not indices and on_hash_pick is None:
     return
+  # A range without samples (a low --fps) may still hold frames to hash.
   first_in_range = indices.start
-  indices = range(max(first_in_range - context_samples, 0), indices.stop)
+  if indices:
+    indices = range(max(first_in_range - context_samples, 0), indices.stop)
   interval_ms = sampling.sample_interval_ms(fps)
   times = [index * interval_ms for index in indices]
   index_of = {t: i for t, i in zip(times, indices)}
@@ -374,7 +398,8 @@ def iter_samples(source: BinaryIO,
           f'exceeds the limit of {max_pixels} pixels per frame')
     configure_decoder(stream, mode, threads, max_pixels)
     origin_s = stream_start_seconds(stream)
-    frames = _frames_from(container, stream, start_ms, times[0], origin_s,
+    frames = _frames_from(container, stream, start_ms,
+                          times[0] if times else start_ms, origin_s,
                           stats, keyframes_only=mode == KEYFRAMES,
                           max_pixels=max_pixels)
     if max_frames is not None:
@@ -383,9 +408,14 @@ def iter_samples(source: BinaryIO,
       rate = hashing.vpdq_frame_rate(
           float(stream.average_rate) if stream.average_rate else None,
           float(stream.base_rate) if stream.base_rate else None)
+      # A decode from the start meets frame 0 first; a later segment looks
+      # it up (one keyframe decoded).
+      origin_ms = (None if start_ms <= 0 else
+                   _first_frame_ms(container, stream, origin_s, max_pixels))
       frames = hashing.tap_vpdq_frames(
           frames, hashing.VpdqTimePicker(rate, seconds_per_hash, start_ms,
-                                         end_ms, exact=mode == EXACT),
+                                         end_ms, exact=mode == EXACT,
+                                         origin_ms=origin_ms),
           on_hash_pick)
     converted_for: Optional[av.VideoFrame] = None
     image: Optional[np.ndarray] = None
@@ -421,14 +451,17 @@ def sample_frames(uri: str,
                   start_ms: int = 0,
                   end_ms: Optional[int] = None,
                   stats: Optional[DecodeStats] = None,
-                  sampling_mode: str = AUTO,
+                  sampling_mode: str = EXACT,
                   max_pixels: Optional[int] = frame_size.DEFAULT_MAX_PIXELS
                   ) -> List[Sample]:
   """All grid samples of ``uri`` in a time range (the whole video by default).
 
   The convenience entry point for tools and training: it streams from any
   Beam filesystem through the same code the scan uses, ``sampling_mode``
-  and the frame-size limit included.
+  and the frame-size limit included.  Its default is what a scan with
+  default flags decodes: a scan hashes, with exact fidelity, so it decodes
+  every frame and samples as ``EXACT`` does (``sampling.decode_mode``); a
+  model then trains on the pixels a default scan gives it.
   """
   stats = stats if stats is not None else DecodeStats()
   info = probe.probe_video(uri)

@@ -17,6 +17,8 @@ INVALID_CONTAINER = 'invalid_container'
 NO_VIDEO_STREAM = 'no_video_stream'
 UNSUPPORTED_CODEC = 'unsupported_codec'
 TOO_LARGE = 'too_large'
+# The timeline runs longer than --max-duration-hours.
+TOO_LONG = 'too_long'
 # A decoded frame beyond --max-pixels, whatever the header said.
 FRAME_TOO_LARGE = 'frame_too_large'
 DECODE_ERROR = 'decode_error'

@@ -45,6 +45,60 @@ def _demuxed_duration_ms(container, stream) -> int:
   return int(last_end_s * 1000)
 
 
+# How many packets after a seek to the header's end are read to check it.
+TAIL_PACKETS = 2_000
+# A header may claim more than its data by this factor plus this slack (a
+# truncated upload: the scan plans the claim, and the part that is gone
+# leaves the video ``partial``); beyond that the claim is a lie, and the
+# data's duration is planned instead.
+CLAIM_FACTOR = 4
+CLAIM_SLACK_MS = 60_000
+
+
+def _checked_duration_ms(container, stream, claimed_ms: int) -> int:
+  """The header's duration held against the data: the packets found by
+  seeking to the claimed end.
+
+  A crafted header can claim hundreds of hours for a 10-KB file, and the
+  scan would plan (and run) a segment for every few seconds of them.  The
+  seek lands on the last keyframe before the claimed end; when the file
+  ends within ``TAIL_PACKETS`` packets of it, the last packet read gives
+  the data's duration: a later one replaces the claim, and so does an
+  earlier one when the claim exceeds it by more than ``CLAIM_FACTOR``
+  times plus ``CLAIM_SLACK_MS`` (a merely truncated file keeps its claim,
+  so the part that is gone counts against its coverage).  When the tail
+  is longer (a container that cannot seek lands far before the end) the
+  claim stands: the data was not all seen, and cutting the timeline short
+  would leave its end unscanned.  Nothing is decoded."""
+  origin_s = stream_start_seconds(stream)
+  target = int((origin_s + claimed_ms / 1000.0) / stream.time_base)
+  end_s = None
+  try:
+    container.seek(target, stream=stream, backward=True, any_frame=False)
+    for number, packet in enumerate(container.demux(stream)):
+      if number >= TAIL_PACKETS:
+        return claimed_ms
+      if packet.pts is None:
+        continue
+      packet_end_s = float((packet.pts + (packet.duration or 0)) *
+                           packet.time_base) - origin_s
+      end_s = packet_end_s if end_s is None else max(end_s, packet_end_s)
+  except av.error.FFmpegError:
+    return claimed_ms  # damage is the decoder's to report
+  finally:
+    try:
+      container.seek(0)
+    except av.error.FFmpegError:
+      pass
+  if end_s is None or end_s <= 0:
+    return claimed_ms
+  data_ms = int(end_s * 1000)
+  if (data_ms > claimed_ms
+      or claimed_ms > CLAIM_FACTOR * data_ms + CLAIM_SLACK_MS):
+    return data_ms
+  return claimed_ms
+
+
 # Keyframe gaps measured at the start of a video, and how far to look.
 KEYFRAME_GAPS_MEASURED = 2
 KEYFRAME_SEARCH_PACKETS = 1_000
@@ -74,8 +128,12 @@ def _keyframe_interval_ms(container, stream) -> Optional[int]:
 def probe_video(uri: str, video_id: str = '',
                 max_pixels: Optional[int] = None,
                 size_bytes: Optional[int] = None,
-                updated_s: Optional[float] = None) -> VideoInfo:
-  """Reads a video's header; raises ``MediaError`` when it is not scannable."""
+                updated_s: Optional[float] = None,
+                max_duration_ms: Optional[int] = None) -> VideoInfo:
+  """Reads a video's header; raises ``MediaError`` when it is not scannable
+  (among others, when its timeline, checked against its data, runs longer
+  than ``max_duration_ms``: every second of it would be planned and
+  decoded)."""
   if size_bytes is None:
     size_bytes = storage.file_size(uri)
   if size_bytes == 0:
@@ -99,9 +157,16 @@ def probe_video(uri: str, video_id: str = '',
     keyframe_interval_ms = _keyframe_interval_ms(container, stream)
     if duration_ms is None or duration_ms <= 0:
       duration_ms = _demuxed_duration_ms(container, stream)
+    else:
+      duration_ms = _checked_duration_ms(container, stream, duration_ms)
     if duration_ms <= 0:
       raise media_errors.MediaError(media_errors.NO_FRAMES,
                                     'the video stream holds no frames')
+    if max_duration_ms is not None and duration_ms > max_duration_ms:
+      raise media_errors.MediaError(
+          media_errors.TOO_LONG,
+          f'its timeline runs {duration_ms / 3_600_000:.1f} h, over the '
+          f'limit of {max_duration_ms / 3_600_000:g} h (--max-duration-hours)')
     return VideoInfo(video_id=video_id, uri=uri, size_bytes=size_bytes,
                      duration_ms=duration_ms, width=codec.width,
                      height=codec.height, codec=codec.name,

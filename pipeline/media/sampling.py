@@ -18,6 +18,11 @@ Payload = TypeVar('Payload')
 # Decode modes (``--sampling``; see ``pipeline.media.decode``).
 EXACT, FAST, KEYFRAMES, AUTO = 'exact', 'fast', 'keyframes', 'auto'
 SAMPLING_CHOICES = (AUTO, EXACT, FAST, KEYFRAMES)
+# vPDQ hash fidelity (``--hash-fidelity``): ``EXACT`` hashes vPDQ's own
+# frames as decoded in full; ``APPROXIMATE`` hashes, per hashing interval,
+# the first frame a ``FAST`` or ``KEYFRAMES`` decode gives.
+APPROXIMATE = 'approximate'
+HASH_FIDELITY_CHOICES = (EXACT, APPROXIMATE)
 
 
 def _rate(fps: float) -> Fraction:
@@ -90,6 +95,31 @@ def resolve_sampling(requested: str, fps: float,
       sample_interval_ms(fps) >= keyframe_interval_ms):
     return KEYFRAMES
   return FAST
+
+
+def decode_mode(requested: str, fps: float,
+                keyframe_interval_ms: Optional[float],
+                hashing: bool = False, hash_fidelity: str = EXACT) -> str:
+  """The decode mode of one pass: ``resolve_sampling``'s, except that a
+  pass that also hashes with ``EXACT`` fidelity decodes every frame.
+
+  vPDQ hashes every n-th frame as a full decode shows it.  Those frames are
+  mostly not keyframes, and in codecs with B-frames often not reference
+  frames; and a frame decoded without the loop filter (``FAST``) differs
+  in its pixels.  Decoding them exactly needs every reference frame before
+  them, loop filter included: 52-100 % of a full decode on the clips of
+  ``benchmarks/hash_fidelity.py``.  One full pass is simpler than a second
+  pass or a decoder switched frame by frame, and the classifier's samples
+  come from it as ``EXACT`` picks them (the frame on screen), at no
+  further decoding cost.
+  """
+  if hash_fidelity not in HASH_FIDELITY_CHOICES:
+    raise ValueError(f'hash fidelity must be one of {HASH_FIDELITY_CHOICES}, '
+                     f'got {hash_fidelity!r}')
+  mode = resolve_sampling(requested, fps, keyframe_interval_ms)
+  if hashing and hash_fidelity == EXACT:
+    return EXACT
+  return mode
 
 
 def pick_frames(

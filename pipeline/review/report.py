@@ -34,10 +34,12 @@ opened (``RequestPolicy``):
   never by ``video_id`` alone, and looked up in the scan's rows, so a URL
   cannot name any other file;
 - a source is re-checked each time it is served or cut
-  (``check_local_source``): it must be the very file (device, inode,
-  ctime) found at start, a regular file whose size and modification time
-  are still those the ledger recorded; otherwise 409 (changed) or 410
-  (gone) and nothing is served.
+  (``open_pinned_source``): it is resolved once at start by
+  ``storage.identify`` (the scan's own resolution) and reopened by that
+  canonical path through ``storage.open_local`` (no symlink along it, the
+  same inode and size), and what was opened must have the ctime found at
+  start and the size and modification time the ledger recorded; otherwise
+  409 (changed) or 410 (gone) and nothing is served.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
 from pipeline.review import page as review_page
 from pipeline.review import query as review_query
+from pipeline.scan import ledger as scan_ledger
 from pipeline.storage import files as storage
 from schemas import review_tables
 
@@ -665,17 +668,12 @@ def parse_byte_range(header: Optional[str],
 
 @dataclasses.dataclass(frozen=True)
 class SourceRecord:
-  """A scan's source video as its ledger row recorded it."""
+  """A scan's source video as its ledger row recorded it (``version``:
+  every identity fact the ledger holds, ``None`` without a size and time)."""
   uri: str
   size_bytes: Optional[int]
   updated_s: Optional[float]
-
-
-class LocalPin(NamedTuple):
-  """The file a local source path named when the server started."""
-  device: int
-  inode: int
-  ctime_ns: int
+  version: Optional[storage.SourceVersion] = None
 
 
 def version_problem(record: SourceRecord, size: int,
@@ -692,44 +690,63 @@ def version_problem(record: SourceRecord, size: int,
   return None
 
 
-def pin_local_source(record: SourceRecord) -> Union[LocalPin, str]:
-  """The file behind a local source path now, when it is still the version
+def pin_local_source(record: SourceRecord
+                     ) -> Union[storage.FileIdentity, str]:
+  """Which file a local source names now (``storage.identify``, the one
+  resolution the scan's prefix checks, reopening and ``--skip-scanned``
+  use: canonical path, size, times, inode), when it is still the version
   the ledger recorded; else why not (it will never be served)."""
   try:
-    found = os.stat(record.uri)
-  except FileNotFoundError:
-    return 'it no longer exists'
-  except OSError as exc:
-    return f'it cannot be read ({exc.strerror})'
-  if not stat.S_ISREG(found.st_mode):
-    return 'it is not a regular file'
-  problem = version_problem(record, found.st_size, found.st_mtime)
-  if problem:
-    return problem
-  return LocalPin(found.st_dev, found.st_ino, found.st_ctime_ns)
+    identity = storage.identify(record.uri)
+  except media_errors.MediaError as exc:
+    return ('it no longer exists' if exc.kind == media_errors.NOT_FOUND
+            else f'it cannot be read ({exc})')
+  problem = version_problem(record, identity.version.size_bytes,
+                            identity.version.updated_s)
+  if not problem and record.version is not None and not storage.same_version(
+      record.version, identity.version):
+    problem = ('it is not the file the scan read (its inode, inode change '
+               'time or object generation differ from the ledger\'s)')
+  return problem or identity
 
 
-def check_local_source(record: SourceRecord, pin: Union[LocalPin, str],
-                       opened: os.stat_result) -> None:
-  """Raises ``RequestError(409)`` unless the file just opened (``opened``
-  is its ``fstat``) is the pinned file, unchanged: a regular file, the
-  same device, inode and ctime as at start (a swap for a symlink to
-  another file, or a rewrite with its time reset, changes one of them),
-  and the size and modification time the ledger recorded."""
+def open_pinned_source(record: SourceRecord,
+                       pin: Union[storage.FileIdentity, str]
+                       ) -> Tuple[BinaryIO, int]:
+  """Opens the pinned file (``storage.open_local`` on its canonical path:
+  no symlink anywhere along it, the same inode and size) and checks what
+  was opened (its ``fstat``) against the pin: the inode change time
+  (``ctime``, which no one can set back: a rewrite with its times reset,
+  a swap, a new link all change it) and the ledger's size and modification
+  time.  Raises ``RequestError`` 409 (changed) or 410 (gone)."""
   name = record.uri
   if isinstance(pin, str):
     raise RequestError(409, f'{name} is not the file the scan read: {pin}')
-  if not stat.S_ISREG(opened.st_mode):
-    raise RequestError(409, f'{name} is no longer a regular file')
-  if (opened.st_dev, opened.st_ino) != (pin.device, pin.inode):
-    raise RequestError(409, f'{name} is another file now (replaced, or a '
-                       'symlink to another file)')
-  problem = version_problem(record, opened.st_size, opened.st_mtime)
-  if problem:
-    raise RequestError(409, f'{name} changed since the scan: {problem}')
-  if opened.st_ctime_ns != pin.ctime_ns:
-    raise RequestError(409, f'{name} was changed since the review server '
-                       'started')
+  try:
+    reader = storage.open_local(pin.uri, expected=pin.version)
+  except FileNotFoundError as exc:
+    raise RequestError(410, f'{name} no longer exists') from exc
+  except media_errors.MediaError as exc:
+    if exc.kind == media_errors.NOT_FOUND:
+      raise RequestError(410, f'{name} is no longer a regular file') from exc
+    raise RequestError(409, f'{name} changed since it was checked: '
+                       f'{exc}') from exc
+  except OSError as exc:
+    raise RequestError(409, f'{name} cannot be opened safely '
+                       f'({exc.strerror})') from exc
+  try:
+    found = os.fstat(reader.fileno())
+    problem = version_problem(record, found.st_size, found.st_mtime)
+    if problem:
+      raise RequestError(409, f'{name} changed since the scan: {problem}')
+    if (pin.version.changed_s is not None
+        and found.st_ctime != pin.version.changed_s):
+      raise RequestError(409, f'{name} was changed since the review server '
+                         'started')
+  except BaseException:
+    reader.close()
+    raise
+  return reader, found.st_size
 
 
 def open_local(path: str, follow_links: bool) -> Tuple[BinaryIO,
@@ -803,18 +820,25 @@ class ReviewApp:
         (c['scan_id'], c['clip_id']): c for c in rows}
     self.clip_ids = {c['clip_id'] for c in rows}
     self.durations = review_query.video_durations_ms(data)
+    identity = [c for c in scan_ledger.VERSION_COLUMNS
+                if c in data.videos.column_names]
     ledger = {(v['scan_id'], v['video_id']): v
               for v in data.videos.select(
                   ['scan_id', 'video_id', 'video_uri', 'size_bytes',
-                   'source_updated_at']).to_pylist()}
+                   'source_updated_at', *identity]).to_pylist()}
     self.sources: Dict[Tuple[str, str], SourceRecord] = {}
     for clip in rows:
       key = (clip['scan_id'], clip['video_id'])
       row = ledger.get(key)
+      # Ledgers from before identities were recorded fall back to the
+      # size and modification time.
+      recorded = (scan_ledger.recorded_version(row) if row and identity and
+                  row['size_bytes'] is not None and
+                  row['source_updated_at'] is not None else None)
       self.sources[key] = SourceRecord(
           clip['video_uri'], row['size_bytes'] if row else None,
-          _updated_s(row['source_updated_at']) if row else None)
-    self._pins: Dict[str, Union[LocalPin, str]] = {
+          _updated_s(row['source_updated_at']) if row else None, recorded)
+    self._pins: Dict[str, Union[storage.FileIdentity, str]] = {
         record.uri: pin_local_source(record)
         for record in self.sources.values()
         if not storage.has_scheme(record.uri)}
@@ -859,13 +883,8 @@ class ReviewApp:
     if record is None:
       raise RequestError(404, 'unknown video')
     if not storage.has_scheme(record.uri):
-      reader, found = open_local(record.uri, follow_links=True)
-      try:
-        check_local_source(record, self._pins[record.uri], found)
-      except RequestError:
-        reader.close()
-        raise
-      return OpenedMedia(reader, found.st_size, media_type(record.uri))
+      reader, size = open_pinned_source(record, self._pins[record.uri])
+      return OpenedMedia(reader, size, media_type(record.uri))
     try:
       version = storage.source_version(record.uri)
     except media_errors.MediaError as exc:

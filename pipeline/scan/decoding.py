@@ -63,7 +63,8 @@ def decode_segment(segment: Segment, settings: ScanSettings
             on_hash_pick=hasher, seconds_per_hash=config.hash_seconds,
             mode=config.sampling,
             keyframe_interval_ms=segment.keyframe_interval_ms,
-            threads=config.decode_threads)
+            threads=config.decode_threads,
+            hash_fidelity=config.hash_fidelity)
         for sample, model_input in model_inputs(samples, settings.spec.window):
           count += 1
           yield SampleKey(segment.video_id, sample.ts_ms), model_input

@@ -38,6 +38,7 @@ from pipeline.records import FlaggedClip
 from pipeline.records import FrameScore
 from pipeline.records import SegmentOutcome
 from pipeline.records import Skipped
+from pipeline.records import SourceVersion
 from pipeline.records import VideoInfo
 from pipeline.records import VideoLedgerRow
 from pipeline.scan import clips as clip_assembly
@@ -60,18 +61,40 @@ def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
   return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
 
 
+# Ledger columns that identify a version beyond its size and update time,
+# and the ``SourceVersion`` field each holds (times as UTC timestamps).
+VERSION_COLUMNS = {'source_inode': 'inode',
+                   'source_changed_at': 'changed_s',
+                   'source_generation': 'generation',
+                   'source_crc32c': 'crc32c',
+                   'content_sha256': 'sha256',
+                   'content_md5': 'md5'}
+_TIME_COLUMNS = frozenset({'source_changed_at'})
+
+
 def identity_fields(record: Union[VideoInfo, Failure, Skipped]) -> dict:
   """The ledger columns that say which file and which version of it the
   row is about (what ``--skip-scanned`` compares next time)."""
   version = record.version
   fields = dict(shared_video_id=record.shared_video_id)
   if version is not None:
-    fields.update(source_inode=version.inode,
-                  source_changed_at=_utc(version.changed_s),
-                  source_generation=version.generation,
-                  source_crc32c=version.crc32c,
-                  content_sha256=version.sha256)
+    for column, field in VERSION_COLUMNS.items():
+      value = getattr(version, field)
+      fields[column] = _utc(value) if column in _TIME_COLUMNS else value
   return fields
+
+
+def recorded_version(row: dict) -> SourceVersion:
+  """The version a ledger row recorded (``identity_fields`` read back);
+  columns a ledger written before they existed lacks are ``None``."""
+  facts = {}
+  for column, field in VERSION_COLUMNS.items():
+    value = row.get(column)
+    if column in _TIME_COLUMNS and value is not None:
+      value = value.timestamp()
+    facts[field] = value
+  return SourceVersion(row['size_bytes'], row['source_updated_at'].timestamp(),
+                       **facts)
 
 
 def ledger_row(settings: ScanSettings, **fields) -> VideoLedgerRow:
@@ -81,7 +104,8 @@ def ledger_row(settings: ScanSettings, **fields) -> VideoLedgerRow:
              duration_ms=None, width=None, height=None, codec=None,
              source_updated_at=None, source_inode=None,
              source_changed_at=None, source_generation=None,
-             source_crc32c=None, content_sha256=None, shared_video_id=None,
+             source_crc32c=None, content_sha256=None, content_md5=None,
+             shared_video_id=None,
              frames_scored=0, segments=0,
              segments_failed=0, packets_damaged=0, bytes_read=0,
              max_score=None, clips=0)

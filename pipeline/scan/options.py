@@ -36,6 +36,8 @@ DECODE_ISOLATION_CHOICES = ('subprocess', 'inline')
 # every sample (coverage 1.0); 0.95 leaves room for a sample or two lost at
 # the end of a long stream, and none for a damaged second in a short one.
 DEFAULT_MIN_COVERAGE = 0.95
+# Whether every video is read once more for its MD5 and SHA-256.
+DEFAULT_DIGESTS = False
 
 # Bounds of the numeric flags, checked when the flags are parsed, before
 # any work (README "Limits"): each is far beyond any sane setting and
@@ -55,6 +57,12 @@ SEGMENT_TIMEOUT_SECONDS = flag_types.in_range(
 THREADS = flag_types.in_range('threads', int, 0, 256)
 HASH_SECONDS = flag_types.in_range('hash_seconds', float, 0.001, 3600)
 MODEL_COPIES = flag_types.in_range('model_copies', int, 1, 64)
+MAX_DURATION_HOURS = flag_types.in_range('max_duration_hours', float, 0,
+                                         10_000, low_open=True)
+# A day: longer than any upload or archived livestream a platform keeps by
+# default, short enough that a header or time base that claims months
+# (a fuzzed AVI claimed 65,000 h in 10 KB) plans no runaway work.
+DEFAULT_MAX_DURATION_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class ScanConfig:
   scanned_at: datetime.datetime
   fps: Optional[float] = None
   threshold: Optional[float] = None
+  # Above ``sampling``, whose field shadows the module in this body.
+  hash_fidelity: str = sampling.EXACT
   sampling: str = sampling.AUTO
   segment_seconds: float = DEFAULT_SEGMENT_SECONDS
   batch_size: int = DEFAULT_BATCH_SIZE
@@ -74,6 +84,7 @@ class ScanConfig:
   min_clip_seconds: float = DEFAULT_MIN_CLIP_SECONDS
   max_pixels: int = DEFAULT_MAX_PIXELS
   max_frames_per_segment: int = DEFAULT_MAX_FRAMES_PER_SEGMENT
+  max_duration_hours: float = DEFAULT_MAX_DURATION_HOURS
   segment_timeout_seconds: float = DEFAULT_SEGMENT_TIMEOUT_SECONDS
   min_coverage: float = DEFAULT_MIN_COVERAGE
   decode_isolation: str = 'subprocess'
@@ -85,6 +96,7 @@ class ScanConfig:
   allowed_prefixes: Tuple[str, ...] = ()
   skip_scanned: bool = False
   verify_digest: bool = False
+  digests: bool = DEFAULT_DIGESTS
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   model_copies: Optional[int] = None
@@ -127,7 +139,9 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        '"fast" skips non-reference frames and the loop filter and takes the '
        'nearest decoded frame; "keyframes" decodes keyframes only; "auto" '
        'is "keyframes" when the sampling interval is at least the video\'s '
-       'keyframe interval, else "fast" (default %(default)s).')
+       'keyframe interval, else "fast" (default %(default)s). With frame '
+       'hashes on at --hash-fidelity exact, every frame is decoded whatever '
+       'this says.')
   _add(parser, 'segment_seconds', type=SEGMENT_SECONDS,
        default=DEFAULT_SEGMENT_SECONDS,
        help='Length of the time segments a video is split into so that one '
@@ -153,6 +167,12 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        f'{MAX_PIXELS.interval}: checked on the header and on every decoded '
        'frame (a later frame beyond it fails the video with error_kind '
        '"frame_too_large") (default %(default)s, 8K).')
+  _add(parser, 'max_duration_hours', type=MAX_DURATION_HOURS,
+       default=DEFAULT_MAX_DURATION_HOURS,
+       help='Refuse videos whose timeline (from the header, checked against '
+       'the packets at its end) runs longer than this many hours, in '
+       f'{MAX_DURATION_HOURS.interval}: they fail with error_kind "too_long" '
+       'before any segment is planned (default %(default)s).')
   _add(parser, 'max_frames_per_segment', type=MAX_FRAMES_PER_SEGMENT,
        default=DEFAULT_MAX_FRAMES_PER_SEGMENT,
        help='Give up on a segment that reads more frames than this, in '
@@ -197,6 +217,13 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'hash_seconds', type=HASH_SECONDS, default=1.0,
        help='Seconds between hashed frames, as vPDQ, in '
        f'{HASH_SECONDS.interval} (default %(default)s).')
+  _add(parser, 'hash_fidelity', choices=sampling.HASH_FIDELITY_CHOICES,
+       default=sampling.EXACT,
+       help='"exact" decodes every frame when hashing, so frame hashes are '
+       'bit-identical to Meta\'s vPDQ on constant-frame-rate video, and the '
+       'samples are then taken as --sampling exact takes them; "approximate" '
+       'keeps the cheaper --sampling decode and hashes the first decoded '
+       'frame of each hashing interval (default %(default)s).')
   _add(parser, 'bank', action='append', default=[], metavar='PATH',
        help='Hash bank (see "rescan bank import") to match every video '
        'against; matches go to ROOT/hash_matches/. Repeatable.')
@@ -216,7 +243,16 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
        const=True, default=False, metavar='BOOL',
        help='Record the SHA-256 of each video\'s content in the ledger; with '
        '--skip-scanned, skip a video only when its digest also equals the '
-       'recorded one. Costs one more full read of every video.')
+       'recorded one. Costs one more full read of every video (the same '
+       'read as --digests: both digests are recorded).')
+  _add(parser, 'digests', type=flag_types.boolean, nargs='?', const=True,
+       default=DEFAULT_DIGESTS, metavar='BOOL',
+       help='Record the MD5 and SHA-256 of each video\'s content '
+       '(content_md5, content_sha256), computed in one more full read of '
+       'every video, for exact matching against the md5/sha256 entries of '
+       'hash banks. Without it, only what storage gives for free is '
+       'recorded: the MD5 of GCS objects (none for composite objects), '
+       'nothing for local files (default: %(default)s).')
   _add(parser, 'inference_accelerator', default=None, metavar='HINT',
        help='Beam accelerator resource hint for the inference step only, '
        'e.g. "type:nvidia-l4;count:1;install-nvidia-driver" (right fitting: '

@@ -20,26 +20,15 @@ from pipeline.storage import files as storage
 
 
 class ScannedVersion(NamedTuple):
-  """The version of a video an earlier ledger records as scanned (the
-  identity facts are ``None`` in ledgers that did not record them)."""
+  """The version of a video an earlier ledger records as scanned, and by
+  which scan (``ledger.recorded_version``: identity facts are ``None`` in
+  ledgers that did not record them)."""
   scan_id: str
-  size_bytes: int
-  updated_s: float
-  inode: Optional[int] = None
-  changed_s: Optional[float] = None
-  generation: Optional[int] = None
-  crc32c: Optional[str] = None
-  sha256: Optional[str] = None
+  version: storage.SourceVersion
 
 
 # An input's probe result.
 Probed = Union[VideoInfo, Failure, Skipped]
-
-# Identity facts compared as they are, and those compared to the
-# millisecond (the ledger stores microseconds; filesystems report finer).
-_EXACT_FACTS = ('inode', 'generation', 'crc32c')
-_TIME_FACTS = ('changed_s',)
-
 
 def forbidden(ref: VideoRef, allowed_prefixes: Sequence[str]
               ) -> Optional[Failure]:
@@ -54,54 +43,41 @@ def forbidden(ref: VideoRef, allowed_prefixes: Sequence[str]
                  shared_video_id=ref.shared_video_id)
 
 
-def _ms(seconds: Optional[float]) -> Optional[int]:
-  return None if seconds is None else round(seconds * 1000)
-
-
-def same_version(recorded: ScannedVersion, current: storage.SourceVersion,
-                 verify_digest: bool = False) -> bool:
-  """Whether ``current`` is the version an earlier scan recorded: same
-  size and update time (to the millisecond), and every identity fact the
-  storage gives now (local inode and ctime, GCS generation and CRC32C)
-  recorded and equal: a fact the ledger lacks cannot vouch.  With
-  ``verify_digest`` the content SHA-256 must be recorded and equal too."""
-  if (recorded.size_bytes != current.size_bytes or
-      _ms(recorded.updated_s) != _ms(current.updated_s)):
-    return False
-  for fact in _EXACT_FACTS + _TIME_FACTS:
-    now = getattr(current, fact)
-    then = getattr(recorded, fact)
-    if fact in _TIME_FACTS:
-      now, then = _ms(now), _ms(then)
-    if now is not None and now != then:
-      return False
-  if verify_digest:
-    return recorded.sha256 is not None and recorded.sha256 == current.sha256
-  return True
-
-
 def unchanged_since(ref: VideoRef, current: storage.SourceVersion,
                     previous: Mapping[str, ScannedVersion],
                     verify_digest: bool = False) -> Optional[Skipped]:
   """The ``Skipped`` record of an input an earlier scan already covered in
   its ``current`` version; ``None`` when it must be scanned."""
   earlier = previous.get(ref.uri)
-  if earlier is None or not same_version(earlier, current, verify_digest):
+  if earlier is None or not storage.same_version(earlier.version, current,
+                                                 verify_digest):
     return None
   return Skipped(ref.video_id, ref.uri, current.size_bytes, current.updated_s,
                  earlier.scan_id, version=current,
                  shared_video_id=ref.shared_video_id)
 
 
+def with_digests(uri: str, version: storage.SourceVersion
+                 ) -> storage.SourceVersion:
+  """``version`` with the MD5 and SHA-256 of the content, computed in one
+  read of the whole file (``storage.content_digests``)."""
+  digests = storage.content_digests(uri, expected=version)
+  return version._replace(md5=digests.md5, sha256=digests.sha256)
+
+
 def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
                 max_pixels: int,
                 previous: Mapping[str, ScannedVersion],
-                verify_digest: bool = False) -> Probed:
+                verify_digest: bool = False,
+                digests: bool = False,
+                max_duration_ms: Optional[int] = None) -> Probed:
   """Checks the allow-list on the canonical file before anything is read,
-  then its identity (``storage.identify``) against ``previous`` (the
-  latest scanned versions by canonical URI, empty without
-  ``--skip-scanned``), then probes the video.  With ``verify_digest`` the
-  whole file is read once more for its SHA-256, which the ledger keeps."""
+  then its identity (``storage.identify``: on GCS it brings the MD5 for
+  free) against ``previous`` (the latest scanned versions by canonical
+  URI, empty without ``--skip-scanned``), then probes the video.  With
+  ``digests`` or ``verify_digest`` the whole file is read once more, once,
+  for its MD5 and SHA-256, which the ledger keeps (``verify_digest`` then
+  compares the SHA-256)."""
   ref = ref._replace(uri=storage.canonical_uri(ref.uri))
   refused = forbidden(ref, allowed_prefixes)
   if refused is not None:
@@ -109,14 +85,14 @@ def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
   version = None
   try:
     version = storage.identify(ref.uri).version
-    if verify_digest:
-      version = version._replace(
-          sha256=storage.content_sha256(ref.uri, expected=version))
+    if digests or verify_digest:
+      version = with_digests(ref.uri, version)
     skipped = unchanged_since(ref, version, previous, verify_digest)
     if skipped is not None:
       return skipped
     info = probe.probe_video(ref.uri, ref.video_id, max_pixels,
-                             version.size_bytes, version.updated_s)
+                             version.size_bytes, version.updated_s,
+                             max_duration_ms)
     return info._replace(version=version,
                          shared_video_id=ref.shared_video_id)
   except media_errors.MEDIA_EXCEPTIONS as exc:

@@ -53,6 +53,9 @@ class ProbeVideoFn(beam.DoFn):
     self._allowed_prefixes = settings.allowed_prefixes
     self._max_pixels = settings.config.max_pixels
     self._verify_digest = settings.config.verify_digest
+    self._digests = settings.config.digests
+    self._max_duration_ms = int(settings.config.max_duration_hours *
+                                3_600_000)
     self._probed = progress.counter(NAMESPACE, progress.VIDEOS_PROBED)
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
     self._failed = progress.counter(NAMESPACE, progress.VIDEOS_FAILED_PROBE)
@@ -63,7 +66,8 @@ class ProbeVideoFn(beam.DoFn):
               ) -> Iterator[probing.Probed]:
     result = probing.probe_input(ref, self._allowed_prefixes,
                                  self._max_pixels, previous,
-                                 self._verify_digest)
+                                 self._verify_digest, self._digests,
+                                 self._max_duration_ms)
     if isinstance(result, Failure):
       self._failed.inc()
     elif isinstance(result, Skipped):
@@ -72,15 +76,6 @@ class ProbeVideoFn(beam.DoFn):
       self._probed.inc()
       self._video_ms.inc(result.duration_ms)
     yield result
-
-
-# Ledger columns that identify a version, and the ScannedVersion field
-# each fills (absent from ledgers written before they existed).
-_IDENTITY_COLUMNS = {'source_inode': 'inode',
-                     'source_changed_at': 'changed_s',
-                     'source_generation': 'generation',
-                     'source_crc32c': 'crc32c',
-                     'content_sha256': 'sha256'}
 
 
 def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
@@ -106,18 +101,14 @@ def scanned_versions(metadata, model_version: str, min_coverage: float = 1.0
     # Ledgers from before coverage was recorded called a video "scanned"
     # however few of its samples were scored: they cannot vouch.
     return
-  identity = [c for c in _IDENTITY_COLUMNS if c in table.column_names]
+  identity = [c for c in ledger.VERSION_COLUMNS if c in table.column_names]
   for row in table.select(['video_uri', 'status', 'model_version', 'scan_id',
                            'size_bytes', 'source_updated_at',
                            'samples_expected', 'coverage',
                            *identity]).to_pylist():
     if vouches(row, model_version, min_coverage):
-      facts = {_IDENTITY_COLUMNS[c]: row[c] for c in identity}
-      if facts.get('changed_s') is not None:
-        facts['changed_s'] = facts['changed_s'].timestamp()
       yield row['video_uri'], probing.ScannedVersion(
-          row['scan_id'], row['size_bytes'],
-          row['source_updated_at'].timestamp(), **facts)
+          row['scan_id'], ledger.recorded_version(row))
 
 
 def latest_scan(versions: Iterable[probing.ScannedVersion]

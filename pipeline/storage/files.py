@@ -15,6 +15,8 @@ reopening the object at the same offset, a bounded number of times.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import functools
 import hashlib
@@ -169,22 +171,37 @@ def _local_identity(path: str) -> FileIdentity:
       changed_s=stat.st_ctime))
 
 
-def _gcs_facts(uri: str) -> Tuple[Optional[int], Optional[str]]:
-  """The generation and CRC32C of a GCS object, from its metadata."""
+def md5_hex(base64_md5: Optional[str]) -> Optional[str]:
+  """GCS's ``md5Hash`` (base64 of the 16 bytes) as the 32-digit hex every
+  hash list uses; ``None`` when absent (composite objects have none) or
+  not an MD5."""
+  if not base64_md5:
+    return None
+  try:
+    raw = base64.b64decode(base64_md5, validate=True)
+  except (binascii.Error, ValueError):
+    return None
+  return raw.hex() if len(raw) == hashlib.md5().digest_size else None
+
+
+def _gcs_facts(uri: str) -> Tuple[Optional[int], Optional[str],
+                                  Optional[str]]:
+  """The generation, CRC32C and MD5 (hex) of a GCS object, from its
+  metadata: no byte of the content is read."""
   bucket, _, name = uri[len('gs://'):].partition('/')
   blob = _gcs().client.bucket(bucket).get_blob(name)
   if blob is None:
     raise media_errors.MediaError(media_errors.NOT_FOUND,
                                   f'no such file: {uri}')
-  return blob.generation, blob.crc32c
+  return blob.generation, blob.crc32c, md5_hex(blob.md5_hash)
 
 
 def identify(uri: str) -> FileIdentity:
   """The canonical name of ``uri`` and the version stored there now.
 
   Locally: size, mtime, inode and ctime of the resolved path; on GCS:
-  size, update time, generation and CRC32C; elsewhere size and update
-  time.  Raises ``MediaError(not_found)`` when there is no regular file.
+  size, update time, generation, CRC32C and MD5 (metadata only); elsewhere
+  size and update time.  Raises ``MediaError(not_found)`` when there is no regular file.
   Callers open ``identity.uri`` (``open_media(identity.uri,
   expected=identity.version)``), never the name they were given."""
   canonical = canonical_uri(uri)
@@ -198,9 +215,46 @@ def identify(uri: str) -> FileIdentity:
   version = SourceVersion(exact[0].size_in_bytes,
                           float(exact[0].last_updated_in_seconds or 0.0))
   if canonical.startswith('gs://'):
-    generation, crc32c = _gcs_facts(canonical)
-    version = version._replace(generation=generation, crc32c=crc32c)
+    generation, crc32c, md5 = _gcs_facts(canonical)
+    version = version._replace(generation=generation, crc32c=crc32c, md5=md5)
   return FileIdentity(canonical, version)
+
+
+def _ms(seconds: Optional[float]) -> Optional[int]:
+  return None if seconds is None else round(seconds * 1000)
+
+
+# Identity facts compared as they are, and those compared to the
+# millisecond (ledgers store microseconds; filesystems report finer).  The
+# MD5 is recorded, not compared: on GCS the generation and CRC32C already
+# pin the version, and a ledger written before MD5s were recorded must
+# still vouch.
+_EXACT_FACTS = ('inode', 'generation', 'crc32c')
+_TIME_FACTS = ('changed_s',)
+
+
+def same_version(recorded: SourceVersion, current: SourceVersion,
+                 verify_digest: bool = False) -> bool:
+  """Whether ``current`` is the version that was ``recorded``: same size
+  and update time (to the millisecond), and every identity fact the
+  storage gives now (local inode and ctime, GCS generation and CRC32C)
+  recorded and equal: a fact the record lacks cannot vouch.  With
+  ``verify_digest`` the content SHA-256 must be recorded and equal too.
+  The one rule for "is this still that file", for ``--skip-scanned`` and
+  wherever a recorded version is held against the stored one."""
+  if (recorded.size_bytes != current.size_bytes or
+      _ms(recorded.updated_s) != _ms(current.updated_s)):
+    return False
+  for fact in _EXACT_FACTS + _TIME_FACTS:
+    now = getattr(current, fact)
+    then = getattr(recorded, fact)
+    if fact in _TIME_FACTS:
+      now, then = _ms(now), _ms(then)
+    if now is not None and now != then:
+      return False
+  if verify_digest:
+    return recorded.sha256 is not None and recorded.sha256 == current.sha256
+  return True
 
 
 def source_version(uri: str) -> SourceVersion:
@@ -216,16 +270,41 @@ def file_size(uri: str) -> int:
 DIGEST_CHUNK_BYTES = 1024 * 1024
 
 
-def content_sha256(uri: str,
-                   expected: Optional[SourceVersion] = None) -> str:
-  """The SHA-256 (hex) of a stored file's content: reads all of it."""
-  digest = hashlib.sha256()
+class Digests(NamedTuple):
+  """The cryptographic digests of a file's content, hex."""
+  md5: str
+  sha256: str
+
+
+def content_digests(uri: str,
+                    expected: Optional[SourceVersion] = None) -> Digests:
+  """The MD5 and SHA-256 (hex) of a stored file's content, in one
+  streaming read of all of it (``--digests``, ``--verify-digest``).
+
+  When the storage vouched for an MD5 (``expected.md5``, GCS metadata) and
+  the bytes read give another, they are not the version identified (the
+  object was replaced while it was read): ``MediaError(io_error)``."""
+  md5, sha256 = hashlib.md5(), hashlib.sha256()
   with open_media(uri, expected=expected) as reader:
     while True:
       chunk = reader.read(DIGEST_CHUNK_BYTES)
       if not chunk:
-        return digest.hexdigest()
-      digest.update(chunk)
+        break
+      md5.update(chunk)
+      sha256.update(chunk)
+  digests = Digests(md5.hexdigest(), sha256.hexdigest())
+  if expected is not None and expected.md5 not in (None, digests.md5):
+    raise media_errors.MediaError(
+        media_errors.IO_ERROR,
+        f'{uri} changed while it was read: its content has MD5 '
+        f'{digests.md5}, the version identified {expected.md5}')
+  return digests
+
+
+def content_sha256(uri: str,
+                   expected: Optional[SourceVersion] = None) -> str:
+  """The SHA-256 (hex) of a stored file's content (``content_digests``)."""
+  return content_digests(uri, expected).sha256
 
 
 def _has_dot_segment(uri: str) -> bool:
@@ -302,11 +381,16 @@ def open_local(path: str,
     if not stat_module.S_ISREG(stat.st_mode):
       raise media_errors.MediaError(media_errors.NOT_FOUND,
                                     f'not a regular file: {path}')
-    if expected is not None and expected.inode is not None and (
-        stat.st_ino != expected.inode or stat.st_size != expected.size_bytes):
-      raise media_errors.MediaError(
-          media_errors.FORBIDDEN_URI,
-          f'{path} is no longer the file that was checked')
+    if expected is not None and expected.inode is not None:
+      if stat.st_ino != expected.inode:
+        raise media_errors.MediaError(
+            media_errors.FORBIDDEN_URI,
+            f'{path} is another file now than the one that was checked')
+      if stat.st_size != expected.size_bytes:
+        raise media_errors.MediaError(
+            media_errors.FORBIDDEN_URI,
+            f'{path} has {stat.st_size} bytes now, '
+            f'{expected.size_bytes} were checked')
     os.set_blocking(fd, True)
     return os.fdopen(fd, 'rb')
   except BaseException:
