@@ -38,7 +38,6 @@ import numpy as np
 from benchmarks.corpus import H264
 from benchmarks.corpus import VP9
 from benchmarks.corpus import BenchVideo
-from benchmarks.corpus import scene_frames
 from benchmarks.corpus import write_bench_video
 from model.synthetic_video import encode_frames
 from pipeline.hashes import matching as hm

@@ -31,8 +31,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from benchmarks.hash_matching import ENTRY_HASHES
-from benchmarks.hash_matching import _flip_bits
-from benchmarks.hash_matching import _random_hashes
+from benchmarks.hash_matching import flip_bits
+from benchmarks.hash_matching import random_hashes
 from pipeline.hashes import index as hash_index
 from pipeline.hashes import matching as hm
 
@@ -62,7 +62,7 @@ def index_benchmark(bank_hashes: int = 1_000_000,
                     hashes_per_video: int = 500, brute_videos: int = 20,
                     seed: int = 0) -> Dict[str, float]:
   rng = np.random.default_rng(seed)
-  bank = _random_hashes(bank_hashes, rng)
+  bank = random_hashes(bank_hashes, rng)
   entries = len(range(0, bank_hashes, ENTRY_HASHES))
   lengths = np.full(entries, ENTRY_HASHES, np.int64)
   lengths[-1] = bank_hashes - ENTRY_HASHES * (entries - 1)
@@ -77,7 +77,7 @@ def index_benchmark(bank_hashes: int = 1_000_000,
   brute = indexed._replace(hash_index=None)
 
   videos = max(stored_hashes // hashes_per_video, 1)
-  stored = _random_hashes(videos * hashes_per_video, rng)
+  stored = random_hashes(videos * hashes_per_video, rng)
   planted = {}   # video -> (entry, distance)
   chosen = rng.choice(videos, min(len(PLANTED_DISTANCES), videos),
                       replace=False)
@@ -85,7 +85,7 @@ def index_benchmark(bank_hashes: int = 1_000_000,
     entry = int(rng.integers(entries))
     start = video * hashes_per_video
     copy = bank[entry * ENTRY_HASHES:(entry + 1) * ENTRY_HASHES]
-    stored[start:start + len(copy)] = _flip_bits(copy, distance, rng)
+    stored[start:start + len(copy)] = flip_bits(copy, distance, rng)
     planted[video] = (f'entry{entry}', distance)
   quality = np.full(hashes_per_video, 100, np.int32)
   ts_ms = np.arange(hashes_per_video, dtype=np.int64) * 1000

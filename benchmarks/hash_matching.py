@@ -28,7 +28,7 @@ ENTRY_HASHES = 20
 PLANTED_VIDEOS = 10
 
 
-def _flip_bits(packed: np.ndarray, bits: int,
+def flip_bits(packed: np.ndarray, bits: int,
                rng: np.random.Generator) -> np.ndarray:
   """Each hash with ``bits`` random bits flipped."""
   unpacked = np.unpackbits(packed.astype('>u8').view(np.uint8), axis=1)
@@ -37,7 +37,7 @@ def _flip_bits(packed: np.ndarray, bits: int,
   return np.packbits(unpacked, axis=1).view('>u8').astype(np.uint64)
 
 
-def _random_hashes(count: int, rng: np.random.Generator) -> np.ndarray:
+def random_hashes(count: int, rng: np.random.Generator) -> np.ndarray:
   return rng.integers(0, np.iinfo(np.uint64).max, size=(count, hm.WORDS),
                       dtype=np.uint64, endpoint=True)
 
@@ -48,7 +48,7 @@ def matching_benchmark(bank_hashes: int = 10_000,
                        seed: int = 0) -> Dict[str, float]:
   rng = np.random.default_rng(seed)
   entries = []
-  bank = _random_hashes(bank_hashes, rng)
+  bank = random_hashes(bank_hashes, rng)
   for number, start in enumerate(range(0, bank_hashes, ENTRY_HASHES)):
     chunk = bank[start:start + ENTRY_HASHES]
     entries.append(hm.BankEntry(f'entry{number}', 'known', hm.FrameHashes(
@@ -59,13 +59,13 @@ def matching_benchmark(bank_hashes: int = 10_000,
   index_s = time.perf_counter() - started
 
   videos = max(stored_hashes // hashes_per_video, 1)
-  stored = _random_hashes(videos * hashes_per_video, rng)
+  stored = random_hashes(videos * hashes_per_video, rng)
   planted = {}
   for video in rng.choice(videos, min(PLANTED_VIDEOS, videos), replace=False):
     entry = int(rng.integers(len(entries)))
     rows = slice(video * hashes_per_video,
                  video * hashes_per_video + ENTRY_HASHES)
-    stored[rows] = _flip_bits(entries[entry].hashes.pdq, 12, rng)
+    stored[rows] = flip_bits(entries[entry].hashes.pdq, 12, rng)
     planted[int(video)] = entries[entry].entry_id
   quality = np.full(hashes_per_video, 100, np.int32)
   ts_ms = np.arange(hashes_per_video, dtype=np.int64) * 1000

@@ -5,8 +5,12 @@ Layout under an output root ``ROOT`` (beside the scan's datasets)::
     ROOT/reviews/day=<YYYY-MM-DD>/review-<UTC time>-<random>.parquet
 
 The dataset is append-only: every submitted verdict is a new file and no
-file is ever rewritten.  A clip's verdict is its most recent row, so a
-reviewer who changes their mind just submits again.  The partition key
+file is ever rewritten, so each clip keeps its whole history (who, when,
+what, why).  Each reviewer's most recent row on a clip is their verdict (a
+reviewer who changes their mind just submits again); the clip's outcome is
+the majority of those, a tie being "disputed"
+(``pipeline.review.query.OUTCOME_RULE``).  ``clip_id`` does not depend on
+the scan, so a verdict still applies when a re-scan finds the clip again.  The partition key
 ``day`` is not a column of the files (BigQuery refuses a hive key that is).
 """
 import datetime
@@ -33,8 +37,9 @@ REVIEWS = pa.schema(
         pa.field('note', pa.string()),
     ],
     metadata={'description': 'One row per submitted verdict on a flagged '
-              'clip (joined to flagged_clips by clip_id); the latest row '
-              'of a clip is its verdict.'})
+              'clip (joined to flagged_clips by clip_id); each reviewer\'s '
+              'latest row on a clip is their verdict, and the majority of '
+              'those the clip\'s outcome (a tie: disputed).'})
 
 
 def review_file_path(root: str, reviewed_at: datetime.datetime,

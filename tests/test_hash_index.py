@@ -8,23 +8,14 @@ from typing import Set, Tuple
 import numpy as np
 import pytest
 
+from benchmarks.hash_matching import flip_bits
+from benchmarks.hash_matching import random_hashes
 from pipeline.hashes import index as hi
 from pipeline.hashes import matching as hm
 
 
-def _random(count: int, rng: np.random.Generator) -> np.ndarray:
-  """``count`` random hashes, packed ``(count, 4)``."""
-  return rng.integers(0, np.iinfo(np.uint64).max, size=(count, hm.WORDS),
-                      dtype=np.uint64, endpoint=True)
-
-
-def _at_distance(packed: np.ndarray, bits: int,
-                 rng: np.random.Generator) -> np.ndarray:
-  """Each hash with exactly ``bits`` distinct random bits flipped."""
-  unpacked = np.unpackbits(packed.astype('>u8').view(np.uint8), axis=1)
-  for row in unpacked:
-    row[rng.choice(256, bits, replace=False)] ^= 1
-  return np.packbits(unpacked, axis=1).view('>u8').astype(np.uint64)
+_random = random_hashes
+_at_distance = flip_bits
 
 
 def _brute(query: np.ndarray, bank: np.ndarray,

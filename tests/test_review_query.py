@@ -146,11 +146,12 @@ def test_files_from_before_new_columns_read_as_nulls(review_root,
                           if f.name != 'thumbnail'])
   pq.write_table(pa.Table.from_pylist(old, schema=old_schema),
                  f'{folder}/part-00000-of-00001.parquet')
-  data = review_query.load_review_data(review_root)
+  data = review_query.load_all_review_data(review_root)
   assert data.clips.num_rows == 2 * golden_scan.clips.num_rows
-  older = review_query.top_clips(review_query.connect(data),
-                                 review_query.ClipFilter(scans=('older',)),
-                                 with_thumbnails=True)
+  older = review_query.top_clips(
+      review_query.connect(review_query.load_review_data(
+          review_root, scans=('older',))),
+      review_query.ClipFilter(), with_thumbnails=True)
   assert len(older) == len(old)
   assert all(c['thumbnail'] is None for c in older)
 
@@ -162,7 +163,8 @@ def _write_hash_match(root: str, video_id: str, video_uri: str) -> None:
       video_id=video_id, video_uri=video_uri, bank='bank-a',
       entry_id='entry-7', label='known', query_match_pct=91.0,
       compared_match_pct=64.0, matched_frames=9, first_match_ms=1000,
-      last_match_ms=5000, scan_id='match-1')], schema=HASH_MATCHES),
+      last_match_ms=5000, scan_id='match-1', kind='vpdq')],
+                                      schema=HASH_MATCHES),
                  f'{folder}/part-00000-of-00001.parquet')
 
 
@@ -218,7 +220,8 @@ def test_cli_prints_tables_json_and_csv(review_root, golden_scan, capsys):
 
   code, _, err = _run_cli(capsys, 'video', 'no-such-video', '--output',
                           review_root)
-  assert code == 1 and 'no scan' in err
+  assert code == 2 and err.count('\n') == 1
+  assert "has video 'no-such-video'" in err
 
 
 @pytest.mark.xdist_group('gcs')

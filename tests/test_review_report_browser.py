@@ -7,13 +7,10 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from pipeline.cli import report as report_cli
@@ -22,17 +19,12 @@ from pipeline.review import query as review_query
 from pipeline.review import report as review_report
 from pipeline.review.report import parse_byte_range
 from schemas import review_tables
+from tests import browser as browser_driver
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
-CHROMIUM = '/usr/bin/chromium'
-CHROMEDRIVER = '/usr/bin/chromedriver'
-CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu',
-                  '--disable-quic', '--no-first-run',
-                  '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync',
-                  '--window-size=1400,1000',
-                  '--autoplay-policy=no-user-gesture-required')
+CHROMIUM = browser_driver.CHROMIUM
+CHROMEDRIVER = browser_driver.CHROMEDRIVER
 REVIEWER = 'browser-test'
 
 
@@ -222,28 +214,13 @@ def chromium() -> str:
 
 @pytest.fixture
 def browser(chromium, tmp_path):
-  """Headless Chromium driven by Selenium through the system chromedriver
-  (no Selenium Manager download)."""
-  os.environ['SE_OFFLINE'] = 'true'  # never let Selenium Manager download
-  options = webdriver.ChromeOptions()
-  options.binary_location = chromium
-  for flag in CHROMIUM_FLAGS + (f'--user-data-dir={tmp_path / "profile"}',):
-    options.add_argument(flag)
-  driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-  try:
+  """Headless Chromium driven by Selenium (``tests.browser``)."""
+  with browser_driver.headless_chromium(
+      chromium, str(tmp_path / 'profile')) as driver:
     yield driver
-  finally:
-    driver.quit()
 
 
-def _wait_for(driver, script: str, timeout_s: float = 20.0):
-  deadline = time.monotonic() + timeout_s
-  while time.monotonic() < deadline:
-    value = driver.execute_script(script)
-    if value:
-      return value
-    time.sleep(0.1)
-  raise AssertionError(f'timed out waiting for: {script}')
+_wait_for = browser_driver.wait_for
 
 
 @pytest.mark.slow

@@ -34,6 +34,7 @@ from pipeline.review import query as review_query
 from pipeline.review import report as review_report
 from pipeline.scan.clips import clip_id as make_clip_id
 from schemas import review_tables
+from tests import browser as browser_driver
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_VERSION = 'v1'
@@ -544,20 +545,26 @@ def test_a_path_swapped_for_a_symlink_is_refused_even_to_the_same_inode(
   assert pin.uri == path and pin.version.inode == os.stat(moved).st_ino
 
 
-def test_a_source_already_changed_at_start_is_never_served(tmp_path):
-  root = str(tmp_path / 'results')
-  paths = _write_root(root, str(tmp_path / 'uploads'))
-  with open(paths[SCANS[0]], 'ab') as f:
-    f.write(b'x')
+def _assert_first_scan_refused_at_start(root: str, scratch: str) -> None:
+  """A server started on ``root`` refuses the first scan's source (409,
+  not the file the scan read) and serves the second's."""
   request = review_report.ReportRequest(
       root, review_query.ClipFilter(), review_report.SERVE, 'r')
   app = review_report.ReviewApp(request, review_query.load_review_data(root),
-                                str(tmp_path / 'cut'), 0.5)
+                                scratch, 0.5)
   with pytest.raises(review_report.RequestError) as caught:
     app.open_source(SCANS[0], VIDEO_ID)
   assert caught.value.status == 409
   assert 'not the file the scan read' in caught.value.message
   app.open_source(SCANS[1], VIDEO_ID).close()
+
+
+def test_a_source_already_changed_at_start_is_never_served(tmp_path):
+  root = str(tmp_path / 'results')
+  paths = _write_root(root, str(tmp_path / 'uploads'))
+  with open(paths[SCANS[0]], 'ab') as f:
+    f.write(b'x')
+  _assert_first_scan_refused_at_start(root, str(tmp_path / 'cut'))
 
 
 def test_a_source_replaced_before_the_server_started_is_never_served(
@@ -588,15 +595,7 @@ def test_a_source_replaced_before_the_server_started_is_never_served(
     f.seek(200)
     f.write(b'\0' * 64)
   os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-  request = review_report.ReportRequest(
-      root, review_query.ClipFilter(), review_report.SERVE, 'r')
-  app = review_report.ReviewApp(request, review_query.load_review_data(root),
-                                str(tmp_path / 'cut'), 0.5)
-  with pytest.raises(review_report.RequestError) as caught:
-    app.open_source(SCANS[0], VIDEO_ID)
-  assert caught.value.status == 409
-  assert 'not the file the scan read' in caught.value.message
-  app.open_source(SCANS[1], VIDEO_ID).close()
+  _assert_first_scan_refused_at_start(root, str(tmp_path / 'cut'))
 
 
 def test_verdict_files_the_server_writes_are_private(review):
@@ -830,34 +829,15 @@ class _AttackerServer:
 def attack_browser(tmp_path):
   """Headless Chromium (system chromedriver) that resolves ``rebind.test``
   to 127.0.0.1, as a DNS-rebinding attacker's name would."""
-  from selenium import webdriver  # pylint: disable=import-outside-toplevel
-  from selenium.webdriver.chrome.service import Service  # pylint: disable=import-outside-toplevel
-  from tests import test_review_report_browser as browser_tests  # pylint: disable=import-outside-toplevel
-  if not os.path.exists(browser_tests.CHROMIUM):
+  if not os.path.exists(browser_driver.CHROMIUM):
     pytest.skip('chromium is not installed')
-  os.environ['SE_OFFLINE'] = 'true'
-  options = webdriver.ChromeOptions()
-  options.binary_location = browser_tests.CHROMIUM
-  for flag in browser_tests.CHROMIUM_FLAGS + (
-      f'--user-data-dir={tmp_path / "profile"}',
-      '--host-resolver-rules=MAP rebind.test 127.0.0.1'):
-    options.add_argument(flag)
-  driver = webdriver.Chrome(service=Service(browser_tests.CHROMEDRIVER),
-                            options=options)
-  try:
+  with browser_driver.headless_chromium(
+      browser_driver.CHROMIUM, str(tmp_path / 'profile'),
+      ('--host-resolver-rules=MAP rebind.test 127.0.0.1',)) as driver:
     yield driver
-  finally:
-    driver.quit()
 
 
-def _wait_for(driver, script: str, timeout_s: float = 30.0):
-  deadline = time.monotonic() + timeout_s
-  while time.monotonic() < deadline:
-    value = driver.execute_script(script)
-    if value:
-      return value
-    time.sleep(0.1)
-  raise AssertionError(f'timed out waiting for: {script}')
+_wait_for = browser_driver.wait_for
 
 
 @pytest.mark.slow

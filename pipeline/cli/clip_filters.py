@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Optional
+from typing import Tuple
 
 from pipeline.review import query as review_query
 from pipeline.runtime import flag_types
@@ -26,14 +28,16 @@ def add_clip_filter_arguments(parser: argparse.ArgumentParser,
   parser.add_argument('--scan', action='append', default=[],
                       help='only clips of this scan id, or '
                       f'"{review_query.LATEST_SCAN}" for the most recent '
-                      'scan (repeatable)')
+                      'scan (repeatable; default: each video\'s latest scan '
+                      'per model version, so a re-scan counts once)')
   parser.add_argument('--video', action='append', default=[],
                       help='only clips of this video id or video URI '
                       '(repeatable)')
   parser.add_argument('--limit', type=flag_types.non_negative_int,
                       default=default_limit,
                       help='at most this many clips, highest scores first '
-                      '(default %(default)s; 0 = no limit)')
+                      '(default %(default)s; 0 = no limit); stderr says how '
+                      'many of how many matching are shown')
 
 
 def clip_filter_from_args(args: argparse.Namespace) -> review_query.ClipFilter:
@@ -41,3 +45,24 @@ def clip_filter_from_args(args: argparse.Namespace) -> review_query.ClipFilter:
       labels=tuple(args.label), min_score=args.min_score,
       model_versions=tuple(args.model_version), scans=tuple(args.scan),
       videos=tuple(args.video), limit=args.limit or None)
+
+
+def load_selected(args: argparse.Namespace,
+                  everything: Optional[review_query.ReviewData] = None
+                  ) -> Tuple[review_query.ReviewData, review_query.ClipFilter]:
+  """The rows the clip filter flags ask for, and the filter to query them
+  with: one answer per video (each video's latest scan per model version)
+  unless ``--scan`` names scans.  Raises ``review_query.ReviewUsageError``
+  (a usage error: one line, exit 2) for a root with no scan output and for
+  a scan, label, model version or video the root does not hold.
+  ``everything``: every scan's rows of ``--output``, when already read."""
+  if everything is None:
+    everything = review_query.load_all_review_data(args.output)
+  review_query.check_root(args.output, everything)
+  videos = review_query.resolve_video_names(everything, args.video)
+  review_query.check_names(everything, args.label, args.model_version,
+                           videos)
+  data = review_query.select_scans(everything, args.scan)
+  # The scans are chosen in ``data``: the filter must not choose again.
+  return data, dataclasses.replace(clip_filter_from_args(args), scans=(),
+                                   videos=videos)

@@ -51,12 +51,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_parser().parse_args(list(sys.argv[1:] if argv is None
                                         else argv))
   try:
-    data = review_query.load_review_data(args.output)
+    data, clip_filter = clip_filters.load_selected(args)
+  except review_query.ReviewUsageError as exc:
+    print(f'rescan extract: error: {printable(exc)}', file=sys.stderr)
+    return 2
   except BrokenParquetFile as exc:
     print(f'rescan extract: error: {printable(exc)}', file=sys.stderr)
     return 1
   con = review_query.connect(data)
-  clips = review_query.top_clips(con, clip_filters.clip_filter_from_args(args))
+  clips = review_query.top_clips(con, clip_filter)
   durations = review_query.video_durations_ms(data)
   failures: List[str] = []
   for clip in clips:

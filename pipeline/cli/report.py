@@ -118,8 +118,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-  data = review_query.load_review_data(args.output)
-  clip_filter = clip_filters.clip_filter_from_args(args)
+  try:
+    data, clip_filter = clip_filters.load_selected(args)
+  except review_query.ReviewUsageError as exc:
+    return _fail(str(exc), 2)
   if args.html:
     html_dir = os.path.dirname(os.path.abspath(args.html))
     request = review_report.ReportRequest(

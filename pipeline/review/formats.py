@@ -11,7 +11,13 @@ import datetime
 import decimal
 import io
 import json
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
+from typing import Callable
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 from pipeline.review import query as review_query
 from pipeline.runtime.terminal import json_printable
@@ -34,20 +40,39 @@ def _score(value: Optional[float]) -> str:
   return '' if value is None else f'{value:.3f}'
 
 
-def _cell(value: Any) -> str:
+def _when(value: Optional[datetime.datetime]) -> str:
+  """A verdict's time, to the second, in UTC."""
+  if value is None:
+    return ''
+  return value.astimezone(datetime.timezone.utc).strftime(
+      '%Y-%m-%d %H:%M:%SZ')
+
+
+def count_line(shown: int, matching: int, noun: str) -> str:
+  """What a limit left out, said: ``3 of 14 matching clips shown``."""
+  return f'{shown} of {matching} matching {noun} shown'
+
+
+def _cell(value: Any, whole: bool = False) -> str:
   text = printable(value)
-  if len(text) > MAX_CELL_CHARS:
+  if len(text) > MAX_CELL_CHARS and not whole:
     text = '…' + text[-(MAX_CELL_CHARS - 1):]
   return text
+
+
+# Columns printed whole, however long: who said what.
+WHOLE_COLUMNS = frozenset({'verdicts'})
 
 
 def format_table(rows: Sequence[Dict[str, Any]],
                  columns: Sequence[Column]) -> str:
   """Rows as left-aligned text columns under a header; long cells keep
-  their end (file names matter more than bucket prefixes)."""
+  their end (file names matter more than bucket prefixes), except in
+  ``WHOLE_COLUMNS``."""
   if not rows:
     return '(no rows)'
-  cells = [[_cell(get(row)) for _, get in columns] for row in rows]
+  cells = [[_cell(get(row), header in WHOLE_COLUMNS)
+            for header, get in columns] for row in rows]
   headers = [header for header, _ in columns]
   widths = [max(len(h), *(len(r[i]) for r in cells))
             for i, h in enumerate(headers)]
@@ -144,7 +169,25 @@ TIMELINE_COLUMNS: Sequence[Column] = (
     ('at', lambda r: seconds(r['peak_ms'])),
     ('mean', lambda r: _score(r['mean_score'])),
     ('frames', lambda r: r['frames']),
+    ('verdict', lambda r: r.get('outcome') or ''),
     ('clip_id', lambda r: r['clip_id']),
+)
+VERDICT_HISTORY_COLUMNS: Sequence[Column] = (
+    ('when', lambda r: _when(r['reviewed_at'])),
+    ('reviewer', lambda r: r['reviewer']),
+    ('verdict', lambda r: r['verdict']),
+    ('clip_id', lambda r: r['clip_id']),
+    ('note', lambda r: r['note'] or ''),
+)
+DISPUTE_COLUMNS: Sequence[Column] = (
+    ('outcome', lambda r: r['outcome']),
+    ('peak', lambda r: _score(r['peak_score'])),
+    ('label', lambda r: r['label']),
+    ('start', lambda r: seconds(r['start_ms'])),
+    ('video', lambda r: r['video_uri']),
+    ('last verdict', lambda r: _when(r['last_reviewed_at'])),
+    ('clip_id', lambda r: r['clip_id']),
+    ('verdicts', lambda r: r['verdicts']),
 )
 HASH_MATCH_COLUMNS: Sequence[Column] = (
     ('bank', lambda r: r['bank']),
@@ -182,6 +225,7 @@ PRECISION_COLUMNS: Sequence[Column] = (
     ('violating', lambda r: r['violating']),
     ('not violating', lambda r: r['not_violating']),
     ('unsure', lambda r: r['unsure']),
+    ('disputed', lambda r: r['disputed']),
     ('precision', lambda r: '' if r['precision'] is None
      else f"{r['precision']:.3f}"),
 )
@@ -222,6 +266,9 @@ def format_timeline_text(timeline: review_query.VideoTimeline,
     lines.append(f"{' ' * label_width}   0s{duration.rjust(width - 2)}")
     lines.append('')
   lines.append(format_table(timeline.clips, TIMELINE_COLUMNS))
+  if timeline.verdicts:
+    lines += ['', 'verdict history (oldest first):',
+              format_table(timeline.verdicts, VERDICT_HISTORY_COLUMNS)]
   if timeline.hash_matches:
     lines += ['', 'hash matches:',
               format_table(timeline.hash_matches, HASH_MATCH_COLUMNS)]
@@ -233,7 +280,8 @@ def timeline_document(timeline: review_query.VideoTimeline
   """A video's timeline as one JSON document."""
   return {'video': timeline.video, 'clips': timeline.clips,
           'sparklines': review_query.sparklines_by_label(timeline),
-          'hash_matches': timeline.hash_matches}
+          'hash_matches': timeline.hash_matches,
+          'verdicts': timeline.verdicts}
 
 
 def format_stats_text(stats: Dict[str, List[Dict[str, Any]]]) -> str:

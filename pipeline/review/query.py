@@ -8,16 +8,38 @@ endpoint) is queried exactly like a local one.
 Files written by older scans may lack columns added since (the clip
 ``thumbnail``, new ledger counters): they read as nulls.
 
-Also here: appending a verdict to the append-only ``reviews`` dataset, and
-turning verdicts into measured precision per model version.
+One answer per video: a root may hold several scans of the same videos
+(a re-scan writes its own ``scan=<id>`` partition beside the first).  By
+default (``load_review_data``) every query sees, for each video (its
+``video_id`` and file, ``video_uri``) and model version, the rows of one
+scan only: the latest scan that scored it (a later run that skipped it,
+``--skip-scanned``, or failed on it does not hide the answer of the scan
+that did look at it).  Two different files that two scans gave one
+``video_id`` stay two videos.  ``select_scans`` with explicit scan ids
+gives exactly those scans instead.  A clip's id depends on its video,
+label, start and model version, never on the scan
+(``pipeline.scan.clips.clip_id``), so a verdict recorded on a clip of one
+scan attaches to the same clip found again by a re-scan.
+
+Also here: appending a verdict to the append-only ``reviews`` dataset
+(who, when, what, why), each clip's verdict history, the outcome of
+several reviewers' verdicts (``OUTCOME_RULE``) and the measured precision
+per model version it gives.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import getpass
 import io
+import os
 import secrets
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
+from typing import Dict
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 import duckdb
 import pyarrow as pa
@@ -26,6 +48,7 @@ from apache_beam.io.filesystems import FileSystems
 
 import schemas
 from pipeline.runtime.private import private_files
+from pipeline.storage import files as storage_files
 from pipeline.storage import parquet as parquet_output
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
@@ -69,14 +92,23 @@ def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
 
 @dataclasses.dataclass(frozen=True)
 class ReviewData:
-  """Every scan's clips and ledger, the hash matches and the verdicts."""
+  """The clips and ledger rows a query sees, the hash matches and the
+  verdicts."""
   clips: pa.Table
   videos: pa.Table
   hash_matches: pa.Table
   reviews: pa.Table
 
 
-def load_review_data(root: str) -> ReviewData:
+class ReviewUsageError(ValueError):
+  """A question the root cannot answer as asked: a root with no scan
+  output, or a scan, label, model version, video or clip it does not
+  hold.  The commands print it as one line and exit 2."""
+
+
+def load_all_review_data(root: str) -> ReviewData:
+  """Every scan's rows under ``root``, duplicates of re-scanned videos
+  included (``load_review_data`` keeps one answer per video)."""
   return ReviewData(
       clips=read_parquet_files(schemas.dataset_glob(root, 'flagged_clips'),
                                schemas.FLAGGED_CLIPS),
@@ -86,6 +118,125 @@ def load_review_data(root: str) -> ReviewData:
           schemas.dataset_glob(root, 'hash_matches'), HASH_MATCHES),
       reviews=read_parquet_files(review_tables.reviews_glob(root),
                                  review_tables.REVIEWS))
+
+
+def load_review_data(root: str, scans: Sequence[str] = ()) -> ReviewData:
+  """What the review commands and the page show: by default each video's
+  latest scan per model version (``select_scans``), or exactly ``scans``
+  (ids, or ``latest``) when given."""
+  return select_scans(load_all_review_data(root), scans)
+
+
+# Ledger statuses of a scan that looked at the video: its answer stands
+# until a later scan looks again.
+SCORED_STATUSES = (schemas.STATUS_SCANNED, schemas.STATUS_PARTIAL)
+_ANSWER_KEYS = ('video_id', 'video_uri', 'model_name', 'model_version',
+                'scan_id')
+
+
+def answering_scans(data: ReviewData) -> pa.Table:
+  """For each ``(video_id, video_uri, model_name, model_version)`` the one
+  scan whose rows answer for it: the latest (``scanned_at``, then
+  ``scan_id``) that scored the video, else the latest that saw it at all
+  (only failed or skipped rows).  Clip rows count as scored (old roots
+  may lack a ledger row)."""
+  con = connect(data)
+  scored = ', '.join(f"'{s}'" for s in SCORED_STATUSES)
+  return con.sql(f"""
+      WITH runs AS (
+        SELECT video_id, video_uri, model_name, model_version, scan_id,
+               max(scanned_at) AS scanned_at,
+               bool_or(status IN ({scored})) AS scored
+        FROM videos GROUP BY ALL
+        UNION ALL
+        SELECT video_id, video_uri, model_name, model_version, scan_id,
+               max(scanned_at), true FROM flagged_clips GROUP BY ALL),
+      candidates AS (
+        SELECT video_id, video_uri, model_name, model_version, scan_id,
+               max(scanned_at) AS scanned_at, bool_or(scored) AS scored
+        FROM runs GROUP BY ALL)
+      SELECT video_id, video_uri, model_name, model_version, scan_id
+      FROM candidates QUALIFY row_number() OVER (
+        PARTITION BY video_id, video_uri, model_name, model_version
+        ORDER BY scored DESC, scanned_at DESC NULLS LAST, scan_id DESC) = 1
+      """).to_arrow_table().cast(pa.schema(
+          [pa.field(k, pa.string()) for k in _ANSWER_KEYS]))
+
+
+def _keep(table: pa.Table, keys: pa.Table, columns: Sequence[str]
+          ) -> pa.Table:
+  """The rows of ``table`` whose ``columns`` appear in ``keys``, with
+  ``table``'s schema."""
+  if table.num_rows == 0:
+    return table
+  kept = table.join(keys.select(list(columns)), keys=list(columns),
+                    join_type='left semi')
+  return kept.select(table.column_names).cast(table.schema)
+
+
+def _only_scans(table: pa.Table, scans: Sequence[str]) -> pa.Table:
+  return _keep(table, pa.table({'scan_id': pa.array(list(scans),
+                                                    pa.string())}),
+               ('scan_id',))
+
+
+def scan_ids(data: ReviewData) -> List[str]:
+  """The scans under the root, oldest first."""
+  con = connect(data)
+  return [r['scan_id'] for r in _rows(con, """
+      SELECT scan_id FROM (
+        SELECT scan_id, scanned_at FROM videos
+        UNION ALL SELECT scan_id, scanned_at FROM flagged_clips)
+      GROUP BY scan_id ORDER BY max(scanned_at), scan_id""")]
+
+
+def _listing(values: Sequence[str], most: int = 8) -> str:
+  shown = ', '.join(repr(v) for v in values[:most])
+  more = len(values) - most
+  return shown + (f' and {more} more' if more > 0 else '')
+
+
+def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
+  """``data`` with one answer per video: without ``scans``, the rows of
+  each video's answering scan (``answering_scans``); with ``scans`` (ids,
+  or ``latest`` for the most recent), the rows of exactly those scans.  An
+  id the root does not hold raises ``ReviewUsageError``."""
+  if scans:
+    known = scan_ids(data)
+    resolved = resolve_scans(connect(data), scans)
+    unknown = [s for s in scans if s != LATEST_SCAN and s not in known]
+    if unknown or not resolved:
+      raise ReviewUsageError(
+          f'no scan {unknown[0] if unknown else LATEST_SCAN!r} under this '
+          f'root (scans: {_listing(known) or "none"})')
+    return dataclasses.replace(data, clips=_only_scans(data.clips, resolved),
+                               videos=_only_scans(data.videos, resolved))
+  answers = answering_scans(data)
+  return dataclasses.replace(data, clips=_keep(data.clips, answers,
+                                               _ANSWER_KEYS),
+                             videos=_keep(data.videos, answers, _ANSWER_KEYS))
+
+
+def check_root(root: str, data: ReviewData) -> None:
+  """Raises ``ReviewUsageError`` when ``root`` holds no scan output: it
+  does not exist, it is an empty or unrelated folder, or it is a folder of
+  output roots (the root's parent), which the message then names."""
+  if data.videos.num_rows or data.clips.num_rows:
+    return
+  if not storage_files.has_scheme(root) and not os.path.exists(root):
+    raise ReviewUsageError(f'{root} does not exist (give the --output '
+                           'root of a scan)')
+  children = sorted({path[:path.index('/videos/')] for path in
+                     parquet_output.parquet_paths(
+                         f"{root.rstrip('/')}/*/videos/*/*.parquet")
+                     if '/videos/' in path})
+  if children:
+    raise ReviewUsageError(
+        f'{root} holds no scan output itself, but these folders in it do: '
+        f'{_listing(children, 3)}; pass one of them as --output')
+  raise ReviewUsageError(f'{root} holds no scan output (no Parquet files '
+                         'under videos/ or flagged_clips/): is it the '
+                         '--output root of a scan?')
 
 
 def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
@@ -181,6 +332,70 @@ def top_clips(con: duckdb.DuckDBPyConnection, clip_filter: ClipFilter,
                f'ORDER BY {CLIP_ORDER} {limit}', params)
 
 
+def count_clips(con: duckdb.DuckDBPyConnection,
+                clip_filter: ClipFilter = ClipFilter()) -> int:
+  """How many clip rows pass ``clip_filter`` (its limit aside): the M of
+  "N of M shown".  One per clip, unless several scans were selected."""
+  where, params = clip_conditions(con, clip_filter)
+  return _rows(con, f'SELECT count(*) AS n FROM flagged_clips {where}',
+               params)[0]['n']
+
+
+def _column_values(con: duckdb.DuckDBPyConnection, sql: str) -> List[str]:
+  """The non-null values of the one-column (``v``) query ``sql``."""
+  return sorted(row['v'] for row in _rows(con, sql) if row['v'] is not None)
+
+
+def resolve_video_names(data: ReviewData,
+                        names: Sequence[str]) -> Tuple[str, ...]:
+  """``names`` (video ids or URIs) with a local path the root does not
+  know as typed (``archive/a.mp4``, ``./a.mp4``) replaced by its canonical
+  URI, the name scans record (``storage.files.canonical_uri``)."""
+  if not names:
+    return ()
+  known = set(_column_values(connect(data), _VIDEO_NAMES_SQL))
+  resolved = []
+  for name in names:
+    if name not in known and not storage_files.has_scheme(name):
+      canonical = storage_files.canonical_uri(name)
+      name = canonical if canonical in known else name
+    resolved.append(name)
+  return tuple(resolved)
+
+
+_VIDEO_NAMES_SQL = """
+    SELECT video_id AS v FROM videos UNION SELECT video_uri FROM videos
+    UNION SELECT video_id FROM flagged_clips
+    UNION SELECT video_uri FROM flagged_clips"""
+
+
+def check_names(data: ReviewData, labels: Sequence[str] = (),
+                model_versions: Sequence[str] = (),
+                videos: Sequence[str] = ()) -> None:
+  """Raises ``ReviewUsageError`` for a label, model version or video (id
+  or URI) that no scan under the root has: a typo, not an empty answer.
+  ``data`` should be every scan's rows (``load_all_review_data``), so a
+  name a re-scan no longer flags is still known."""
+  con = connect(data)
+  checks = (
+      ('label', labels, 'SELECT DISTINCT label AS v FROM flagged_clips',
+       True),
+      ('model version', model_versions, """
+          SELECT model_version AS v FROM videos
+          UNION SELECT model_version FROM flagged_clips""", True),
+      ('video', videos, _VIDEO_NAMES_SQL, False),
+  )
+  for kind, wanted, sql, list_known in checks:
+    if not wanted:
+      continue
+    known = _column_values(con, sql)
+    missing = [w for w in wanted if w not in set(known)]
+    if missing:
+      hint = f" ({kind}s: {_listing(known) or 'none'})" if list_known else ''
+      raise ReviewUsageError(f'no scan under this root has {kind} '
+                             f'{missing[0]!r}{hint}')
+
+
 # The ledger statuses of videos that were not fully looked at: what
 # ``rescan review videos`` lists by default.
 UNSEEN_STATUSES = (schemas.STATUS_PARTIAL, schemas.STATUS_FAILED)
@@ -199,12 +414,8 @@ class VideoFilter:
   limit: Optional[int] = None
 
 
-def list_videos(con: duckdb.DuckDBPyConnection,
-                video_filter: VideoFilter) -> List[Dict[str, Any]]:
-  """Ledger rows by status (default: ``partial`` and ``failed``, the
-  videos a scan did not fully look at), least covered first.  Rows of
-  older scans, written before coverage was recorded, have a null
-  ``coverage`` and come first: nothing vouches for them."""
+def _video_conditions(con: duckdb.DuckDBPyConnection,
+                      video_filter: VideoFilter) -> Tuple[str, List[Any]]:
   conditions: List[str] = []
   params: List[Any] = []
   if video_filter.statuses:
@@ -215,26 +426,46 @@ def list_videos(con: duckdb.DuckDBPyConnection,
     conditions.append(_in('scan_id', scans))
     params += scans
   where = ('WHERE ' + ' AND '.join(conditions)) if conditions else ''
+  return where, params
+
+
+def list_videos(con: duckdb.DuckDBPyConnection,
+                video_filter: VideoFilter) -> List[Dict[str, Any]]:
+  """Ledger rows by status (default: ``partial`` and ``failed``, the
+  videos a scan did not fully look at), least covered first.  Rows of
+  older scans, written before coverage was recorded, have a null
+  ``coverage`` and come first: nothing vouches for them."""
+  where, params = _video_conditions(con, video_filter)
   limit = f'LIMIT {int(video_filter.limit)}' if video_filter.limit else ''
   return _rows(con, f"SELECT {', '.join(VIDEO_LIST_COLUMNS)} FROM videos "
                f'{where} ORDER BY coverage ASC NULLS FIRST, status, '
                f'video_uri, scan_id {limit}', params)
 
 
+def count_videos(con: duckdb.DuckDBPyConnection,
+                 video_filter: VideoFilter) -> int:
+  """How many ledger rows pass ``video_filter`` (its limit aside)."""
+  where, params = _video_conditions(con, video_filter)
+  return _rows(con, f'SELECT count(*) AS n FROM videos {where}',
+               params)[0]['n']
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoTimeline:
-  """One video in one scan: its ledger row, its clips in time order and
-  the hash matches found for it."""
+  """One video in one scan: its ledger row, its clips in time order (each
+  with its verdict ``outcome``, ``None`` when unreviewed), the hash
+  matches found for it and every verdict on its clips, oldest first."""
   video: Dict[str, Any]
   clips: List[Dict[str, Any]]
   hash_matches: List[Dict[str, Any]]
+  verdicts: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
                    scan: Optional[str] = None) -> Optional[VideoTimeline]:
   """``video`` (an id or a URI) in ``scan``, by default its latest scan;
   ``None`` when no scan saw it."""
-  scans = resolve_scans(con, (scan,)) if scan else ()
+  scans = (resolve_scans(con, (scan,)) or ('',)) if scan else ()
   scan_condition = f"AND {_in('scan_id', scans)}" if scan else ''
   ledger = _rows(con, f"""
       SELECT * FROM videos WHERE (video_id = ? OR video_uri = ?)
@@ -247,8 +478,12 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
       SELECT * EXCLUDE (thumbnail) FROM flagged_clips
       WHERE video_id = ? AND scan_id = ? ORDER BY start_ms, label""",
                 [row['video_id'], row['scan_id']])
+  clip_ids = [c['clip_id'] for c in clips]
+  outcomes = clip_outcomes(con, clip_ids)
+  for clip in clips:
+    clip['outcome'] = outcomes.get(clip['clip_id'], {}).get('outcome')
   matches = top_hash_matches(con, [row['video_id']])
-  return VideoTimeline(row, clips, matches)
+  return VideoTimeline(row, clips, matches, verdict_history(con, clip_ids))
 
 
 def top_hash_matches(con: duckdb.DuckDBPyConnection,
@@ -303,83 +538,233 @@ def sparklines_by_label(timeline: VideoTimeline,
 
 def scan_stats(con: duckdb.DuckDBPyConnection,
                scans: Sequence[str] = ()) -> Dict[str, List[Dict[str, Any]]]:
-  """Counts by status, label, model version and scan, and failures by
-  ``error_kind``; over ``scans`` (all scans when empty)."""
+  """Counts of distinct videos and clips: in all, by status, label, model
+  version and scan, and failures by ``error_kind``; over ``scans`` (all
+  the rows ``con`` holds when empty)."""
   resolved = resolve_scans(con, scans) if scans else ()
   where = f"WHERE {_in('scan_id', resolved or ('',))}" if scans else ''
   params = list(resolved or ('',)) if scans else []
   failed_where = (where + ' AND ' if where else 'WHERE ') + "status = 'failed'"
 
-  def query(sql: str, extra: Sequence[Any] = ()) -> List[Dict[str, Any]]:
-    return _rows(con, sql, list(params) + list(extra))
+  def query(sql: str, times: int = 1) -> List[Dict[str, Any]]:
+    return _rows(con, sql, list(params) * times)
 
   return {
+      'totals': query(f"""
+          SELECT (SELECT count(DISTINCT video_id) FROM videos {where})
+                   AS videos,
+                 (SELECT count(DISTINCT clip_id) FROM flagged_clips {where})
+                   AS clips,
+                 (SELECT count(DISTINCT scan_id) FROM videos {where})
+                   AS scans""", 3),
       'videos_by_status': query(
-          f'SELECT status, count(*) AS videos FROM videos {where} '
-          'GROUP BY status ORDER BY videos DESC, status'),
+          f'SELECT status, count(DISTINCT video_id) AS videos FROM videos '
+          f'{where} GROUP BY status ORDER BY videos DESC, status'),
       'failures_by_error_kind': query(
-          f'SELECT error_kind, count(*) AS videos FROM videos '
-          f'{failed_where} GROUP BY error_kind '
+          f'SELECT error_kind, count(DISTINCT video_id) AS videos '
+          f'FROM videos {failed_where} GROUP BY error_kind '
           'ORDER BY videos DESC, error_kind'),
       'clips_by_label': query(
-          f'SELECT label, count(*) AS clips, '
+          f'SELECT label, count(DISTINCT clip_id) AS clips, '
           f'count(DISTINCT video_id) AS videos, '
           f'round(max(peak_score), 3) AS max_peak_score FROM flagged_clips '
           f'{where} GROUP BY label ORDER BY clips DESC, label'),
       'by_model_version': query(f"""
-          SELECT model_name, model_version, count(*) AS videos,
-                 sum(clips) AS clips, count(*) FILTER (status = 'failed')
-                 AS failed FROM videos {where}
-          GROUP BY model_name, model_version
-          ORDER BY model_name, model_version"""),
+          WITH v AS (
+            SELECT model_name, model_version,
+                   count(DISTINCT video_id) AS videos,
+                   count(DISTINCT video_id) FILTER (status = 'failed')
+                     AS failed
+            FROM videos {where} GROUP BY ALL),
+          c AS (
+            SELECT model_name, model_version,
+                   count(DISTINCT clip_id) AS clips
+            FROM flagged_clips {where} GROUP BY ALL)
+          SELECT model_name, model_version, videos,
+                 coalesce(clips, 0) AS clips, failed
+          FROM v LEFT JOIN c USING (model_name, model_version)
+          ORDER BY model_name, model_version""", 2),
       'by_scan': query(f"""
-          SELECT scan_id, min(scanned_at) AS scanned_at,
-                 any_value(model_version) AS model_version,
-                 count(*) AS videos,
-                 count(*) FILTER (status = 'scanned') AS scanned,
-                 count(*) FILTER (status = 'partial') AS partial,
-                 count(*) FILTER (status = 'failed') AS failed,
-                 sum(clips) AS clips FROM videos {where}
-          GROUP BY scan_id ORDER BY scanned_at, scan_id"""),
+          WITH v AS (
+            SELECT scan_id, min(scanned_at) AS scanned_at,
+                   any_value(model_version) AS model_version,
+                   count(*) AS videos,
+                   count(*) FILTER (status = 'scanned') AS scanned,
+                   count(*) FILTER (status = 'partial') AS partial,
+                   count(*) FILTER (status = 'failed') AS failed
+            FROM videos {where} GROUP BY scan_id),
+          c AS (
+            SELECT scan_id, count(DISTINCT clip_id) AS clips
+            FROM flagged_clips {where} GROUP BY scan_id)
+          SELECT v.*, coalesce(clips, 0) AS clips
+          FROM v LEFT JOIN c USING (scan_id)
+          ORDER BY scanned_at, scan_id""", 2),
   }
 
 
+DISPUTED = 'disputed'
+OUTCOME_RULE = (
+    "each reviewer's latest verdict on a clip counts once, and the verdict "
+    'most reviewers gave is the outcome; a tie for the most is "disputed": '
+    'counted apart and left out of precision, like "unsure"')
+
+# Each reviewer's latest verdict per clip.
+_PER_REVIEWER = """
+    SELECT clip_id, reviewer, verdict, reviewed_at, note FROM reviews
+    QUALIFY row_number() OVER (PARTITION BY clip_id, reviewer
+                               ORDER BY reviewed_at DESC, verdict) = 1"""
+# ``OUTCOME_RULE`` as CTEs; ``outcomes`` has one row per reviewed clip.
+_OUTCOMES = f"""
+    per_reviewer AS ({_PER_REVIEWER}),
+    votes AS (
+      SELECT clip_id, verdict, count(*) AS votes
+      FROM per_reviewer GROUP BY clip_id, verdict),
+    ranked AS (
+      SELECT *, max(votes) OVER (PARTITION BY clip_id) AS most FROM votes),
+    tallies AS (
+      SELECT clip_id,
+             CASE WHEN count(*) FILTER (votes = most) > 1 THEN '{DISPUTED}'
+                  ELSE any_value(verdict) FILTER (votes = most)
+             END AS outcome,
+             CAST(sum(votes) AS BIGINT) AS reviewers,
+             count(*) AS distinct_verdicts
+      FROM ranked GROUP BY clip_id),
+    outcomes AS (
+      SELECT t.*, p.verdicts, p.last_reviewed_at FROM tallies t JOIN (
+        SELECT clip_id,
+               string_agg(reviewer || ': ' || verdict, '; '
+                          ORDER BY reviewer) AS verdicts,
+               max(reviewed_at) AS last_reviewed_at
+        FROM per_reviewer GROUP BY clip_id) p USING (clip_id))"""
+
+
 def latest_verdicts(con: duckdb.DuckDBPyConnection) -> Dict[str, Dict]:
-  """Each reviewed clip's verdict: its most recent review row."""
+  """Each reviewed clip's most recent review row, whoever wrote it (what
+  the page shows as "last verdict"; ``clip_outcomes`` applies
+  ``OUTCOME_RULE`` over every reviewer)."""
   rows = _rows(con, """
       SELECT * FROM reviews QUALIFY row_number() OVER (
         PARTITION BY clip_id ORDER BY reviewed_at DESC, reviewer) = 1""")
   return {row['clip_id']: row for row in rows}
 
 
+def verdict_history(con: duckdb.DuckDBPyConnection,
+                    clip_ids: Optional[Sequence[str]] = None
+                    ) -> List[Dict[str, Any]]:
+  """Every verdict (who, when, what, note), oldest first; only on
+  ``clip_ids`` when given."""
+  where = f"WHERE {_in('clip_id', list(clip_ids) or [''])}" \
+      if clip_ids is not None else ''
+  params = (list(clip_ids) or ['']) if clip_ids is not None else []
+  return _rows(con, f"""
+      SELECT clip_id, reviewed_at, reviewer, verdict, note FROM reviews
+      {where} ORDER BY reviewed_at, clip_id, reviewer""", params)
+
+
+def clip_outcomes(con: duckdb.DuckDBPyConnection,
+                  clip_ids: Optional[Sequence[str]] = None
+                  ) -> Dict[str, Dict[str, Any]]:
+  """Each reviewed clip's ``outcome`` under ``OUTCOME_RULE`` (a verdict or
+  ``disputed``), its number of ``reviewers``, ``distinct_verdicts`` among
+  their latest verdicts, those ``verdicts`` as text and
+  ``last_reviewed_at``; only of ``clip_ids`` when given."""
+  where = f"WHERE {_in('clip_id', list(clip_ids) or [''])}" \
+      if clip_ids is not None else ''
+  params = (list(clip_ids) or ['']) if clip_ids is not None else []
+  rows = _rows(con, f'WITH {_OUTCOMES} SELECT * FROM outcomes {where}',
+               params)
+  return {row['clip_id']: row for row in rows}
+
+
+_DISPUTES_SQL = f"""
+    WITH {_OUTCOMES},
+    clips AS (
+      SELECT clip_id, any_value(label) AS label,
+             max(peak_score) AS peak_score, any_value(start_ms) AS start_ms,
+             any_value(end_ms) AS end_ms, any_value(video_uri) AS video_uri,
+             any_value(model_version) AS model_version
+      FROM flagged_clips GROUP BY clip_id)
+    SELECT outcome, reviewers, verdicts, label, peak_score, start_ms, end_ms,
+           video_uri, model_version, clip_id, last_reviewed_at
+    FROM outcomes JOIN clips USING (clip_id) WHERE distinct_verdicts > 1"""
+
+
+def disputes(con: duckdb.DuckDBPyConnection,
+             limit: Optional[int] = None) -> List[Dict[str, Any]]:
+  """The clips (among those ``con`` holds) whose reviewers' latest
+  verdicts differ: ties (``disputed``) first, then majorities, most
+  recently reviewed first."""
+  limit_sql = f'LIMIT {int(limit)}' if limit else ''
+  return _rows(con, f"""{_DISPUTES_SQL}
+      ORDER BY outcome = '{DISPUTED}' DESC, last_reviewed_at DESC, clip_id
+      {limit_sql}""")
+
+
+def count_disputes(con: duckdb.DuckDBPyConnection) -> int:
+  return _rows(con, f'SELECT count(*) AS n FROM ({_DISPUTES_SQL})')[0]['n']
+
+
 def precision_by_model_version(con: duckdb.DuckDBPyConnection
                                ) -> List[Dict[str, Any]]:
-  """Measured precision of each model version: among its reviewed clips
-  (latest verdict per clip), violating / (violating + not violating);
-  ``unsure`` verdicts are counted but left out of the ratio."""
+  """Measured precision of each model version over its reviewed clips
+  (among those ``con`` holds), by ``OUTCOME_RULE``: violating / (violating
+  + not violating); ``unsure`` and ``disputed`` outcomes are counted but
+  left out of the ratio."""
+  def outcome_count(outcome: str) -> str:
+    return f"count(*) FILTER (outcome = '{outcome}')"
+  violating = outcome_count(review_tables.VIOLATING)
+  not_violating = outcome_count(review_tables.NOT_VIOLATING)
   return _rows(con, f"""
-      WITH latest AS (
-        SELECT clip_id, verdict FROM reviews QUALIFY row_number() OVER (
-          PARTITION BY clip_id ORDER BY reviewed_at DESC, reviewer) = 1),
+      WITH {_OUTCOMES},
       clip_models AS (
         SELECT DISTINCT clip_id, model_name, model_version
         FROM flagged_clips)
       SELECT model_name, model_version,
         count(*) AS reviewed,
-        count(*) FILTER (verdict = '{review_tables.VIOLATING}') AS violating,
-        count(*) FILTER (verdict = '{review_tables.NOT_VIOLATING}')
-          AS not_violating,
-        count(*) FILTER (verdict = '{review_tables.UNSURE}') AS unsure,
-        round(count(*) FILTER (verdict = '{review_tables.VIOLATING}')
-          / nullif(count(*) FILTER (verdict IN (
-            '{review_tables.VIOLATING}', '{review_tables.NOT_VIOLATING}')), 0),
-          4) AS precision
-      FROM latest JOIN clip_models USING (clip_id)
+        {violating} AS violating,
+        {not_violating} AS not_violating,
+        {outcome_count(review_tables.UNSURE)} AS unsure,
+        {outcome_count(DISPUTED)} AS disputed,
+        round({violating} / nullif({violating} + {not_violating}, 0), 4)
+          AS precision
+      FROM outcomes JOIN clip_models USING (clip_id)
       GROUP BY model_name, model_version ORDER BY model_name, model_version""")
 
 
-class VerdictError(ValueError):
+class VerdictError(ReviewUsageError):
   """A verdict that cannot be recorded as given."""
+
+
+MAX_REVIEWER_CHARS = 128
+
+
+def default_reviewer() -> str:
+  """The OS user: who runs ``rescan review verdict`` without
+  ``--reviewer`` (a verdict needs a known author)."""
+  try:
+    return getpass.getuser()
+  except (KeyError, OSError) as exc:
+    raise VerdictError('cannot tell who you are (no user name in the '
+                       'environment): pass --reviewer NAME') from exc
+
+
+def check_reviewer(reviewer: str) -> None:
+  """A reviewer name is one printable line: it is shown in every
+  verdict's history and counted in ``OUTCOME_RULE``."""
+  if (not reviewer or not reviewer.strip() or not reviewer.isprintable()
+      or len(reviewer) > MAX_REVIEWER_CHARS):
+    raise VerdictError(f'a reviewer is a printable name of 1 to '
+                       f'{MAX_REVIEWER_CHARS} characters, got {reviewer!r}')
+
+
+def check_clip_ids(data: ReviewData, clip_ids: Sequence[str]) -> None:
+  """Raises ``VerdictError`` for a clip id no scan under the root found
+  (``data``: every scan's rows, ``load_all_review_data``)."""
+  known = set(data.clips.column('clip_id').to_pylist())
+  missing = [c for c in clip_ids if c not in known]
+  if missing:
+    raise VerdictError(f'no scan under this root found a clip with id '
+                       f'{missing[0]!r} (see "rescan review top")')
 
 
 @private_files()
@@ -393,6 +778,7 @@ def append_verdict(root: str, clip_id: str, verdict: str, reviewer: str,
                        f'got {verdict!r}')
   if not clip_id or not reviewer:
     raise VerdictError('a verdict needs a clip_id and a reviewer')
+  check_reviewer(reviewer)
   reviewed_at = reviewed_at or datetime.datetime.now(datetime.timezone.utc)
   table = pa.Table.from_pylist(
       [dict(clip_id=clip_id, verdict=verdict, reviewer=reviewer,

@@ -830,9 +830,10 @@ class ReviewApp:
     for clip in rows:
       key = (clip['scan_id'], clip['video_id'])
       row = ledger.get(key)
-      # Ledgers from before identities were recorded fall back to the
-      # size and modification time.
-      recorded = (scan_ledger.recorded_version(row) if row and identity and
+      # Rows from ledgers written before identities were recorded (no
+      # identity fact at all) fall back to the size and modification time.
+      recorded = (scan_ledger.recorded_version(row) if row and any(
+                      row.get(c) is not None for c in identity) and
                   row['size_bytes'] is not None and
                   row['source_updated_at'] is not None else None)
       self.sources[key] = SourceRecord(
