@@ -297,29 +297,50 @@ def _in(column: str, values: Sequence[Any]) -> str:
   return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
+class _Where:
+  """A SQL ``WHERE`` clause built condition by condition, with its
+  parameters in order (values never enter the SQL text)."""
+
+  def __init__(self):
+    self.conditions: List[str] = []
+    self.params: List[Any] = []
+
+  def add(self, condition: str, *params: Any) -> None:
+    self.conditions.append(condition)
+    self.params += params
+
+  def add_in(self, column: str, values: Sequence[Any]) -> None:
+    self.add(_in(column, values), *values)
+
+  def add_scans(self, con: duckdb.DuckDBPyConnection,
+                scans: Sequence[str]) -> None:
+    """``scan_id`` among ``scans`` (``latest`` resolved; none match when
+    ``latest`` names no scan)."""
+    self.add_in('scan_id', resolve_scans(con, scans) or ('',))
+
+  def clause(self) -> Tuple[str, List[Any]]:
+    where = ('WHERE ' + ' AND '.join(self.conditions)
+             if self.conditions else '')
+    return where, self.params
+
+
 def clip_conditions(con: duckdb.DuckDBPyConnection, clip_filter: ClipFilter
                     ) -> Tuple[str, List[Any]]:
   """A SQL ``WHERE`` clause over ``flagged_clips`` and its parameters."""
-  conditions: List[str] = []
-  params: List[Any] = []
+  where = _Where()
   if clip_filter.labels:
-    conditions.append(_in('label', clip_filter.labels))
-    params += clip_filter.labels
+    where.add_in('label', clip_filter.labels)
   if clip_filter.min_score is not None:
-    conditions.append('peak_score >= ?')
-    params.append(clip_filter.min_score)
+    where.add('peak_score >= ?', clip_filter.min_score)
   if clip_filter.model_versions:
-    conditions.append(_in('model_version', clip_filter.model_versions))
-    params += clip_filter.model_versions
+    where.add_in('model_version', clip_filter.model_versions)
   if clip_filter.scans:
-    scans = resolve_scans(con, clip_filter.scans) or ('',)
-    conditions.append(_in('scan_id', scans))
-    params += scans
+    where.add_scans(con, clip_filter.scans)
   if clip_filter.videos:
-    conditions.append(f"({_in('video_id', clip_filter.videos)} OR "
-                      f"{_in('video_uri', clip_filter.videos)})")
-    params += list(clip_filter.videos) * 2
-  return ('WHERE ' + ' AND '.join(conditions)) if conditions else '', params
+    where.add(f"({_in('video_id', clip_filter.videos)} OR "
+              f"{_in('video_uri', clip_filter.videos)})",
+              *clip_filter.videos, *clip_filter.videos)
+  return where.clause()
 
 
 def top_clips(con: duckdb.DuckDBPyConnection, clip_filter: ClipFilter,
@@ -416,17 +437,12 @@ class VideoFilter:
 
 def _video_conditions(con: duckdb.DuckDBPyConnection,
                       video_filter: VideoFilter) -> Tuple[str, List[Any]]:
-  conditions: List[str] = []
-  params: List[Any] = []
+  where = _Where()
   if video_filter.statuses:
-    conditions.append(_in('status', video_filter.statuses))
-    params += video_filter.statuses
+    where.add_in('status', video_filter.statuses)
   if video_filter.scans:
-    scans = resolve_scans(con, video_filter.scans) or ('',)
-    conditions.append(_in('scan_id', scans))
-    params += scans
-  where = ('WHERE ' + ' AND '.join(conditions)) if conditions else ''
-  return where, params
+    where.add_scans(con, video_filter.scans)
+  return where.clause()
 
 
 def list_videos(con: duckdb.DuckDBPyConnection,
