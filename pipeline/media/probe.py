@@ -30,6 +30,12 @@ def _duration_ms(container, stream) -> Optional[int]:
   return None
 
 
+def _packet_end_s(packet, origin_s: float) -> float:
+  """When a packet's frame stops showing, from the stream's start."""
+  return float((packet.pts + (packet.duration or 0)) *
+               packet.time_base) - origin_s
+
+
 def _demuxed_duration_ms(container, stream) -> int:
   """Duration from packet timestamps, for headers that carry none.
 
@@ -40,8 +46,7 @@ def _demuxed_duration_ms(container, stream) -> int:
   for packet in container.demux(stream):
     if packet.pts is None:
       continue
-    end_s = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-    last_end_s = max(last_end_s, end_s - origin_s)
+    last_end_s = max(last_end_s, _packet_end_s(packet, origin_s))
   return int(last_end_s * 1000)
 
 
@@ -80,8 +85,7 @@ def _checked_duration_ms(container, stream, claimed_ms: int) -> int:
         return claimed_ms
       if packet.pts is None:
         continue
-      packet_end_s = float((packet.pts + (packet.duration or 0)) *
-                           packet.time_base) - origin_s
+      packet_end_s = _packet_end_s(packet, origin_s)
       end_s = packet_end_s if end_s is None else max(end_s, packet_end_s)
   except av.error.FFmpegError:
     return claimed_ms  # damage is the decoder's to report

@@ -749,13 +749,13 @@ def open_pinned_source(record: SourceRecord,
   return reader, found.st_size
 
 
-def open_local(path: str, follow_links: bool) -> Tuple[BinaryIO,
-                                                       os.stat_result]:
-  """Opens a local file without blocking on a FIFO or device, and returns
-  it with its ``fstat`` (what is checked is what is read)."""
-  flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
-  if not follow_links:
-    flags |= os.O_NOFOLLOW
+def open_local(path: str) -> Tuple[BinaryIO, os.stat_result]:
+  """Opens a local file the server wrote (an extract), never through a
+  symlink and without blocking on a FIFO or device, and returns it with
+  its ``fstat`` (what is checked is what is read).  Sources go through
+  ``open_pinned_source``."""
+  flags = (os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW |
+           getattr(os, 'O_CLOEXEC', 0))
   try:
     fd = os.open(path, flags)
   except FileNotFoundError as exc:
@@ -922,7 +922,7 @@ class ReviewApp:
       if size != extract.size_bytes:
         raise RequestError(409, 'the extract changed since it was cut')
       return OpenedMedia(storage.open_media(extract.path), size, 'video/mp4')
-    reader, found = open_local(extract.path, follow_links=False)
+    reader, found = open_local(extract.path)
     if not stat.S_ISREG(found.st_mode) or found.st_size != extract.size_bytes:
       reader.close()
       raise RequestError(409, 'the extract changed since it was cut')
@@ -933,7 +933,7 @@ class ReviewApp:
       path = self._cut.get(key)
     if path is None:
       raise RequestError(404, 'no such extract')
-    reader, found = open_local(path, follow_links=False)
+    reader, found = open_local(path)
     return OpenedMedia(reader, found.st_size, 'video/mp4')
 
   def extract_on_demand(self, scan_id: str, clip_id: str) -> Dict[str, Any]:
