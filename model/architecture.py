@@ -13,7 +13,10 @@ neighbouring frames and max pooling over time gives one feature vector.
 """
 from __future__ import annotations
 
-import keras
+from pipeline.runtime.tensorflow_import import import_tensorflow
+
+import_tensorflow()  # before Keras, which imports it with its chatter
+import keras  # pylint: disable=wrong-import-order,wrong-import-position
 
 BACKBONES = ('mobilenet_v3_small', 'tiny_cnn')
 INPUT_NAME = 'frames'

@@ -22,11 +22,13 @@ import tempfile
 from importlib import metadata as package_metadata
 from typing import Any, Dict, Sequence
 
-import keras
-import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.inference import contract as model_contract
+from pipeline.runtime.tensorflow_import import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # pylint: disable=wrong-import-order,wrong-import-position
 
 PACKAGE = 'archive-rescan'
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

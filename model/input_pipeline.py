@@ -14,7 +14,10 @@ import dataclasses
 from typing import Tuple
 
 import numpy as np
-import tensorflow as tf
+
+from pipeline.runtime.tensorflow_import import import_tensorflow
+
+tf = import_tensorflow()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,9 +23,12 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # pylint: disable=wrong-import-position
-import keras
 import numpy as np
-import tensorflow as tf
+
+from pipeline.runtime.tensorflow_import import import_tensorflow
+
+tf = import_tensorflow()
+import keras
 
 from model import annotations
 from model import architecture

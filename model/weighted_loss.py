@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import keras
+from pipeline.runtime.tensorflow_import import import_tensorflow
+
+import_tensorflow()  # before Keras, which imports it with its chatter
+import keras  # pylint: disable=wrong-import-order,wrong-import-position
 import numpy as np
 
 MIN_WEIGHT = 1.0

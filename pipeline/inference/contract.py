@@ -36,6 +36,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage import files as storage
+from pipeline.runtime.tensorflow_import import import_tensorflow
 
 METADATA_FILE = 'rescan_model.json'
 SIGNATURE = 'serving_default'
@@ -264,14 +265,14 @@ class LoadedModel:
 
   def __call__(self, frames: np.ndarray) -> np.ndarray:
     """Scores a uint8 batch; returns float32 ``[N, C]``."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf = import_tensorflow()
     outputs = self.function(**{INPUT_NAME: tf.constant(frames, tf.uint8)})
     return outputs[OUTPUT_NAME].numpy()
 
 
 def load_signature(spec: ModelSpec) -> LoadedModel:
   """Loads the SavedModel and its ``serving_default`` function."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf = import_tensorflow()
   local = local_model_dir(spec.path)
   try:
     loaded = tf.saved_model.load(local)
@@ -292,7 +293,7 @@ def expected_input_shape(spec: ModelSpec) -> Tuple[Optional[int], ...]:
 
 def check_signature(spec: ModelSpec, model: LoadedModel) -> None:
   """Checks input and output names, dtypes and shapes, then a probe call."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf = import_tensorflow()
   function = model.function
   _, inputs = function.structured_input_signature
   if set(inputs) != {INPUT_NAME}:

@@ -20,6 +20,7 @@ from apache_beam.ml.inference.base import PredictionResult
 from pipeline.inference import contract as model_contract
 from pipeline.inference.contract import LoadedModel
 from pipeline.inference.contract import ModelSpec
+from pipeline.runtime.tensorflow_import import import_tensorflow
 
 # RunInference's metrics (batch sizes, latencies) are reported under this.
 METRICS_NAMESPACE = 'rescan_inference'
@@ -31,7 +32,7 @@ class GpuUnavailableError(RuntimeError):
 
 def check_gpu_visible() -> None:
   """Fails fast, with a message an operator can act on, when no GPU."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf = import_tensorflow()
   if not tf.config.list_physical_devices('GPU'):
     raise GpuUnavailableError(
         'a GPU was requested for inference but TensorFlow sees none: check '
@@ -46,7 +47,7 @@ def limit_tensorflow_threads(intra_op_threads: int) -> None:
   that the model does not fight the decoders and other worker processes
   over the cores.  TensorFlow takes this only before its runtime starts: a
   process that already ran TensorFlow keeps its threads (logged)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf = import_tensorflow()
   try:
     tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
