@@ -43,6 +43,7 @@ from typing import Tuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -196,11 +197,33 @@ def _listing(values: Sequence[str], most: int = 8) -> str:
   return shown + (f' and {more} more' if more > 0 else '')
 
 
+def rethreshold_sources(data: ReviewData) -> Dict[str, str]:
+  """The ``rescan rethreshold`` partitions among ``data``'s clips: their id
+  -> the scan whose stored scores they were re-assembled from."""
+  con = connect(data)
+  return {r['scan_id']: r['source_scan_id'] for r in _rows(con, """
+      SELECT DISTINCT scan_id, source_scan_id FROM flagged_clips
+      WHERE source_scan_id IS NOT NULL""")}
+
+
+def _scans_own_clips(table: pa.Table) -> pa.Table:
+  """The clips scans flagged themselves (no rethreshold partition's)."""
+  if table.num_rows == 0:
+    return table
+  return table.filter(pc.is_null(table.column('source_scan_id')))
+
+
 def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
   """``data`` with one answer per video: without ``scans``, the rows of
   each video's answering scan (``answering_scans``); with ``scans`` (ids,
   or ``latest`` for the most recent), the rows of exactly those scans.  An
-  id the root does not hold raises ``ReviewUsageError``."""
+  id the root does not hold raises ``ReviewUsageError``.
+
+  A ``rescan rethreshold`` partition (clips only, re-assembled from a
+  scan's stored scores) never answers by default: the scan's own clips
+  do, so nothing counts twice.  Named in ``scans`` it is shown instead,
+  with the ledger rows of its source scan; ``latest`` is the latest scan,
+  never a rethreshold partition."""
   if scans:
     known = scan_ids(data)
     resolved = resolve_scans(connect(data), scans)
@@ -209,10 +232,13 @@ def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
       raise ReviewUsageError(
           f'no scan {unknown[0] if unknown else LATEST_SCAN!r} under this '
           f'root (scans: {_listing(known) or "none"})')
+    sources = rethreshold_sources(data)
+    ledgers = list(resolved) + [sources[s] for s in resolved if s in sources]
     return dataclasses.replace(data, clips=_only_scans(data.clips, resolved),
-                               videos=_only_scans(data.videos, resolved))
-  answers = answering_scans(data)
-  return dataclasses.replace(data, clips=_keep(data.clips, answers,
+                               videos=_only_scans(data.videos, ledgers))
+  own = dataclasses.replace(data, clips=_scans_own_clips(data.clips))
+  answers = answering_scans(own)
+  return dataclasses.replace(data, clips=_keep(own.clips, answers,
                                                _ANSWER_KEYS),
                              videos=_keep(data.videos, answers, _ANSWER_KEYS))
 
@@ -252,11 +278,17 @@ def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
 
 def video_durations_ms(data: ReviewData
                        ) -> Dict[Tuple[str, str], Optional[int]]:
-  """Each ledger row's ``duration_ms`` by ``(video_id, scan_id)``: clip
-  extraction clamps its context to it."""
-  return {(v['video_id'], v['scan_id']): v['duration_ms']
-          for v in data.videos.select(
-              ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
+  """Each ledger row's ``duration_ms`` by ``(video_id, scan_id)``, and by
+  the id of each rethreshold partition of its scan: clip extraction clamps
+  its context to it."""
+  durations = {(v['video_id'], v['scan_id']): v['duration_ms']
+               for v in data.videos.select(
+                   ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
+  for partition, source in rethreshold_sources(data).items():
+    durations.update({(video_id, partition): duration
+                      for (video_id, scan_id), duration in
+                      list(durations.items()) if scan_id == source})
+  return durations
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
@@ -276,11 +308,13 @@ class ClipFilter:
 
 
 def latest_scan_id(con: duckdb.DuckDBPyConnection) -> Optional[str]:
-  """The scan with the most recent ``scanned_at`` (ids need not sort)."""
+  """The scan with the most recent ``scanned_at`` (ids need not sort);
+  never a rethreshold partition."""
   rows = _rows(con, """
       SELECT scan_id FROM (
         SELECT scan_id, scanned_at FROM videos
-        UNION ALL SELECT scan_id, scanned_at FROM flagged_clips)
+        UNION ALL SELECT scan_id, scanned_at FROM flagged_clips
+        WHERE source_scan_id IS NULL)
       GROUP BY scan_id ORDER BY max(scanned_at) DESC, scan_id DESC LIMIT 1""")
   return rows[0]['scan_id'] if rows else None
 
