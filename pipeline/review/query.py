@@ -16,7 +16,11 @@ scan only: the latest scan that scored it (a later run that skipped it,
 ``--skip-scanned``, or failed on it does not hide the answer of the scan
 that did look at it).  Two different files that two scans gave one
 ``video_id`` stay two videos.  ``select_scans`` with explicit scan ids
-gives exactly those scans instead.  A clip's id depends on its video,
+gives exactly those scans instead.  A ``rescan rethreshold`` partition
+(clips only, re-assembled from a scan's stored ``frame_scores``, its rows
+carrying ``source_scan_id``) never answers by default, so it cannot double
+a video's clips; named with ``--scan`` it is shown with its source scan's
+ledger rows.  A clip's id depends on its video,
 label, start and model version, never on the scan
 (``pipeline.scan.clips.clip_id``), so a verdict recorded on a clip of one
 scan attaches to the same clip found again by a re-scan.
