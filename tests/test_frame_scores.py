@@ -25,8 +25,11 @@ from model.synthetic_video import render_frame
 from pipeline.cli import main as rescan
 from pipeline.review import query as review_query
 from pipeline.review import report as review_report
+from tests import browser as browser_driver
 from tests.conftest import LABELS
 from tests.conftest import run_scan
+from tests.test_review_report_browser import ARTIFACTS
+from tests.test_review_report_browser import chromium  # noqa: F401  pylint: disable=unused-import
 
 HIGH, LOW, AGAIN = 'high', 'low', 'again'
 HIGH_T, LOW_T = 0.6, 0.3
@@ -220,6 +223,28 @@ def test_the_page_timeline_draws_the_stored_curve(rethresholded):
       root=rethresholded, clip_filter=review_query.ClipFilter()))
   assert all('tl-curve' not in v['timeline_svg'] and 'tl-clip' in
              v['timeline_svg'] for v in model['videos'].values())
+
+
+def test_chromium_draws_the_curve_of_the_selected_clips_video(
+    rethresholded, chromium, tmp_path, capsys):  # pylint: disable=redefined-outer-name
+  html_path = tmp_path / 'report.html'
+  assert rescan.main(['report', '--output', rethresholded, '--scan', HIGH,
+                      '--html', str(html_path)]) == 0
+  capsys.readouterr()
+  with browser_driver.headless_chromium(
+      chromium, str(tmp_path / 'profile')) as driver:
+    driver.get(html_path.as_uri())
+    drawn = browser_driver.wait_for(driver, """
+        const lines = document.querySelectorAll('#timeline polyline.tl-curve');
+        return lines.length && [...lines].map(l => [
+            l.dataset.label, l.points.numberOfItems,
+            l.getBoundingClientRect().width]);""")
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    driver.save_screenshot(os.path.join(ARTIFACTS, 'score-timeline.png'))
+  assert sorted(label for label, _, _ in drawn) == sorted(LABELS)
+  # Every sample is a point (short videos: fewer samples than columns),
+  # and the curve spans the plot.
+  assert all(points >= 20 and width > 300 for _, points, width in drawn)
 
 
 @pytest.mark.parametrize('argv, message', [
