@@ -65,7 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except (rethreshold.RethresholdUsageError, claims.ClaimError) as exc:
     print(f'{PROG}: error: {printable(str(exc))}', file=sys.stderr)
     return 2
-  except (OSError, BrokenParquetFile, rescoring.ScoresMismatch) as exc:
+  except (OSError, BrokenParquetFile, rescoring.ScoresMismatch,
+          rethreshold.RethresholdFailed) as exc:
     print(f'{PROG}: {printable(usage.one_line(str(exc)))}', file=sys.stderr)
     return 1
   print(f'scan {result.source_scan_id} re-assembled at threshold '
