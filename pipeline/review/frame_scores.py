@@ -77,7 +77,10 @@ def with_near_misses(root: str, data: review_query.ReviewData,
   done: Dict[str, float] = {}
   for scan_id in answering:
     scan_clips = _of_scan(data.clips, scan_id)
-    scores = (parquet_output.read_partition(root, 'frame_scores', scan_id)
+    videos = _of_scan(data.videos, scan_id)
+    scores = (parquet_output.read_partition_rows(
+        root, 'frame_scores', scan_id, 'video_id',
+        videos.column('video_id').to_pylist())
               if scan_id in stored else None)
     threshold = _scan_threshold(scores, scan_clips)
     if threshold is None or threshold <= min_score:
@@ -90,7 +93,6 @@ def with_near_misses(root: str, data: review_query.ReviewData,
           '--no-frame-scores): only its clips at or above '
           f'{threshold:g} exist; re-scan without --no-frame-scores, or ask '
           f'for --min-score {threshold:g} or more')
-    videos = _of_scan(data.videos, scan_id)
     answered = videos.select(['video_id', 'video_uri'])
     scores = scores.join(answered, keys=['video_id', 'video_uri'],
                          join_type='left semi')
@@ -128,9 +130,8 @@ def score_curves(root: str, data: review_query.ReviewData,
   for scan_id, keys in sorted(wanted.items()):
     if scan_id not in stored:
       continue
-    scores = parquet_output.read_partition(root, 'frame_scores', scan_id)
-    scores = scores.filter(pc.is_in(scores.column('video_id'),
-                                    pa.array(sorted(keys), pa.string())))
+    scores = parquet_output.read_partition_rows(root, 'frame_scores',
+                                                scan_id, 'video_id', keys)
     columns = scores.select(['video_id', 'label', 'ts_ms',
                              'score']).to_pydict()
     for video_id, label, ts_ms, score in zip(*columns.values()):
