@@ -185,6 +185,16 @@ def test_review_counts_a_rethreshold_once(rethresholded, capsys):
   [totals] = json.loads(out)['totals']
   # The ledger of its source scan comes along: 3 videos, not 0.
   assert code == 0 and totals['videos'] == 3 and totals['clips'] == len(low)
+  # A video's timeline in the partition: its clips, its source's ledger.
+  both = _sql(rethresholded, f"""
+      SELECT clip_id, video_uri FROM flagged_clips
+      WHERE scan_id = '{AGAIN}' AND video_uri LIKE '%/both.mp4'""")
+  assert both
+  code, out, _ = _cli(capsys, 'review', 'video', both[0][1], '--output',
+                      rethresholded, '--scan', AGAIN, '--format', 'json')
+  assert code == 0
+  assert sorted(r['clip_id'] for r in json.loads(out)['clips']) == sorted(
+      r[0] for r in both)
 
 
 def test_min_score_reaches_below_the_threshold(rethresholded, capsys):
@@ -217,6 +227,12 @@ def test_the_page_timeline_draws_the_stored_curve(rethresholded):
     for label in LABELS:
       assert (f'class="tl-curve" data-label="{label}" data-samples="'
               f'{samples[video["video_uri"]]}"') in svg
+  # A rethreshold partition draws its source's curve, with its ledger.
+  data = review_query.load_review_data(rethresholded, [AGAIN])
+  model = review_report.build_page_model(data, review_report.ReportRequest(
+      root=rethresholded, clip_filter=review_query.ClipFilter()))
+  assert all('tl-curve' in v['timeline_svg'] and v['codec'] == 'h264'
+             for v in model['videos'].values())
   # Without stored scores (scan low) the timeline keeps its clip boxes.
   data = review_query.load_review_data(rethresholded, [LOW])
   model = review_report.build_page_model(data, review_report.ReportRequest(

@@ -280,19 +280,29 @@ def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
   return con
 
 
+def ledger_by_clip_scan(data: ReviewData,
+                        columns: Optional[Sequence[str]] = None
+                        ) -> Dict[Tuple[str, str], Dict[str, Any]]:
+  """Each ledger row (``columns`` of it) by ``(video_id, scan_id)``, and
+  by the id of each rethreshold partition of its scan: the row a clip's
+  ``(video_id, scan_id)`` finds its video's ledger under."""
+  names = list(columns or data.videos.column_names)
+  rows = {(v['video_id'], v['scan_id']): v for v in data.videos.select(
+      sorted({*names, 'video_id', 'scan_id'})).to_pylist()}
+  for partition, source in rethreshold_sources(data).items():
+    rows.update({(video_id, partition): row
+                 for (video_id, scan_id), row in list(rows.items())
+                 if scan_id == source})
+  return rows
+
+
 def video_durations_ms(data: ReviewData
                        ) -> Dict[Tuple[str, str], Optional[int]]:
-  """Each ledger row's ``duration_ms`` by ``(video_id, scan_id)``, and by
-  the id of each rethreshold partition of its scan: clip extraction clamps
-  its context to it."""
-  durations = {(v['video_id'], v['scan_id']): v['duration_ms']
-               for v in data.videos.select(
-                   ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
-  for partition, source in rethreshold_sources(data).items():
-    durations.update({(video_id, partition): duration
-                      for (video_id, scan_id), duration in
-                      list(durations.items()) if scan_id == source})
-  return durations
+  """Each ledger row's ``duration_ms`` by a clip's ``(video_id,
+  scan_id)`` (``ledger_by_clip_scan``): clip extraction clamps its
+  context to it."""
+  return {key: row['duration_ms'] for key, row in
+          ledger_by_clip_scan(data, ['duration_ms']).items()}
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
@@ -528,10 +538,13 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
   if not ledger:
     return None
   row = ledger[0]
+  # The clips of its scan, or of a rethreshold partition of it when one
+  # was selected (``select_scans``).
   clips = _rows(con, """
       SELECT * EXCLUDE (thumbnail) FROM flagged_clips
-      WHERE video_id = ? AND scan_id = ? ORDER BY start_ms, label""",
-                [row['video_id'], row['scan_id']])
+      WHERE video_id = ? AND (scan_id = ? OR source_scan_id = ?)
+      ORDER BY start_ms, label""",
+                [row['video_id'], row['scan_id'], row['scan_id']])
   clip_ids = [c['clip_id'] for c in clips]
   outcomes = clip_outcomes(con, clip_ids)
   for clip in clips:

@@ -378,9 +378,8 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
   clips = review_query.top_clips(con, request.clip_filter,
                                  with_thumbnails=True)
   keys = {(c['video_id'], c['scan_id']) for c in clips}
-  ledger = {(v['video_id'], v['scan_id']): v
-            for v in data.videos.to_pylist()
-            if (v['video_id'], v['scan_id']) in keys}
+  ledger = {key: row for key, row in
+            review_query.ledger_by_clip_scan(data).items() if key in keys}
   all_clips = [c for c in data.clips.drop_columns(['thumbnail']).to_pylist()
                if (c['video_id'], c['scan_id']) in keys]
   curves = stored_scores.score_curves(request.root, data, keys)
@@ -861,10 +860,10 @@ class ReviewApp:
     self.durations = review_query.video_durations_ms(data)
     identity = [c for c in scan_ledger.VERSION_COLUMNS
                 if c in data.videos.column_names]
-    ledger = {(v['scan_id'], v['video_id']): v
-              for v in data.videos.select(
-                  ['scan_id', 'video_id', 'video_uri', 'size_bytes',
-                   'source_updated_at', *identity]).to_pylist()}
+    ledger = {(scan_id, video_id): row for (video_id, scan_id), row in
+              review_query.ledger_by_clip_scan(
+                  data, ['video_uri', 'size_bytes', 'source_updated_at',
+                         *identity]).items()}
     self.sources: Dict[Tuple[str, str], SourceRecord] = {}
     for clip in rows:
       key = (clip['scan_id'], clip['video_id'])
