@@ -1,6 +1,6 @@
 """Typed records that flow between the pipeline's steps.
 
-``FlaggedClip`` and ``VideoLedgerRow`` mirror the pyarrow schemas in
+``FlaggedClip``, ``VideoLedgerRow`` and ``SampleScore`` mirror the pyarrow schemas in
 ``schemas.tables`` field for field (a test keeps them in step).
 """
 from __future__ import annotations
@@ -132,6 +132,24 @@ class FlaggedClip(NamedTuple):
   scan_id: str
   scanned_at: datetime.datetime
   thumbnail: Optional[bytes]
+  # Set only on the clips of a ``rescan rethreshold`` partition.
+  source_scan_id: Optional[str] = None
+
+
+class SampleScore(NamedTuple):
+  """One ``frame_scores`` row: one label's score of the sample at
+  ``ts_ms``, with the scan's clip rules (``pipeline.scan.clips.ClipRules``)
+  that turned the scores into clips."""
+  scan_id: str
+  video_id: str
+  video_uri: str
+  label: str
+  ts_ms: int
+  score: float
+  threshold: float
+  sample_interval_ms: float
+  merge_gap_ms: float
+  min_clip_ms: float
 
 
 class VideoLedgerRow(NamedTuple):

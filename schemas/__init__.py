@@ -8,6 +8,7 @@ from schemas.hash_tables import FRAME_HASHES
 from schemas.hash_tables import HASH_MATCHES
 from schemas.tables import DATASETS
 from schemas.tables import FLAGGED_CLIPS
+from schemas.tables import FRAME_SCORES
 from schemas.tables import STATUS_FAILED
 from schemas.tables import STATUS_PARTIAL
 from schemas.tables import STATUS_SCANNED
@@ -16,5 +17,5 @@ from schemas.tables import VIDEOS
 from schemas.tables import dataset_glob
 from schemas.tables import partition_dir
 
-__all__ = ['STATUS_FAILED', 'STATUS_PARTIAL', 'STATUS_SCANNED', 'STATUS_SKIPPED', 'BANK_ENTRIES', 'FRAME_HASHES', 'HASH_MATCHES', 'DATASETS', 'FLAGGED_CLIPS', 'VIDEOS', 'dataset_glob',
+__all__ = ['STATUS_FAILED', 'STATUS_PARTIAL', 'STATUS_SCANNED', 'STATUS_SKIPPED', 'BANK_ENTRIES', 'FRAME_HASHES', 'HASH_MATCHES', 'DATASETS', 'FLAGGED_CLIPS', 'FRAME_SCORES', 'VIDEOS', 'dataset_glob',
            'partition_dir']

@@ -4,6 +4,7 @@ Layout under an output root ``ROOT``::
 
     ROOT/flagged_clips/scan=<SCAN_ID>/part-*.parquet
     ROOT/videos/scan=<SCAN_ID>/part-*.parquet
+    ROOT/frame_scores/scan=<SCAN_ID>/part-*.parquet
 
 Each scan writes its own hive partition, so scans into one root never
 overwrite each other.  The files also carry a ``scan_id`` column, so they
@@ -46,9 +47,39 @@ FLAGGED_CLIPS = pa.schema(
         pa.field('thumbnail', pa.binary(),
                  metadata={'description': 'JPEG of the peak frame as the '
                            'model saw it'}),
+        pa.field('source_scan_id', pa.string(),
+                 metadata={'description': 'null for a scan\'s own clips; '
+                           'for a `rescan rethreshold` partition, the scan '
+                           'whose frame_scores its clips were re-assembled '
+                           'from (at the threshold of column threshold)'}),
     ],
     metadata={'description': 'One row per flagged clip: a run of sampled '
               'frames scoring at or above the threshold for one label.'})
+
+FRAME_SCORES = pa.schema(
+    [
+        pa.field('scan_id', pa.string(), nullable=False),
+        pa.field('video_id', pa.string(), nullable=False),
+        pa.field('video_uri', pa.string(), nullable=False),
+        pa.field('label', pa.string(), nullable=False),
+        pa.field('ts_ms', pa.int32(), nullable=False),
+        pa.field('score', pa.float32(), nullable=False,
+                 metadata={'description': 'the model\'s score, exactly as '
+                           'clip assembly compared it (the model outputs '
+                           'float32)'}),
+        pa.field('threshold', pa.float64(), nullable=False),
+        pa.field('sample_interval_ms', pa.float64(), nullable=False),
+        pa.field('merge_gap_ms', pa.float64(), nullable=False),
+        pa.field('min_clip_ms', pa.float64(), nullable=False),
+    ],
+    metadata={'description': 'One row per scored sample and label (with '
+              '--frame-scores, the default): the score of the frame sampled '
+              'at ts_ms, rows of a video by label then time.  threshold, '
+              'sample_interval_ms, merge_gap_ms and min_clip_ms are the '
+              'scan\'s clip rules (the same on every row of a scan; they '
+              'compress to nothing): with them the clips can be '
+              're-assembled at another threshold without decoding '
+              '(`rescan rethreshold`).'})
 
 VIDEOS = pa.schema(
     [
@@ -114,6 +145,7 @@ VIDEOS = pa.schema(
 DATASETS: Dict[str, pa.Schema] = {
     'flagged_clips': FLAGGED_CLIPS,
     'videos': VIDEOS,
+    'frame_scores': FRAME_SCORES,
     **HASH_DATASETS,
 }
 

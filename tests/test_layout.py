@@ -51,6 +51,7 @@ PURE_STAGES = (
     'pipeline.scan.decoding',
     'pipeline.scan.identities',
     'pipeline.scan.ledger',
+    'pipeline.scan.rescoring',
     'pipeline.scan.probing',
     'pipeline.scan.settings',
     'pipeline.hashes.pdq',

@@ -22,7 +22,8 @@ STEP_LABELS = ('ListInputs', 'ScanVideos/ExpandInputs', 'ScanVideos/ProbeVideos'
                'ScanVideos/PlanSegments', 'ScanVideos/ReshuffleSegments',
                'ScanVideos/DecodeSegments', 'ScanVideos/ScoreFrames',
                'ScanVideos/GroupByVideo', 'ScanVideos/AssembleVideos',
-               'WriteFlaggedClips', 'WriteLedger', 'WriteFrameHashes')
+               'WriteFlaggedClips', 'WriteLedger', 'WriteFrameScores',
+               'WriteFrameHashes')
 
 
 def _name_and_status(row):
@@ -43,7 +44,8 @@ def test_graph_builds_with_stable_step_labels(corpus, marker_model_dir,
                                               tmp_path):
   p = beam.Pipeline(runner=runners.local_runner())
   outputs = build_pipeline(p, _config(corpus, marker_model_dir, str(tmp_path)))
-  assert set(outputs) == {'flagged_clips', 'videos', 'frame_hashes'}
+  assert set(outputs) == {'flagged_clips', 'videos', 'frame_scores',
+                          'frame_hashes'}
   names = {t.unique_name for t in
            p.to_runner_api().components.transforms.values()}
   for label in STEP_LABELS:

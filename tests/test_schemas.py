@@ -5,12 +5,14 @@ import pyarrow as pa
 
 import schemas
 from pipeline.records import FlaggedClip
+from pipeline.records import SampleScore
 from pipeline.records import VideoLedgerRow
 
 
 def test_records_mirror_the_schemas_field_for_field():
   assert list(FlaggedClip._fields) == schemas.FLAGGED_CLIPS.names
   assert list(VideoLedgerRow._fields) == schemas.VIDEOS.names
+  assert list(SampleScore._fields) == schemas.FRAME_SCORES.names
 
 
 def test_a_record_converts_to_its_schema():

@@ -20,7 +20,9 @@ def add_clip_filter_arguments(parser: argparse.ArgumentParser,
   parser.add_argument('--min-score', '--min_score', dest='min_score',
                       type=flag_types.unit_interval, default=None,
                       help='only clips whose peak score is at least this '
-                      '(in [0, 1])')
+                      '(in [0, 1]); for review top, below a scan\'s '
+                      'threshold the clips are re-assembled at this score '
+                      'from its frame_scores (near-misses)')
   parser.add_argument('--model-version', '--model_version',
                       dest='model_version', action='append', default=[],
                       help='only clips found by this model version '

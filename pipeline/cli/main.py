@@ -36,6 +36,7 @@ commands:
   report    the review page: static HTML, or a local app that records verdicts
   bank      import known-content hash lists into a hash bank
   match     match stored frame hashes against hash banks (no decoding)
+  rethreshold  clips at another threshold from stored scores (no decoding)
   train     train a classifier from labelled footage (model toolkit)
   evaluate  evaluate a model, pick its threshold, write metrics (model toolkit)
 
@@ -48,7 +49,7 @@ Run 'rescan COMMAND --help' for a command's flags.
 COMMANDS = {
     name: f'pipeline.cli.{name}'
     for name in ('scan', 'demo', 'review', 'extract', 'report', 'bank',
-                 'match', 'train', 'evaluate')
+                 'match', 'rethreshold', 'train', 'evaluate')
 }
 
 

@@ -1,6 +1,8 @@
 """``rescan review``: query a scan's output root from a terminal or a script.
 
     rescan review top       --output ROOT [--label L] [--min-score S]
+                            (below a scan's threshold: near-misses from
+                            its frame_scores)
                             [--model-version V] [--scan ID|latest]
                             [--video ID|URI] [--limit N]
     rescan review video ID  --output ROOT [--scan ID|latest]
@@ -33,6 +35,7 @@ from typing import Sequence
 import schemas
 from pipeline.cli import clip_filters
 from pipeline.review import formats
+from pipeline.review import frame_scores as stored_scores
 from pipeline.review import query as review_query
 from pipeline.runtime import flag_types
 from pipeline.runtime import usage
@@ -154,10 +157,19 @@ def run_command(args: argparse.Namespace) -> Output:
     return _verdict(args, everything)
   if args.command == 'top':
     data, clip_filter = clip_filters.load_selected(args, everything)
+    reached = None
+    if clip_filter.min_score is not None:
+      reached = stored_scores.with_near_misses(
+          args.output, data, clip_filter.min_score, clip_filter.labels)
+      data = reached.data
     con = review_query.connect(data)
     rows = review_query.top_clips(con, clip_filter)
-    return _limited(args, rows, formats.CLIP_COLUMNS,
-                    review_query.count_clips(con, clip_filter), 'clips')
+    shown = _limited(args, rows, formats.CLIP_COLUMNS,
+                     review_query.count_clips(con, clip_filter), 'clips')
+    if reached is not None and reached.note():
+      return dataclasses.replace(shown, note='\n'.join(
+          filter(None, (reached.note(), shown.note))))
+    return shown
   if args.command == 'video':
     [args.video] = review_query.resolve_video_names(everything, [args.video])
     review_query.check_names(everything, videos=[args.video])

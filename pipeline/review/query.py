@@ -16,7 +16,11 @@ scan only: the latest scan that scored it (a later run that skipped it,
 ``--skip-scanned``, or failed on it does not hide the answer of the scan
 that did look at it).  Two different files that two scans gave one
 ``video_id`` stay two videos.  ``select_scans`` with explicit scan ids
-gives exactly those scans instead.  A clip's id depends on its video,
+gives exactly those scans instead.  A ``rescan rethreshold`` partition
+(clips only, re-assembled from a scan's stored ``frame_scores``, its rows
+carrying ``source_scan_id``) never answers by default, so it cannot double
+a video's clips; named with ``--scan`` it is shown with its source scan's
+ledger rows.  A clip's id depends on its video,
 label, start and model version, never on the scan
 (``pipeline.scan.clips.clip_id``), so a verdict recorded on a clip of one
 scan attaches to the same clip found again by a re-scan.
@@ -43,6 +47,7 @@ from typing import Tuple
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -196,11 +201,33 @@ def _listing(values: Sequence[str], most: int = 8) -> str:
   return shown + (f' and {more} more' if more > 0 else '')
 
 
+def rethreshold_sources(data: ReviewData) -> Dict[str, str]:
+  """The ``rescan rethreshold`` partitions among ``data``'s clips: their id
+  -> the scan whose stored scores they were re-assembled from."""
+  con = connect(data)
+  return {r['scan_id']: r['source_scan_id'] for r in _rows(con, """
+      SELECT DISTINCT scan_id, source_scan_id FROM flagged_clips
+      WHERE source_scan_id IS NOT NULL""")}
+
+
+def _scans_own_clips(table: pa.Table) -> pa.Table:
+  """The clips scans flagged themselves (no rethreshold partition's)."""
+  if table.num_rows == 0:
+    return table
+  return table.filter(pc.is_null(table.column('source_scan_id')))
+
+
 def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
   """``data`` with one answer per video: without ``scans``, the rows of
   each video's answering scan (``answering_scans``); with ``scans`` (ids,
   or ``latest`` for the most recent), the rows of exactly those scans.  An
-  id the root does not hold raises ``ReviewUsageError``."""
+  id the root does not hold raises ``ReviewUsageError``.
+
+  A ``rescan rethreshold`` partition (clips only, re-assembled from a
+  scan's stored scores) never answers by default: the scan's own clips
+  do, so nothing counts twice.  Named in ``scans`` it is shown instead,
+  with the ledger rows of its source scan; ``latest`` is the latest scan,
+  never a rethreshold partition."""
   if scans:
     known = scan_ids(data)
     resolved = resolve_scans(connect(data), scans)
@@ -209,10 +236,13 @@ def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
       raise ReviewUsageError(
           f'no scan {unknown[0] if unknown else LATEST_SCAN!r} under this '
           f'root (scans: {_listing(known) or "none"})')
+    sources = rethreshold_sources(data)
+    ledgers = list(resolved) + [sources[s] for s in resolved if s in sources]
     return dataclasses.replace(data, clips=_only_scans(data.clips, resolved),
-                               videos=_only_scans(data.videos, resolved))
-  answers = answering_scans(data)
-  return dataclasses.replace(data, clips=_keep(data.clips, answers,
+                               videos=_only_scans(data.videos, ledgers))
+  own = dataclasses.replace(data, clips=_scans_own_clips(data.clips))
+  answers = answering_scans(own)
+  return dataclasses.replace(data, clips=_keep(own.clips, answers,
                                                _ANSWER_KEYS),
                              videos=_keep(data.videos, answers, _ANSWER_KEYS))
 
@@ -250,13 +280,29 @@ def connect(data: ReviewData) -> duckdb.DuckDBPyConnection:
   return con
 
 
+def ledger_by_clip_scan(data: ReviewData,
+                        columns: Optional[Sequence[str]] = None
+                        ) -> Dict[Tuple[str, str], Dict[str, Any]]:
+  """Each ledger row (``columns`` of it) by ``(video_id, scan_id)``, and
+  by the id of each rethreshold partition of its scan: the row a clip's
+  ``(video_id, scan_id)`` finds its video's ledger under."""
+  names = list(columns or data.videos.column_names)
+  rows = {(v['video_id'], v['scan_id']): v for v in data.videos.select(
+      sorted({*names, 'video_id', 'scan_id'})).to_pylist()}
+  for partition, source in rethreshold_sources(data).items():
+    rows.update({(video_id, partition): row
+                 for (video_id, scan_id), row in list(rows.items())
+                 if scan_id == source})
+  return rows
+
+
 def video_durations_ms(data: ReviewData
                        ) -> Dict[Tuple[str, str], Optional[int]]:
-  """Each ledger row's ``duration_ms`` by ``(video_id, scan_id)``: clip
-  extraction clamps its context to it."""
-  return {(v['video_id'], v['scan_id']): v['duration_ms']
-          for v in data.videos.select(
-              ['video_id', 'scan_id', 'duration_ms']).to_pylist()}
+  """Each ledger row's ``duration_ms`` by a clip's ``(video_id,
+  scan_id)`` (``ledger_by_clip_scan``): clip extraction clamps its
+  context to it."""
+  return {key: row['duration_ms'] for key, row in
+          ledger_by_clip_scan(data, ['duration_ms']).items()}
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str,
@@ -276,11 +322,13 @@ class ClipFilter:
 
 
 def latest_scan_id(con: duckdb.DuckDBPyConnection) -> Optional[str]:
-  """The scan with the most recent ``scanned_at`` (ids need not sort)."""
+  """The scan with the most recent ``scanned_at`` (ids need not sort);
+  never a rethreshold partition."""
   rows = _rows(con, """
       SELECT scan_id FROM (
         SELECT scan_id, scanned_at FROM videos
-        UNION ALL SELECT scan_id, scanned_at FROM flagged_clips)
+        UNION ALL SELECT scan_id, scanned_at FROM flagged_clips
+        WHERE source_scan_id IS NULL)
       GROUP BY scan_id ORDER BY max(scanned_at) DESC, scan_id DESC LIMIT 1""")
   return rows[0]['scan_id'] if rows else None
 
@@ -490,10 +538,13 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
   if not ledger:
     return None
   row = ledger[0]
+  # The clips of its scan, or of a rethreshold partition of it when one
+  # was selected (``select_scans``).
   clips = _rows(con, """
       SELECT * EXCLUDE (thumbnail) FROM flagged_clips
-      WHERE video_id = ? AND scan_id = ? ORDER BY start_ms, label""",
-                [row['video_id'], row['scan_id']])
+      WHERE video_id = ? AND (scan_id = ? OR source_scan_id = ?)
+      ORDER BY start_ms, label""",
+                [row['video_id'], row['scan_id'], row['scan_id']])
   clip_ids = [c['clip_id'] for c in clips]
   outcomes = clip_outcomes(con, clip_ids)
   for clip in clips:

@@ -79,6 +79,7 @@ from typing import Union
 
 from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
+from pipeline.review import frame_scores as stored_scores
 from pipeline.review import page as review_page
 from pipeline.review import query as review_query
 from pipeline.scan import ledger as scan_ledger
@@ -166,14 +167,39 @@ def label_colours(labels: Sequence[str]) -> Dict[str, str]:
           for i, label in enumerate(sorted(set(labels)))}
 
 
+def curve_envelope(points: Sequence[Tuple[int, float]], duration_ms: float,
+                   columns: int) -> List[Tuple[int, float]]:
+  """``points`` (time order) thinned to at most two per plot column: the
+  lowest and highest score of each, in time order, so that a one-sample
+  peak (a near-miss) survives on an hour-long video."""
+  buckets: Dict[int, List[Tuple[int, float]]] = {}
+  for ms, score in points:
+    column = min(int(columns * ms / max(duration_ms, 1)), columns - 1)
+    low_high = buckets.setdefault(column, [(ms, score), (ms, score)])
+    if score < low_high[0][1]:
+      low_high[0] = (ms, score)
+    if score > low_high[1][1]:
+      low_high[1] = (ms, score)
+  kept: List[Tuple[int, float]] = []
+  for column in sorted(buckets):
+    kept.extend(sorted(set(buckets[column])))
+  return kept
+
+
 def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
                  threshold: Optional[float], colours: Dict[str, str],
-                 width: int = 540, height: int = 130) -> str:
+                 width: int = 540, height: int = 130,
+                 curves: Optional[Dict[str, Sequence[Tuple[int, float]]]]
+                 = None) -> str:
   """A video's clips on its time axis: a bar per clip as tall as its mean
-  score, a stem at its peak, and the threshold as a dashed line."""
+  score, a stem at its peak, and the threshold as a dashed line; with
+  ``curves`` (label -> the stored per-sample ``(ts_ms, score)``, from
+  ``frame_scores``), each label's real score curve over them."""
   left, right, top, bottom = 34, 10, 10, 34
   plot_w, plot_h = width - left - right, height - top - bottom
-  duration = max(duration_ms, max((c['end_ms'] for c in clips), default=0), 1)
+  curves = curves or {}
+  duration = max(duration_ms, max((c['end_ms'] for c in clips), default=0),
+                 max((p[-1][0] for p in curves.values() if p), default=0), 1)
 
   def x(ms: float) -> float:
     return round(left + plot_w * ms / duration, 1)
@@ -196,6 +222,15 @@ def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
     parts.append(f'<text x="{x(ms)}" y="{top + plot_h + 13}" font-size="10" '
                  f'text-anchor="{anchor}" fill="#667085">{ms / 1000:.1f}s'
                  '</text>')
+  for label, points in sorted(curves.items()):
+    drawn = ' '.join(f'{x(ms)},{y(score)}' for ms, score in
+                     curve_envelope(points, duration, plot_w))
+    parts.append(
+        f'<polyline class="tl-curve" data-label="{esc(label)}" '
+        f'data-samples="{len(points)}" points="{drawn}" fill="none" '
+        f'stroke="{colours.get(label, LABEL_COLOURS[-1])}" '
+        'stroke-width="1" stroke-linejoin="round"><title>'
+        f'{esc(label)}: {len(points)} sampled scores</title></polyline>')
   for clip in sorted(clips, key=lambda c: c['start_ms']):
     colour = colours.get(clip['label'], LABEL_COLOURS[-1])
     x0, x1 = x(clip['start_ms']), x(clip['end_ms'])
@@ -222,7 +257,7 @@ def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
                  'font-size="10" text-anchor="end" fill="#c4302b">'
                  f'threshold {threshold:.2f}</text>')
   legend_x = left
-  for label in sorted({c['label'] for c in clips}):
+  for label in sorted({c['label'] for c in clips} | set(curves)):
     parts.append(f'<rect x="{legend_x}" y="{height - 11}" width="9" '
                  f'height="9" fill="{colours.get(label, LABEL_COLOURS[-1])}"/>'
                  f'<text x="{legend_x + 12}" y="{height - 3}" font-size="10" '
@@ -343,12 +378,14 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
   clips = review_query.top_clips(con, request.clip_filter,
                                  with_thumbnails=True)
   keys = {(c['video_id'], c['scan_id']) for c in clips}
-  ledger = {(v['video_id'], v['scan_id']): v
-            for v in data.videos.to_pylist()
-            if (v['video_id'], v['scan_id']) in keys}
+  ledger = {key: row for key, row in
+            review_query.ledger_by_clip_scan(data).items() if key in keys}
   all_clips = [c for c in data.clips.drop_columns(['thumbnail']).to_pylist()
                if (c['video_id'], c['scan_id']) in keys]
-  colours = label_colours([c['label'] for c in all_clips])
+  curves = stored_scores.score_curves(request.root, data, keys)
+  colours = label_colours([c['label'] for c in all_clips] +
+                          [label for by_label in curves.values()
+                           for label in by_label])
   clips_by_video: Dict[Tuple[str, str], List[Dict]] = (
       collections.defaultdict(list))
   for clip in all_clips:
@@ -370,7 +407,8 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
         hash_matches=matches_by_video.get((video_id, scan_id), []),
         timeline_svg=timeline_svg(
             video_clips, row.get('duration_ms') or 0,
-            video_clips[0]['threshold'], colours))
+            video_clips[0]['threshold'], colours,
+            curves=curves.get((video_id, scan_id))))
   page_clips = []
   for clip in clips:
     extract = read_matching_extract(request.extract_dir, clip)
@@ -822,10 +860,10 @@ class ReviewApp:
     self.durations = review_query.video_durations_ms(data)
     identity = [c for c in scan_ledger.VERSION_COLUMNS
                 if c in data.videos.column_names]
-    ledger = {(v['scan_id'], v['video_id']): v
-              for v in data.videos.select(
-                  ['scan_id', 'video_id', 'video_uri', 'size_bytes',
-                   'source_updated_at', *identity]).to_pylist()}
+    ledger = {(scan_id, video_id): row for (video_id, scan_id), row in
+              review_query.ledger_by_clip_scan(
+                  data, ['video_uri', 'size_bytes', 'source_updated_at',
+                         *identity]).items()}
     self.sources: Dict[Tuple[str, str], SourceRecord] = {}
     for clip in rows:
       key = (clip['scan_id'], clip['video_id'])

@@ -26,7 +26,7 @@ from pipeline.scan.settings import ScanSettings
 
 class ScanVideos(beam.PTransform):
   """Input specs -> {dataset name: records}: flagged clips, ledger rows,
-  frame hashes (with ``--hashes``) and hash matches (with ``--bank``)."""
+  frame scores (with ``--frame-scores``), frame hashes (with ``--hashes``) and hash matches (with ``--bank``)."""
 
   def __init__(self, settings: ScanSettings):
     super().__init__()
@@ -110,9 +110,11 @@ class ScanVideos(beam.PTransform):
         | 'GroupByVideo' >> beam.CoGroupByKey()
         | 'AssembleVideos' >> beam.ParDo(
             transforms.AssembleVideoFn(s)).with_outputs(
-                transforms.LEDGER, main='clips'))
+                transforms.LEDGER, transforms.FRAME_SCORES, main='clips'))
     outputs = {'flagged_clips': assembled['clips'],
                'videos': assembled[transforms.LEDGER]}
+    if s.config.frame_scores:
+      outputs['frame_scores'] = assembled[transforms.FRAME_SCORES]
     if s.config.hashes:
       outputs['frame_hashes'] = decoded[transforms.HASHES]
     if s.config.banks:

@@ -32,6 +32,7 @@ from pipeline.storage.parquet import WriteDataset
 WRITE_LABELS = {
     'flagged_clips': 'WriteFlaggedClips',
     'videos': 'WriteLedger',
+    'frame_scores': 'WriteFrameScores',
     'frame_hashes': 'WriteFrameHashes',
     'hash_matches': 'WriteHashMatches',
 }

@@ -36,6 +36,7 @@ from pipeline.media import segments as segment_planning
 from pipeline.records import Failure
 from pipeline.records import FlaggedClip
 from pipeline.records import FrameScore
+from pipeline.records import SampleScore
 from pipeline.records import SegmentOutcome
 from pipeline.records import Skipped
 from pipeline.records import SourceVersion
@@ -50,9 +51,11 @@ DUPLICATE_VIDEO_ID = 'duplicate_video_id'
 class VideoResult(NamedTuple):
   """What one video writes: its clips and its ledger row (one row per
   input: several only when inputs share a ``video_id``; none for scores
-  that arrive without any probe record, which cannot happen)."""
+  that arrive without any probe record, which cannot happen), and with
+  ``--frame-scores`` its scored samples."""
   clips: List[FlaggedClip]
   rows: List[VideoLedgerRow]
+  samples: Sequence[SampleScore] = ()
 
 
 def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
@@ -148,26 +151,71 @@ def failed_probe_row(failure: Failure,
       **identity_fields(failure))
 
 
-def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
-                  settings: ScanSettings) -> List[FlaggedClip]:
-  """The clips of a probed video's scores, each with its id and the
-  thumbnail of its peak sample."""
-  spec, config = settings.spec, settings.config
-  spans = clip_assembly.assemble_clips(scores, spec.labels,
-                                       settings.clip_rules, info.duration_ms)
+class ClipOrigin(NamedTuple):
+  """Who flags the clips of ``clips_of_scores``: the model, and the run
+  (a scan, or a ``rescan rethreshold`` of ``source_scan_id``)."""
+  model_name: str
+  model_version: str
+  scan_id: str
+  scanned_at: datetime.datetime
+  source_scan_id: Optional[str] = None
+
+
+def clips_of_scores(video_id: str, video_uri: str, duration_ms: int,
+                    scores: Sequence[FrameScore], labels: Sequence[str],
+                    rules: clip_assembly.ClipRules,
+                    origin: ClipOrigin) -> List[FlaggedClip]:
+  """The clips of one video's scores (``clips.assemble_clips``), each with
+  its id and the thumbnail of its peak sample: what a scan writes, and
+  what ``rescan rethreshold`` re-assembles from stored scores."""
+  spans = clip_assembly.assemble_clips(scores, labels, rules, duration_ms)
   thumbnail_at = {score.ts_ms: score.thumbnail for score in scores}
   return [
       FlaggedClip(
-          clip_id=clip_assembly.clip_id(info.video_id, span.label,
-                                        span.start_ms, spec.version),
-          video_id=info.video_id, video_uri=info.uri, label=span.label,
+          clip_id=clip_assembly.clip_id(video_id, span.label,
+                                        span.start_ms, origin.model_version),
+          video_id=video_id, video_uri=video_uri, label=span.label,
           start_ms=span.start_ms, end_ms=span.end_ms, peak_ms=span.peak_ms,
           peak_score=span.peak_score, mean_score=span.mean_score,
-          frames=span.frames, model_name=spec.name,
-          model_version=spec.version, threshold=settings.threshold,
-          scan_id=config.scan_id, scanned_at=config.scanned_at,
-          thumbnail=thumbnail_at.get(span.peak_ms))
+          frames=span.frames, model_name=origin.model_name,
+          model_version=origin.model_version, threshold=rules.threshold,
+          scan_id=origin.scan_id, scanned_at=origin.scanned_at,
+          thumbnail=thumbnail_at.get(span.peak_ms),
+          source_scan_id=origin.source_scan_id)
       for span in spans
+  ]
+
+
+def scan_origin(settings: ScanSettings) -> ClipOrigin:
+  """The clips of this scan are the scan's own."""
+  return ClipOrigin(settings.spec.name, settings.spec.version,
+                    settings.config.scan_id, settings.config.scanned_at)
+
+
+def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
+                  settings: ScanSettings) -> List[FlaggedClip]:
+  """The clips of a probed video's scores (``clips_of_scores``)."""
+  return clips_of_scores(info.video_id, info.uri, info.duration_ms, scores,
+                         settings.spec.labels, settings.clip_rules,
+                         scan_origin(settings))
+
+
+def sample_scores(info: VideoInfo, scores: Sequence[FrameScore],
+                  settings: ScanSettings) -> List[SampleScore]:
+  """The ``frame_scores`` rows of a probed video: one per sample and label,
+  by label then time (so a label's curve is contiguous and compresses),
+  each with the scan's clip rules."""
+  rules = settings.clip_rules
+  ordered = sorted(scores, key=lambda s: s.ts_ms)
+  return [
+      SampleScore(scan_id=settings.config.scan_id, video_id=info.video_id,
+                  video_uri=info.uri, label=label, ts_ms=score.ts_ms,
+                  score=score.scores[column], threshold=rules.threshold,
+                  sample_interval_ms=rules.sample_interval_ms,
+                  merge_gap_ms=rules.merge_gap_ms,
+                  min_clip_ms=rules.min_clip_ms)
+      for column, label in enumerate(settings.spec.labels)
+      for score in ordered
   ]
 
 
@@ -227,6 +275,8 @@ def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
   fatal = [o for o in errors
            if o.error_kind in media_errors.FATAL_SEGMENT_KINDS]
   clips = flagged_clips(info, scores, settings)
+  samples = (sample_scores(info, scores, settings)
+             if settings.config.frame_scores else ())
   reported = (fatal or errors or [None])[0]
   status = schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED
   error_kind = reported.error_kind if reported else None
@@ -240,7 +290,7 @@ def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
       settings, status=status, error_kind=error_kind,
       error_message=error_message,
       max_score=max(max(score.scores) for score in scores),
-      clips=len(clips), **common)])
+      clips=len(clips), **common)], samples)
 
 
 def assemble_video(video_id: str, probed: Sequence[VideoInfo],

@@ -91,6 +91,7 @@ class ScanConfig:
   decode_threads: int = 0
   inference_threads: int = 0
   hashes: bool = True
+  frame_scores: bool = True
   hash_seconds: float = 1.0
   banks: Tuple[str, ...] = ()
   allowed_prefixes: Tuple[str, ...] = ()
@@ -214,6 +215,16 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
       'and store them in ROOT/frame_hashes/ (default: true).')
   parser.add_argument('--no-hashes', '--no_hashes', dest='hashes',
                       action='store_false', help='Same as --hashes=false.')
+  parser.add_argument(
+      '--frame-scores', '--frame_scores', dest='frame_scores',
+      type=flag_types.boolean, nargs='?', const=True, default=True,
+      metavar='BOOL',
+      help='Store every scored sample\'s score per label in '
+      'ROOT/frame_scores/, for near-misses, the page\'s score curve and '
+      '`rescan rethreshold` without decoding (default: true).')
+  parser.add_argument('--no-frame-scores', '--no_frame_scores',
+                      dest='frame_scores', action='store_false',
+                      help='Same as --frame-scores=false.')
   _add(parser, 'hash_seconds', type=HASH_SECONDS, default=1.0,
        help='Seconds between hashed frames, as vPDQ, in '
        f'{HASH_SECONDS.interval} (default %(default)s).')

@@ -40,6 +40,7 @@ NAMESPACE = progress.NAMESPACE
 OUTCOMES = 'outcomes'
 HASHES = 'hashes'
 LEDGER = 'ledger'
+FRAME_SCORES = 'frame_scores'
 DEAD_LETTER = 'dead_letter'
 
 
@@ -253,7 +254,8 @@ class ScoreToRecordFn(beam.DoFn):
 
 class AssembleVideoFn(beam.DoFn):
   """One video's probe record, segment outcomes and scores -> its clips
-  (main output) and its ledger row (``ledger.assemble_video``)."""
+  (main output), its ledger row and, with ``--frame-scores``, its scored
+  samples (``ledger.assemble_video``)."""
 
   def __init__(self, settings: ScanSettings):
     self._settings = settings
@@ -280,6 +282,8 @@ class AssembleVideoFn(beam.DoFn):
     for row in result.rows:
       self._by_status[row.status].inc()
       yield beam.pvalue.TaggedOutput(LEDGER, row)
+    for sample in result.samples:
+      yield beam.pvalue.TaggedOutput(FRAME_SCORES, sample)
 
 
 def key_by_video(record):

@@ -1,10 +1,11 @@
 """Writing and reading back the scan's Parquet datasets on any filesystem."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -119,6 +120,36 @@ def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
   tables = [cast_file(read_parquet_file(path), schema, path)
             for path in parquet_paths(
                 schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')]
+  if not tables:
+    return schema.empty_table()
+  return pa.concat_tables(tables)
+
+
+def read_partition_rows(root: str, dataset: str, scan_id: str,
+                        column: str, values: Sequence[str],
+                        batch_rows: int = 65_536) -> pa.Table:
+  """One scan's rows of one dataset whose ``column`` is among ``values``,
+  read file by file in record batches: memory holds the rows asked for
+  and one batch, not the partition (``frame_scores`` of a long scan)."""
+  check_scan_id(scan_id)
+  schema = schemas.DATASETS[dataset]
+  wanted = pa.array(sorted(set(values)), schema.field(column).type)
+  tables = []
+  for path in parquet_paths(
+      schemas.partition_dir(root, dataset, scan_id) + '/*.parquet'):
+    try:
+      with FileSystems.open(
+          path, mime_type='application/octet-stream',
+          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        batches = [
+            batch.filter(pc.is_in(batch.column(column), value_set=wanted))
+            for batch in pq.ParquetFile(f).iter_batches(
+                batch_size=batch_rows)]
+    except pa.ArrowException as exc:
+      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
+                              f'{_one_line(exc)}') from exc
+    if batches:
+      tables.append(cast_file(pa.Table.from_batches(batches), schema, path))
   if not tables:
     return schema.empty_table()
   return pa.concat_tables(tables)
