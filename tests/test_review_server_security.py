@@ -441,8 +441,7 @@ def test_a_valid_note_and_verdict_round_trip(review):
 
 
 def test_media_is_resolved_by_scan_and_video_never_by_video_id_alone(review):
-  page = review.request('GET', '/')[2].decode('utf-8')
-  data = json.loads(page.split('id="review-data">')[1].split('</script>')[0])
+  data = json.loads(review.request('GET', '/api/clips')[2])
   assert {c['scan_id'] for c in data['clips']} == set(SCANS)
   for clip in data['clips']:
     src = clip['player']['src']
