@@ -323,6 +323,7 @@ function previousPage(selectIndex, keyTime) {
 let filterTimer = null;
 function filtersChanged(delayMs) {
   clearTimeout(filterTimer);
+  document.body.dataset.loading = 'true';  // until the page asked for is shown
   filterTimer = setTimeout(() => loadPage(readQuery(), 0), delayMs || 0);
 }
 
