@@ -301,3 +301,45 @@ def test_an_hevc_source_and_its_copied_extract_play_as_h264(
     assert state[1] is None and state[0] >= 1 and state[2] > 0, state
     assert state[3] == f'extract ({clip_extract.TRANSCODE})'
     assert '/transcoded/' in state[4]
+
+
+def test_queue_outcomes_disputes_counts_and_orders(root):
+  """``queue_page`` against verdicts planted on three clips: a lone
+  violating, a tie (disputed) and a majority with a dissent."""
+  top = [c[0] for c in _truth(root, order=BY_SCORE)[:3]]
+  planted = ((top[0], 'alice', 'violating'), (top[1], 'alice', 'violating'),
+             (top[1], 'bob', 'not_violating'), (top[2], 'alice', 'unsure'),
+             (top[2], 'bob', 'unsure'), (top[2], 'carol', 'violating'))
+  for clip_id, reviewer, verdict in planted:
+    review_query.append_verdict(root, clip_id, verdict, reviewer)
+  con = review_query.connect(review_query.load_review_data(root))
+
+  def page(**fields):
+    return review_queue.queue_page(con, review_query.ClipFilter(),
+                                   review_queue.QueueQuery(**fields))
+
+  assert [c['clip_id'] for c in page(outcome='violating').clips] == [top[0]]
+  assert [c['clip_id'] for c in page(outcome='disputed').clips] == [top[1]]
+  assert [c['clip_id'] for c in page(outcome='unsure').clips] == [top[2]]
+  disagree = page(disputed=True)
+  assert [c['clip_id'] for c in disagree.clips] == top[1:]
+  assert [len(c['history']) for c in disagree.clips] == [2, 3]
+  unreviewed = page(unreviewed=True, limit=200)
+  assert (unreviewed.total, unreviewed.matching, unreviewed.reviewed,
+          unreviewed.disputes) == (CLIPS - 3, CLIPS, 3, 2)
+  assert not set(top) & {c['clip_id'] for c in unreviewed.clips}
+  capped = page(max_score=0.6, min_score=0.55, label='weapon', limit=200)
+  expected = _truth(root, "label = 'weapon' AND peak_score BETWEEN 0.55 "
+                    'AND 0.6', BY_SCORE)
+  assert capped.total == len(expected)
+  assert [c['clip_id'] for c in capped.clips] == [c[0] for c in
+                                                  expected[:200]]
+  newest = page(sort='time').clips[0]
+  assert newest['scan_id'] == review_output.SCAN_IDS[1]
+  by_video = page(sort='video', offset=100).clips
+  assert [c['video_uri'] for c in by_video] == sorted(
+      c[1] for c in _truth(root))[100:150]
+  with pytest.raises(review_queue.QueueError):
+    page(limit=review_queue.MAX_PAGE_SIZE + 1)
+  assert review_queue.sort_keys('score')[:2] == [('peak_score', -1),
+                                                 ('mean_score', -1)]

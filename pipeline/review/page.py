@@ -230,15 +230,6 @@ function passesState(clip, q) {
   return true;
 }
 
-const ORDERS = {
-  score: [['peak_score', -1], ['mean_score', -1], ['video_uri', 1],
-          ['start_ms', 1], ['label', 1], ['scan_id', 1], ['clip_id', 1]],
-  time: [['scanned_at', -1], ['video_uri', 1], ['start_ms', 1], ['label', 1],
-         ['scan_id', 1], ['clip_id', 1]],
-  video: [['video_uri', 1], ['start_ms', 1], ['label', 1], ['scan_id', 1],
-          ['clip_id', 1]],
-};
-
 // The static export's queue: the served page's rules (pipeline.review.queue)
 // over the clips embedded in the page.
 function localPage(q) {
@@ -250,7 +241,7 @@ function localPage(q) {
     (!video || c.video_id === q.video ||
      c.video_uri.toLowerCase().includes(video)));
   const rows = matching.filter((c) => passesState(c, q));
-  const order = ORDERS[q.sort] || ORDERS.score;
+  const order = DATA.sorts[q.sort];  // pipeline.review.queue.SORTS
   rows.sort((a, b) => {
     for (const [key, dir] of order) {
       if (a[key] < b[key]) return -dir;
@@ -331,7 +322,7 @@ function setUpToolbar() {
   $('f-label').append(...DATA.labels.map((l) => el('option', { value: l, text: l })));
   $('f-outcome').append(...DATA.outcome_choices.map((o) =>
     el('option', { value: o, text: OUTCOME_TITLES[o] || o })));
-  $('f-sort').append(...DATA.sorts.map((o) =>
+  $('f-sort').append(...Object.keys(DATA.sorts).map((o) =>
     el('option', { value: o, text: SORT_TITLES[o] || o })));
   $('f-limit').append(...DATA.page_sizes.map((n) =>
     el('option', { value: String(n), text: String(n) })));

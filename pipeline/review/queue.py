@@ -40,6 +40,17 @@ SORTS: Dict[str, str] = {
     'video': f'video_uri, start_ms, label, {_TIE_BREAK}',
 }
 DEFAULT_SORT = 'score'
+
+
+def sort_keys(sort: str) -> List[Tuple[str, int]]:
+  """``SORTS[sort]`` as ``(column, 1 ascending | -1 descending)`` pairs:
+  how the static export sorts its embedded clips the same way."""
+  keys = []
+  for term in SORTS[sort].split(','):
+    column, _, direction = term.strip().partition(' ')
+    keys.append((column, -1 if direction.strip().upper() == 'DESC' else 1))
+  return keys
+
 OUTCOME_CHOICES: Tuple[str, ...] = (*review_tables.VERDICTS,
                                     review_query.DISPUTED)
 DEFAULT_PAGE_SIZE = 50

@@ -417,7 +417,8 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
       verdict_choices=[dict(value=v, key=key, title=title)
                        for v, (key, title) in VERDICT_KEYS.items()],
       outcome_choices=list(review_queue.OUTCOME_CHOICES),
-      sorts=list(review_queue.SORTS), page_size=review_queue.DEFAULT_PAGE_SIZE,
+      sorts={sort: review_queue.sort_keys(sort) for sort in review_queue.SORTS},
+      page_size=review_queue.DEFAULT_PAGE_SIZE,
       page_sizes=list(PAGE_SIZES), clips=[], videos={})
   if request.mode == SERVE:
     if token:
