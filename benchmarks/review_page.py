@@ -16,7 +16,10 @@ Figures (milliseconds, min / median / max over the repeats):
 - verdict then next clip (2): key press to the next clip painted, the
   verdict recorded on the way (a real POST writing a Parquet file).
 
-Also the bytes the browser receives: the page, and one page of clips.
+Also the bytes the browser receives: the page, and one page of clips;
+and, side by side, the static export holding all 10,000 clips (what every
+page load carried before the served page asked for a page at a time):
+its size, first paint and ready.
 """
 from __future__ import annotations
 
@@ -51,6 +54,20 @@ def _key_to_paint(driver, key: str) -> float:
       driver, 'return document.body.dataset.keyToPaintMs', 60))
 
 
+def _load_times(driver, url: str, loads: int) -> Dict[str, Dict]:
+  first_paint, ready = [], []
+  for _ in range(loads):
+    driver.get(url)
+    browser_driver.wait_for(driver, PAGE_READY, 120)
+    timing = driver.execute_script("""
+        const paint = performance.getEntriesByName('first-contentful-paint')[0];
+        return [paint ? paint.startTime : null,
+                Number(document.body.dataset.readyMs)];""")
+    first_paint.append(timing[0])
+    ready.append(timing[1])
+  return dict(first_paint_ms=_spread(first_paint), ready_ms=_spread(ready))
+
+
 def measure(root: str, moves: int, loads: int, workdir: str) -> Dict:
   request = review_report.ReportRequest(
       root, review_query.ClipFilter(), review_report.SERVE, 'benchmark')
@@ -58,19 +75,16 @@ def measure(root: str, moves: int, loads: int, workdir: str) -> Dict:
   app = review_report.ReviewApp(request, review_query.load_review_data(root),
                                 os.path.join(workdir, 'cut'), 2.0)
   app_start_s = time.perf_counter() - started
-  first_paint, ready = [], []
+  static_path = os.path.join(workdir, 'all.html')
+  review_report.write_static_page(
+      review_query.load_review_data(root), review_report.ReportRequest(
+          root, review_query.ClipFilter()), static_path)
   with review_report.ReviewServer(app, port=0) as server, \
       browser_driver.headless_chromium(
           browser_driver.CHROMIUM, os.path.join(workdir, 'profile')) as driver:
-    for _ in range(loads):
-      driver.get(server.url)
-      browser_driver.wait_for(driver, PAGE_READY, 60)
-      timing = driver.execute_script("""
-          const paint = performance.getEntriesByName('first-contentful-paint')[0];
-          return [paint ? paint.startTime : null,
-                  Number(document.body.dataset.readyMs)];""")
-      first_paint.append(timing[0])
-      ready.append(timing[1])
+    static = dict(_load_times(driver, 'file://' + static_path, loads),
+                  page_bytes=os.path.getsize(static_path))
+    served = _load_times(driver, server.url, loads)
     total = int(driver.execute_script('return document.body.dataset.total'))
     page_bytes = len(app.page.encode('utf-8'))
     one_page = app.queue(review_report.parse_queue_query({}))
@@ -90,7 +104,7 @@ def measure(root: str, moves: int, loads: int, workdir: str) -> Dict:
   return dict(
       clips=total, app_start_s=round(app_start_s, 2),
       page_bytes=page_bytes, api_page_bytes=api_bytes, page_size=page_size,
-      first_paint_ms=_spread(first_paint), ready_ms=_spread(ready),
+      **served, static_export_all_clips=static,
       next_clip_ms=_spread(next_clip), next_page_ms=_spread(next_page),
       verdict_then_next_ms=_spread(verdict_next))
 

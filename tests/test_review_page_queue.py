@@ -16,6 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from benchmarks import review_output
+from pipeline.cli import report as report_cli
 from pipeline.review import extract as clip_extract
 from pipeline.review import query as review_query
 from pipeline.review import queue as review_queue
@@ -343,3 +344,29 @@ def test_queue_outcomes_disputes_counts_and_orders(root):
     page(limit=review_queue.MAX_PAGE_SIZE + 1)
   assert review_queue.sort_keys('score')[:2] == [('peak_score', -1),
                                                  ('mean_score', -1)]
+
+
+def test_the_static_export_filters_sorts_and_pages_its_clips(root, tmp_path,
+                                                             browser):
+  """The read-only export pages the clips it holds by the served page's
+  rules (``localPage``) and says how many of how many it holds."""
+  html_path = tmp_path / 'report.html'
+  assert report_cli.main(['--output', root, '--html', str(html_path),
+                          '--limit', '300']) == 0
+  browser.get(html_path.as_uri())
+  _wait(browser, READY)
+  assert 'top 300 of 10,000 clips' in _text(browser, 'summary')
+  assert _text(browser, 'range') == 'clips 1–50 of 300'
+  top = _truth(root, order=BY_SCORE)[:300]
+  assert _cards(browser) == [c[0] for c in top[:50]]
+  browser.find_element(By.ID, 'next-page').click()
+  _wait(browser, READY)
+  assert _cards(browser) == [c[0] for c in top[50:100]]
+  _choose(browser, 'f-label', 'nudity')
+  _set(browser, 'f-max', '0.95')
+  nudity = [c for c in _truth(root, "label = 'nudity' AND "
+                              'peak_score <= 0.95', BY_SCORE)
+            if c[0] in {t[0] for t in top}]
+  assert _text(browser, 'range') == f'clips 1–{min(len(nudity), 50)} of ' \
+      f'{len(nudity)}'
+  assert _cards(browser) == [c[0] for c in nudity[:50]]

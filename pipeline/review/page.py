@@ -616,6 +616,8 @@ document.addEventListener('keydown', (event) => {
 function renderHashSection() {
   const rows = DATA.hash_matches || [];
   $('hash-section').hidden = rows.length === 0;
+  $('hash-title').textContent = 'Known-content hash matches (strongest ' +
+    number(rows.length) + ' of ' + number(DATA.hash_matches_total) + ')';
   document.querySelector('#hash-table tbody').replaceChildren(...rows.map((m) =>
     el('tr', {}, el('td', { title: m.video_uri, text: basename(m.video_uri) }),
       el('td', { text: m.bank }), el('td', { text: m.entry_id }),

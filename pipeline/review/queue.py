@@ -225,3 +225,14 @@ def rows_of_videos(con: duckdb.DuckDBPyConnection, ids: Sequence[str]
                 f'FROM videos WHERE {condition}', params),
           _rows(con, 'SELECT * EXCLUDE (thumbnail) FROM flagged_clips '
                 f'WHERE {condition}', params))
+
+
+def count_hash_matches(con: duckdb.DuckDBPyConnection,
+                       video_ids: Optional[Sequence[str]] = None) -> int:
+  """How many hash matches there are (of ``video_ids`` when given): the M
+  of the page's "N of M" hash matches."""
+  if video_ids is None:
+    return _rows(con, 'SELECT count(*) AS n FROM hash_matches')[0]['n']
+  ids = list(video_ids) or ['']
+  return _rows(con, 'SELECT count(*) AS n FROM hash_matches WHERE video_id '
+               f"IN ({', '.join('?' for _ in ids)})", ids)[0]['n']

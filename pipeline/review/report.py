@@ -407,13 +407,15 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
   how many matched) and filters, sorts and pages them in the browser."""
   con = review_query.connect(data)
   labels = review_queue.labels(con)
-  matches = review_query.top_hash_matches(
-      con, review_queue.video_ids(con, request.clip_filter)
-      if request.clip_filter.videos else None, MAX_HASH_MATCH_ROWS)
+  match_videos = (review_queue.video_ids(con, request.clip_filter)
+                  if request.clip_filter.videos else None)
+  matches = review_query.top_hash_matches(con, match_videos,
+                                          MAX_HASH_MATCH_ROWS)
   model = dict(
       mode=request.mode, root=request.root, reviewer=request.reviewer,
       generated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
       labels=labels, hash_matches=[_jsonable(m) for m in matches],
+      hash_matches_total=review_queue.count_hash_matches(con, match_videos),
       verdict_choices=[dict(value=v, key=key, title=title)
                        for v, (key, title) in VERDICT_KEYS.items()],
       outcome_choices=list(review_queue.OUTCOME_CHOICES),
