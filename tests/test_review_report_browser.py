@@ -119,7 +119,9 @@ def test_web_app_serves_ranges_records_verdicts_and_cuts_on_demand(
     status, headers, body = _fetch(server.url)
     assert status == 200 and headers['Content-Type'].startswith('text/html')
     # The served page holds no clips: it asks for them a page at a time.
-    assert b'"clip_id"' not in body
+    data = json.loads(body.decode('utf-8').split('id="review-data">')[1]
+                      .split('</script>')[0])
+    assert data['clips'] == [] and data['videos'] == {}
     status, _, body = _fetch(server.base_url + 'api/clips?limit=200',
                              token=token)
     page = json.loads(body)
