@@ -168,11 +168,11 @@ def queue_page(con: duckdb.DuckDBPyConnection,
              count(*) FILTER (outcome IS NOT NULL) AS reviewed,
              count(*) FILTER (distinct_verdicts > 1) AS disputes,
              count(*) FILTER ({state}) AS total FROM base""",
-                              params + state_params)[0]
+                 params + state_params)[0]
   clips = _rows(con, f"""{base}
       SELECT * FROM base WHERE {state} ORDER BY {SORTS[query.sort]}
       LIMIT {int(query.limit)} OFFSET {int(query.offset)}""",
-                             params + state_params)
+                params + state_params)
   with_history(con, clips)
   return QueuePage(clips, counts['total'], counts['matching'],
                    counts['reviewed'], counts['disputes'], query.offset,
