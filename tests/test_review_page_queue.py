@@ -112,6 +112,7 @@ def _open(driver, server) -> None:
   _wait(driver, READY)
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_filter_sort_unreviewed_and_paging_on_10000_clips(root, tmp_path,
                                                          browser):
   by_score = _truth(root, order=BY_SCORE)
@@ -171,6 +172,7 @@ def test_filter_sort_unreviewed_and_paging_on_10000_clips(root, tmp_path,
     assert sorted(_cards(browser)) == sorted(c[0] for c in in_video)
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_two_reviewers_disagree_and_the_dispute_is_shown(root, tmp_path,
                                                          browser):
   top = _truth(root, order=BY_SCORE)[0][0]
@@ -212,6 +214,7 @@ def test_two_reviewers_disagree_and_the_dispute_is_shown(root, tmp_path,
   assert [d['clip_id'] for d in review_query.disputes(con)] == [top]
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_a_rescan_shows_each_clip_once(root, generated, tmp_path, browser):
   all_rows = duckdb.sql(
       "SELECT count(*), count(DISTINCT clip_id) FROM read_parquet('"
@@ -252,6 +255,7 @@ def _overflow(driver) -> list:
       'return [document.documentElement.scrollWidth, window.innerWidth]')
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_layout_at_800_px_has_no_horizontal_overflow(root, tmp_path,
                                                      browser):
   top = _truth(root, order=BY_SCORE)[0][0]
@@ -278,6 +282,7 @@ def test_layout_at_800_px_has_no_horizontal_overflow(root, tmp_path,
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_an_hevc_source_and_its_copied_extract_play_as_h264(
     root, generated, tmp_path, browser):
   hevc = generated.real_videos['hevc_source.mp4']
@@ -346,6 +351,7 @@ def test_queue_outcomes_disputes_counts_and_orders(root):
                                                  ('mean_score', -1)]
 
 
+@pytest.mark.slow  # real Chromium, like the other page tests
 def test_the_static_export_filters_sorts_and_pages_its_clips(root, tmp_path,
                                                              browser):
   """The read-only export pages the clips it holds by the served page's
