@@ -118,7 +118,16 @@ def test_web_app_serves_ranges_records_verdicts_and_cuts_on_demand(
     assert server.url == server.base_url + '?token=' + token
     status, headers, body = _fetch(server.url)
     assert status == 200 and headers['Content-Type'].startswith('text/html')
-    assert body.count(b'"clip_id"') >= len(clips)
+    # The served page holds no clips: it asks for them a page at a time.
+    data = json.loads(body.decode('utf-8').split('id="review-data">')[1]
+                      .split('</script>')[0])
+    assert data['clips'] == [] and data['videos'] == {}
+    status, _, body = _fetch(server.base_url + 'api/clips?limit=200',
+                             token=token)
+    page = json.loads(body)
+    assert status == 200 and page['total'] == len(clips)
+    assert sorted(c['clip_id'] for c in page['clips']) == sorted(
+        c['clip_id'] for c in clips)
 
     media = (server.base_url + 'media/' + source_clip['scan_id'] + '/' +
              source_clip['video_id'])

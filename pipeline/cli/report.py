@@ -11,11 +11,14 @@
 temporary folder that is removed when it stops.  It listens on loopback
 only unless ``--allow-remote`` is given.  Everything it writes (the page,
 verdicts) is readable by its owner only.
+
+Served, the page pages through every clip that passes the clip filters
+(``--limit`` cuts the static export only, which says "N of M"); verdicts
+are recorded as ``--reviewer`` (default: the OS user).
 """
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 import tempfile
@@ -58,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument('--port', type=port_number,
                       default=review_report.DEFAULT_PORT,
                       help='port to listen on (default %(default)s; 0 = any)')
-  parser.add_argument('--reviewer', default=getpass.getuser(),
-                      help='who records the verdicts (default: the user)')
+  parser.add_argument('--reviewer', default=None,
+                      help='who records the verdicts of this session (the '
+                      'page shows it and cannot change it; default: the OS '
+                      'user)')
   parser.add_argument('--extract-dir', '--extract_dir', dest='extract_dir',
                       default=None, metavar='DIR',
                       help='play extracts cut by "rescan extract --out DIR"')
@@ -131,9 +136,16 @@ def _run(args: argparse.Namespace) -> int:
       model = review_report.write_static_page(data, request, args.html)
     except OSError as exc:
       return _fail(f'cannot write --html {args.html}: {exc.strerror}', 1)
-    print(f"wrote {args.html}: {len(model['clips'])} clips")
+    print(f"wrote {args.html}: {len(model['clips'])} of "
+          f"{model['total_clips']} clips")
   if not args.serve:
     return 0
+  try:
+    args.reviewer = (review_query.default_reviewer() if args.reviewer is None
+                     else args.reviewer)
+    review_query.check_reviewer(args.reviewer)
+  except review_query.VerdictError as exc:
+    return _fail(str(exc), 2)
   request = review_report.ReportRequest(
       args.output, clip_filter, review_report.SERVE, args.reviewer,
       args.extract_dir)

@@ -703,6 +703,8 @@ _OUTCOMES = f"""
                           ORDER BY reviewer) AS verdicts,
                max(reviewed_at) AS last_reviewed_at
         FROM per_reviewer GROUP BY clip_id) p USING (clip_id))"""
+# The same CTEs for the page's queue (``pipeline.review.queue``).
+OUTCOMES_CTE = _OUTCOMES
 
 
 def latest_verdicts(con: duckdb.DuckDBPyConnection) -> Dict[str, Dict]:

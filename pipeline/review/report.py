@@ -77,11 +77,14 @@ from typing import Set
 from typing import Tuple
 from typing import Union
 
+import pyarrow as pa
+
 from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
 from pipeline.review import frame_scores as stored_scores
 from pipeline.review import page as review_page
 from pipeline.review import query as review_query
+from pipeline.review import queue as review_queue
 from pipeline.scan import ledger as scan_ledger
 from pipeline.storage import files as storage
 from schemas import review_tables
@@ -89,6 +92,9 @@ from schemas import review_tables
 STATIC, SERVE = 'static', 'serve'
 DEFAULT_PORT = 8765
 DEFAULT_LIMIT = 200
+# Clips per page the page offers (the served page asks the server for one
+# page at a time).
+PAGE_SIZES = (25, 50, 100, 200)
 MAX_HASH_MATCH_ROWS = 500
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_NOTE_CHARS = 2000
@@ -333,8 +339,14 @@ def player_for(clip: Dict[str, Any], codec: Optional[str],
                extract: Optional[clip_extract.ExtractedClip], mode: str,
                html_dir: Optional[str] = None,
                token: Optional[str] = None) -> Dict[str, Any]:
-  """Where the page plays a clip from, and which time range of it."""
+  """Where the page plays a clip from, and which time range of it: an
+  extract a browser plays, else the source when a browser plays it, else
+  (served) an H.264 extract cut on demand.  A stream-copied HEVC extract
+  (``rescan extract`` copies HEVC) is no extract a browser plays."""
   source_range = (clip['start_ms'] / 1000, clip['end_ms'] / 1000)
+  if extract is not None and not browser_plays(extract.path,
+                                               extract.output_codec):
+    extract = None
   if extract is not None:
     start_s, end_s = extract.clip_range_in_extract_s()
     if mode == SERVE:
@@ -370,32 +382,27 @@ class ReportRequest:
   html_dir: Optional[str] = None
 
 
-def build_page_model(data: review_query.ReviewData, request: ReportRequest,
-                     token: Optional[str] = None) -> Dict[str, Any]:
-  """Everything the page shows, as JSON-ready data.  ``token`` (served
-  pages only) goes into the media URLs and the page's API calls."""
-  con = review_query.connect(data)
-  clips = review_query.top_clips(con, request.clip_filter,
-                                 with_thumbnails=True)
-  keys = {(c['video_id'], c['scan_id']) for c in clips}
-  ledger = {key: row for key, row in
-            review_query.ledger_by_clip_scan(data).items() if key in keys}
-  all_clips = [c for c in data.clips.drop_columns(['thumbnail']).to_pylist()
-               if (c['video_id'], c['scan_id']) in keys]
-  curves = stored_scores.score_curves(request.root, data, keys)
-  colours = label_colours([c['label'] for c in all_clips] +
-                          [label for by_label in curves.values()
-                           for label in by_label])
+def page_videos(con, data: review_query.ReviewData, root: str,
+                keys: Set[Tuple[str, str]],
+                colours: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
+  """The page's part of each ``(video_id, scan_id)`` in ``keys``: its
+  ledger facts (a rethreshold partition's clips find their source scan's
+  row, ``ledger_by_clip_scan``), hash matches and score timeline (all its
+  clips, and each label's stored per-sample curve when the scan kept
+  ``frame_scores``)."""
+  ids = sorted({video_id for video_id, _ in keys})
+  clip_rows = review_queue.clips_of_videos(con, ids)
+  ledger = {key: row for key, row in review_query.ledger_by_clip_scan(
+      data, ['codec', 'duration_ms']).items() if key in keys}
+  curves = stored_scores.score_curves(root, data, keys)
   clips_by_video: Dict[Tuple[str, str], List[Dict]] = (
       collections.defaultdict(list))
-  for clip in all_clips:
-    clips_by_video[(clip['video_id'], clip['scan_id'])].append(clip)
-  matches = review_query.top_hash_matches(
-      con, {video_id for video_id, _ in keys} if request.clip_filter.videos
-      else None, MAX_HASH_MATCH_ROWS)
+  for clip in clip_rows:
+    if (clip['video_id'], clip['scan_id']) in keys:
+      clips_by_video[(clip['video_id'], clip['scan_id'])].append(clip)
   matches_by_video: Dict[Tuple[str, str], List[Dict]] = (
       collections.defaultdict(list))
-  for match in matches:
+  for match in review_query.top_hash_matches(con, ids):
     matches_by_video[(match['video_id'], match['scan_id'])].append(
         _jsonable(match))
   videos = {}
@@ -409,27 +416,66 @@ def build_page_model(data: review_query.ReviewData, request: ReportRequest,
             video_clips, row.get('duration_ms') or 0,
             video_clips[0]['threshold'], colours,
             curves=curves.get((video_id, scan_id))))
-  page_clips = []
+  return videos
+
+
+def page_clips(con, data: review_query.ReviewData,
+               clips: Sequence[Dict[str, Any]], request: ReportRequest,
+               colours: Dict[str, str], token: Optional[str] = None
+               ) -> Tuple[List[Dict[str, Any]], Dict[str, Dict[str, Any]]]:
+  """The cards of ``clips`` (rows with their outcome and ``history``,
+  ``queue.with_history``) and their videos (``page_videos``): thumbnails
+  as data URIs, where each plays from, in JSON-ready form."""
+  videos = page_videos(con, data, request.root,
+                       {(c['video_id'], c['scan_id']) for c in clips},
+                       colours)
+  cards = []
   for clip in clips:
+    key = video_key(clip['video_id'], clip['scan_id'])
     extract = read_matching_extract(request.extract_dir, clip)
-    row = ledger.get((clip['video_id'], clip['scan_id']), {})
-    page_clips.append(dict(
+    cards.append(dict(
         _jsonable(clip), thumbnail=thumbnail_data_uri(clip.get('thumbnail')),
-        video_key=video_key(clip['video_id'], clip['scan_id']),
-        player=player_for(clip, row.get('codec'), extract, request.mode,
-                          request.html_dir, token)))
-  verdicts = ({} if request.mode == SERVE else
-              {k: _jsonable(v) for k, v in
-               review_query.latest_verdicts(con).items()})
+        history=[_jsonable(h) for h in clip.get('history', [])],
+        video_key=key,
+        player=player_for(clip, videos.get(key, {}).get('codec'), extract,
+                          request.mode, request.html_dir, token)))
+  return cards, videos
+
+
+def build_page_model(data: review_query.ReviewData, request: ReportRequest,
+                     token: Optional[str] = None) -> Dict[str, Any]:
+  """Everything the page shows, as JSON-ready data.  Served (``SERVE``),
+  the page asks for its clips a page at a time (``ReviewApp.queue``), and
+  ``token`` goes into its API calls; the static export embeds the clips
+  ``request.clip_filter`` selects (its limit applies: ``total_clips`` is
+  how many matched) and filters, sorts and pages them in the browser."""
+  con = review_query.connect(data)
+  labels = review_queue.labels(con)
+  match_videos = (review_queue.video_ids(con, request.clip_filter)
+                  if request.clip_filter.videos else None)
+  matches = review_query.top_hash_matches(con, match_videos,
+                                          MAX_HASH_MATCH_ROWS)
   model = dict(
       mode=request.mode, root=request.root, reviewer=request.reviewer,
       generated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-      clips=page_clips, videos=videos, verdicts=verdicts,
-      hash_matches=[_jsonable(m) for m in matches],
+      labels=labels, hash_matches=[_jsonable(m) for m in matches],
+      hash_matches_total=review_queue.count_hash_matches(con, match_videos),
       verdict_choices=[dict(value=v, key=key, title=title)
-                       for v, (key, title) in VERDICT_KEYS.items()])
-  if request.mode == SERVE and token:
-    model['token'] = token
+                       for v, (key, title) in VERDICT_KEYS.items()],
+      outcome_choices=list(review_queue.OUTCOME_CHOICES),
+      sorts={sort: review_queue.sort_keys(sort) for sort in review_queue.SORTS},
+      page_size=review_queue.DEFAULT_PAGE_SIZE,
+      page_sizes=list(PAGE_SIZES), clips=[], videos={})
+  if request.mode == SERVE:
+    if token:
+      model['token'] = token
+    return model
+  clips = review_query.top_clips(con, request.clip_filter,
+                                 with_thumbnails=True)
+  review_queue.with_history(con, clips)
+  model['clips'], model['videos'] = page_clips(
+      con, data, clips, request, label_colours(labels))
+  model['total_clips'] = review_query.count_clips(con, request.clip_filter)
   return model
 
 
@@ -651,6 +697,55 @@ def parse_verdict(body: bytes) -> VerdictSubmission:
                            or None, _text_field(fields, 'scan_id', False))
 
 
+_QUEUE_FLOATS = ('min_score', 'max_score')
+_QUEUE_INTS = ('offset', 'limit')
+_QUEUE_FLAGS = ('unreviewed', 'disputed')
+_QUEUE_TEXTS = ('label', 'outcome', 'video', 'sort')
+_FLAG_VALUES = {'1': True, 'true': True, '0': False, 'false': False}
+
+
+def parse_queue_query(query: Dict[str, List[str]]
+                      ) -> review_queue.QueueQuery:
+  """``GET /api/clips``'s parameters (each at most once; empty means not
+  given) as a checked ``queue.QueueQuery``; 400 for anything else."""
+  fields: Dict[str, Any] = {}
+  for name, values in query.items():
+    if name == TOKEN_PARAM:
+      continue
+    if name not in _QUEUE_FLOATS + _QUEUE_INTS + _QUEUE_FLAGS + _QUEUE_TEXTS:
+      raise RequestError(400, f'unknown parameter {name[:40]!r}')
+    if len(values) != 1:
+      raise RequestError(400, f'{name} given {len(values)} times')
+    value = values[0]
+    if len(value) > MAX_ID_CHARS:
+      raise RequestError(400, f'{name} is longer than {MAX_ID_CHARS} '
+                         'characters')
+    if value == '':
+      continue
+    try:
+      if name in _QUEUE_FLOATS:
+        number = float(value)
+        if number != number:  # NaN
+          raise ValueError(value)
+        fields[name] = number
+      elif name in _QUEUE_INTS:
+        if not re.fullmatch(r'\d{1,10}', value):
+          raise ValueError(value)
+        fields[name] = int(value)
+      elif name in _QUEUE_FLAGS:
+        fields[name] = _FLAG_VALUES[value.lower()]
+      else:
+        fields[name] = value
+    except (ValueError, KeyError) as exc:
+      raise RequestError(400, f'{name}: {value[:40]!r} is not valid') from exc
+  parsed = review_queue.QueueQuery(**fields)
+  try:
+    parsed.check()
+  except review_queue.QueueError as exc:
+    raise RequestError(400, str(exc)) from exc
+  return parsed
+
+
 def parse_clip_reference(body: bytes) -> ClipReference:
   """``{"scan_id", "clip_id"}``: which clip to cut."""
   fields = json_object(body)
@@ -848,9 +943,16 @@ class ReviewApp:
     self.token = token or new_token()
     self.page = render_page(build_page_model(data, request, self.token),
                             page_title(request.root))
-    con = review_query.connect(data)
+    # The queue's tables; new verdicts join ``reviews`` as they come.
+    # DuckDB connections are not for concurrent use: every query holds
+    # ``_lock``.
+    self._con = review_query.connect(data)
+    self._data = data
+    self._reviews = data.reviews
+    self._colours = label_colours(review_queue.labels(self._con))
+    self._queue_filter = dataclasses.replace(request.clip_filter, limit=None)
     self.verdicts = {k: _jsonable(v) for k, v in
-                     review_query.latest_verdicts(con).items()}
+                     review_query.latest_verdicts(self._con).items()}
     rows = data.clips.drop_columns(['thumbnail']).to_pylist()
     # Clip ids are unique within a scan only: two scans of one video by
     # one model give their clips the same ids.
@@ -899,7 +1001,27 @@ class ReviewApp:
       raise RequestError(400, 'unknown clip_id')
     return next(c for (_, cid), c in self.clips.items() if cid == clip_id)
 
-  def record_verdict(self, submission: VerdictSubmission) -> Dict[str, Any]:
+  def queue(self, query: review_queue.QueueQuery) -> Dict[str, Any]:
+    """One page of the queue (``GET /api/clips``): its cards, their
+    videos and the counts (``queue.QueuePage``).  Every matching clip is
+    reachable, page by page (the command line's ``--limit`` cuts the
+    static export only)."""
+    with self._lock:
+      try:
+        page = review_queue.queue_page(self._con, self._queue_filter, query)
+      except review_queue.QueueError as exc:
+        raise RequestError(400, str(exc)) from exc
+      cards, videos = page_clips(self._con, self._data, page.clips,
+                                 self.request, self._colours, self.token)
+    return dict(clips=cards, videos=videos, total=page.total,
+                matching=page.matching, reviewed=page.reviewed,
+                disputes=page.disputes, offset=page.offset, limit=page.limit)
+
+  def record_verdict(self, submission: VerdictSubmission
+                     ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Appends the verdict (by the session's reviewer) and returns it
+    with the clip's new ``outcome``, ``reviewers``, ``distinct_verdicts``
+    and ``history``."""
     self.clip(submission.scan_id, submission.clip_id)
     reviewed_at = datetime.datetime.now(datetime.timezone.utc)
     try:
@@ -909,12 +1031,19 @@ class ReviewApp:
     except review_query.VerdictError as exc:
       raise RequestError(400, str(exc)) from exc
     make_private(path, self.request.root)
-    row = dict(clip_id=submission.clip_id, verdict=submission.verdict,
-               reviewer=self.request.reviewer,
-               reviewed_at=reviewed_at.isoformat(), note=submission.note)
+    recorded = dict(clip_id=submission.clip_id, verdict=submission.verdict,
+                    reviewer=self.request.reviewer, reviewed_at=reviewed_at,
+                    note=submission.note)
+    row = _jsonable(recorded)
+    state = [dict(clip_id=submission.clip_id)]
     with self._lock:
       self.verdicts[submission.clip_id] = row
-    return row
+      self._reviews = pa.concat_tables([self._reviews, pa.Table.from_pylist(
+          [recorded], schema=self._reviews.schema)])
+      self._con.register('reviews', self._reviews)
+      review_queue.with_history(self._con, state)
+    state[0]['history'] = [_jsonable(h) for h in state[0]['history']]
+    return row, state[0]
 
   def open_source(self, scan_id: str, video_id: str) -> OpenedMedia:
     """A scan's source video, checked to be the file the scan read."""
@@ -1026,7 +1155,8 @@ def make_private(path: str, root: str) -> None:
 class ReviewHandler(http.server.BaseHTTPRequestHandler):
   """Routes (every one behind ``RequestPolicy``): ``/`` the page;
   ``/media/SCAN/VIDEO_ID``, ``/extracts/SCAN/CLIP.mp4``,
-  ``/transcoded/KEY.mp4`` files with Range support; ``/api/verdicts`` GET
+  ``/transcoded/KEY.mp4`` files with Range support; ``/api/clips`` GET
+  (one page of the queue, ``parse_queue_query``); ``/api/verdicts`` GET
   (latest per clip) and POST (record one); ``/api/extract`` POST (cut a
   browser-playable extract of ``{"scan_id", "clip_id"}``)."""
 
@@ -1135,7 +1265,7 @@ class ReviewHandler(http.server.BaseHTTPRequestHandler):
       else:
         if self.headers.get('Content-Length', '0').strip() not in ('', '0'):
           self.close_connection = True  # a body we will not read
-        self._get(segments)
+        self._get(segments, query)
     except RequestError as exc:
       self._refuse(exc.status, exc.message)
     except (ConnectionError, TimeoutError):
@@ -1163,7 +1293,7 @@ class ReviewHandler(http.server.BaseHTTPRequestHandler):
 
   # --- routes ---
 
-  def _get(self, segments: List[str]) -> None:
+  def _get(self, segments: List[str], query: Dict[str, List[str]]) -> None:
     if segments in (['',], ['index.html']):
       self._send_bytes(200, self.app.page.encode('utf-8'),
                        'text/html; charset=utf-8',
@@ -1172,6 +1302,8 @@ class ReviewHandler(http.server.BaseHTTPRequestHandler):
       with self.app._lock:  # pylint: disable=protected-access
         verdicts = dict(self.app.verdicts)
       self._send_json(200, verdicts)
+    elif segments == ['api', 'clips']:
+      self._send_json(200, self.app.queue(parse_queue_query(query)))
     elif len(segments) == 3 and segments[0] == 'media':
       self._send_media(self.app.open_source(segments[1], segments[2]))
     elif (len(segments) == 3 and segments[0] == 'extracts'
@@ -1186,8 +1318,8 @@ class ReviewHandler(http.server.BaseHTTPRequestHandler):
 
   def _post(self, segments: List[str], body: bytes) -> None:
     if segments == ['api', 'verdicts']:
-      row = self.app.record_verdict(parse_verdict(body))
-      self._send_json(201, {'verdict': row})
+      row, clip = self.app.record_verdict(parse_verdict(body))
+      self._send_json(201, {'verdict': row, 'clip': clip})
     elif segments == ['api', 'extract']:
       target = parse_clip_reference(body)
       self._send_json(200, self.app.extract_on_demand(target.scan_id,
