@@ -14,7 +14,8 @@ import functools
 import json
 import os
 from fractions import Fraction
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (Callable, Iterable, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import av
 import numpy as np
@@ -186,9 +187,12 @@ def derive_video(source: str, path: str, codec: str = 'h264',
                  size: Optional[Tuple[int, int]] = None, crop: float = 0.0,
                  start_s: float = 0.0, end_s: float = float('inf'),
                  options: Sequence[Tuple[str, str]] = (),
-                 mirror: bool = False) -> str:
+                 mirror: bool = False,
+                 effect: Optional[Callable[[np.ndarray], np.ndarray]] = None
+                 ) -> str:
   """A copy of ``source``: trimmed, cropped by ``crop`` of each side,
-  mirrored left to right, scaled to ``size``, re-encoded with ``codec``."""
+  mirrored left to right, scaled to ``size``, edited by ``effect`` (RGB
+  frame -> RGB frame), re-encoded with ``codec``."""
   rate, frames = _decoded_rgb(source)
   kept = [rgb for ms, rgb in frames if start_s * 1000 <= ms < end_s * 1000]
   height, width = kept[0].shape[:2]
@@ -198,9 +202,10 @@ def derive_video(source: str, path: str, codec: str = 'h264',
   def transform(rgb):
     cut = rgb[dy:height - dy, dx:width - dx]
     cut = np.ascontiguousarray(cut[:, ::-1] if mirror else cut)
-    return av.VideoFrame.from_ndarray(cut, format='rgb24').reformat(
+    out = av.VideoFrame.from_ndarray(cut, format='rgb24').reformat(
         width=out_size[0], height=out_size[1],
         interpolation='AREA').to_ndarray()
+    return np.ascontiguousarray(effect(out)) if effect else out
 
   return encode_frames(path, (transform(f) for f in kept), codec, rate,
                        out_size, options)
