@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from typing import Dict
+from typing import Dict, NamedTuple
 
 import numpy as np
 import pytest
@@ -24,6 +24,9 @@ from model.synthetic_video import write_video
 from pipeline.cli import bank as bank_cli
 from pipeline.cli import match as match_cli
 from pipeline.cli import review as review_cli
+from pipeline.hashes import banks as hash_banks
+from pipeline.hashes import match_job
+from pipeline.hashes import matching as hm
 from pipeline.storage.parquet import read_partition
 from tests.conftest import run_scan
 from tests.test_hash_matching import derive_video
@@ -113,44 +116,80 @@ def _archive(root: str) -> Dict[str, Dict[str, str]]:
           'unrelated': unrelated}
 
 
-def test_a_confirmed_clip_finds_every_copy_and_nothing_else(
-    marker_model_dir, tmp_path, capsys):
-  archive = str(tmp_path / 'archive')
+class Attack(NamedTuple):
+  root: str
+  archive: str
+  files: Dict[str, Dict[str, str]]
+  ids: Dict[str, str]        # video_uri -> video_id
+  clip: dict                 # the source's clip of the attack
+  stored_hashes: int
+
+
+@pytest.fixture(scope='module')
+def attack(marker_model_dir, tmp_path_factory) -> Attack:
+  """The archive, scanned for real (clips and frame hashes)."""
+  base = tmp_path_factory.mktemp('attack')
+  archive = str(base / 'archive')
   files = _archive(archive)
-  root = str(tmp_path / 'out')
+  root = str(base / 'out')
   scan = run_scan(root, [os.path.join(archive, '*')], marker_model_dir,
                   'attack')
   ids = {row['video_uri']: row['video_id'] for row in scan.videos.to_pylist()}
   assert len(ids) == sum(len(group) for group in files.values())
   hashes = read_partition(root, 'frame_hashes', 'attack')
   assert None not in hashes.column('pdq_mirror').to_pylist()
-
-  # The reviewer confirms the source's clip of the attack.
   source_id = ids[files['source']['source']]
   clips = [c for c in scan.clips.to_pylist() if c['video_id'] == source_id
            and c['start_ms'] < ATTACK_S[1] * 1000
            and c['end_ms'] > ATTACK_S[0] * 1000]
   assert len(clips) == 1, clips
-  clip = clips[0]
+  return Attack(root, archive, files, ids, clips[0], hashes.num_rows)
+
+
+def test_banking_needs_a_confirmed_clip(attack, tmp_path, capsys):
+  """No clip has the outcome asked for, or the root holds no scan: one
+  line on stderr, exit 2, no bank written."""
+  bank = str(tmp_path / 'bank')
+  for root, verdict, expected in (
+      (attack.root, 'not_violating', "has the outcome 'not_violating'"),
+      (str(tmp_path), 'violating', 'holds no scan output')):
+    capsys.readouterr()
+    assert bank_cli.main(['import', '--bank', bank, '--id', 'b', '--label',
+                          'x', '--from-verdicts', root, '--verdict',
+                          verdict]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+  assert not os.path.exists(bank)
+
+
+def test_a_confirmed_clip_finds_every_copy_and_nothing_else(
+    attack, tmp_path, capsys):
+  root, files, ids, clip = attack.root, attack.files, attack.ids, attack.clip
+  source_id = ids[files['source']['source']]
+  # The reviewer confirms the source's clip of the attack.
   assert review_cli.main(['verdict', clip['clip_id'], 'violating',
                           '--output', root, '--reviewer', 'ana']) == 0
 
   bank = str(tmp_path / 'bank')
   capsys.readouterr()
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'b', '--label',
+                        'x', '--from-verdicts', root, '--entry-id',
+                        'e']) == 1
+  assert 'named by clip id' in capsys.readouterr().err
   assert bank_cli.main(['import', '--bank', bank, '--id', 'attack',
                         '--label', 'attack', '--from-verdicts', root]) == 0
   assert 'imported 1 entries' in capsys.readouterr().out
   meta = json.loads((tmp_path / 'bank' / 'bank.json').read_text())
   assert meta['sources'][-1]['clip_ids'] == [clip['clip_id']]
   # The entry holds the clip's hashes, not the whole video's.
-  entry = bank_cli.hash_banks.load_bank(bank).entries[0]
+  entry = hash_banks.load_bank(bank).entries[0]
   assert entry.entry_id == entry.source_clip_id == clip['clip_id']
   times = entry.hashes.ts_ms
   assert clip['start_ms'] <= times.min() and times.max() <= clip['end_ms']
   assert 3 <= len(times) < SECONDS
 
   # The sweep: the media are gone, so nothing can be decoded.
-  shutil.move(archive, str(tmp_path / 'archive-gone'))
+  shutil.move(attack.archive, str(tmp_path / 'archive-gone'))
   started = time.perf_counter()
   assert match_cli.main(['--hashes', root, '--bank', bank, '--output', root,
                          '--scan-id', 'sweep']) == 0
@@ -173,7 +212,7 @@ def test_a_confirmed_clip_finds_every_copy_and_nothing_else(
   assert 6000 <= embedded['first_match_ms']
   assert embedded['last_match_ms'] < 6000 + SECONDS * 1000
   with capsys.disabled():
-    print(f'\nsweep of {hashes.num_rows} stored hashes against a '
+    print(f'\nsweep of {attack.stored_hashes} stored hashes against a '
           f'{len(times)}-hash clip: {sweep_s:.1f} s')
 
   # The copies come back to the reviewers as copies of the clip.
@@ -184,3 +223,33 @@ def test_a_confirmed_clip_finds_every_copy_and_nothing_else(
   assert (f"copy of clip {clip['clip_id']} (mirrored): "
           f"{files['source']['source']}") in out
   assert f'see: rescan review video {source_id}' in out
+
+  # And the list of every copy of the clip.
+  assert review_cli.main(['matches', '--output', root, '--clip',
+                          clip['clip_id'], '--format', 'json']) == 0
+  listed = json.loads(capsys.readouterr().out)
+  assert sorted(os.path.basename(m['video_uri']) for m in listed) == \
+      sorted(expected)
+  assert {m['source_video_id'] for m in listed} == {source_id}
+  assert review_cli.main(['matches', '--output', root, '--clip',
+                          'no-such-clip']) == 2
+
+
+def test_rule_flags_override_a_clip_banks_rules(tmp_path):
+  """A bank of clips matches by its own rules unless a flag names one."""
+  bank = str(tmp_path / 'bank')
+  entry = hm.BankEntry('c', 'x', hm.frame_hashes([bytes(32)], [100], [0]),
+                       source_clip_id='c')
+  hash_banks.save_bank(bank, hash_banks.Bank(
+      'b', 'x', 'now', (), (entry,), (), hash_banks.CLIP_MATCH_RULES))
+  own = match_job.parse_match_args(['--hashes', 'r', '--bank', bank,
+                                    '--output', 'r'])
+  assert own.rule_flags == ()
+  assert hash_banks.bank_rules(bank, own.rules, own.rule_flags) == \
+      hash_banks.CLIP_MATCH_RULES
+  flagged = match_job.parse_match_args(['--hashes', 'r', '--bank', bank,
+                                        '--output', 'r',
+                                        '--query-match-pct', '90'])
+  assert hash_banks.bank_rules(bank, flagged.rules, flagged.rule_flags) == \
+      hash_banks.CLIP_MATCH_RULES._replace(query_match_pct=90.0)
+  assert hash_banks.load_bank(bank).entries[0].source_clip_id == 'c'

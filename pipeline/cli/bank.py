@@ -115,6 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 1
   hashes = sum(len(e.hashes.quality) for e in bank.entries)
   what = 'digests' if args.md5 or args.sha256 else 'entries'
+  if args.from_verdicts:
+    what += f', one per clip with outcome {args.verdict!r}'
   print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} {what}; '
         f'now {len(bank.entries)} entries, {hashes} hashes, '
         f'{len(bank.digests)} digests')

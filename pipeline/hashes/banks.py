@@ -612,6 +612,7 @@ def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
     source['hash_scan_id'] = request.hash_scan_id
   if request.from_verdicts:
     source['clip_ids'] = _listed([c.clip_id for c in request.clips])
+    source['outcomes'] = sorted({c.outcome for c in request.clips})
   bank = add_entries(bank, entries, source)
   if request.from_verdicts:
     bank = bank._replace(match_rules=CLIP_MATCH_RULES)

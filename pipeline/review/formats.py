@@ -201,6 +201,9 @@ HASH_MATCH_COLUMNS: Sequence[Column] = (
     ('mirrored', lambda r: 'yes' if r.get('mirrored') else ''),
     ('copy of clip', lambda r: r.get('source_clip_id') or ''),
 )
+# ``rescan review matches``: every match, with its video.
+MATCH_LIST_COLUMNS: Sequence[Column] = (
+    ('video', lambda r: r['video_uri']),) + tuple(HASH_MATCH_COLUMNS)
 
 
 def percent(share: Optional[float]) -> str:

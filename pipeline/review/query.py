@@ -472,17 +472,24 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
 
 def top_hash_matches(con: duckdb.DuckDBPyConnection,
                      video_ids: Optional[Sequence[str]] = None,
-                     limit: Optional[int] = None) -> List[Dict[str, Any]]:
-  """Hash matches, strongest first; only of ``video_ids`` when given.
+                     limit: Optional[int] = None,
+                     source_clip_id: Optional[str] = None
+                     ) -> List[Dict[str, Any]]:
+  """Hash matches, strongest first; only of ``video_ids`` when given, only
+  the copies of the confirmed clip ``source_clip_id`` when given.
 
   A match of a bank entry made from a confirmed clip (``source_clip_id``,
   ``rescan bank import --from-verdicts``) is a copy of that clip: it comes
   with the clip's ``source_video_id``, ``source_video_uri``,
   ``source_start_ms`` and ``source_end_ms`` (null when the root does not
   hold the clip)."""
-  where = f"WHERE {_in('m.video_id', list(video_ids) or [''])}" \
-      if video_ids is not None else ''
+  conditions = [f"{_in('m.video_id', list(video_ids) or [''])}"] \
+      if video_ids is not None else []
   params = (list(video_ids) or ['']) if video_ids is not None else []
+  if source_clip_id is not None:
+    conditions.append('m.source_clip_id = ?')
+    params.append(source_clip_id)
+  where = f"WHERE {' AND '.join(conditions)}" if conditions else ''
   limit_sql = f'LIMIT {int(limit)}' if limit else ''
   return _rows(con, f"""
       WITH source AS (
