@@ -8,7 +8,6 @@ from typing import Optional, Sequence, Tuple
 
 from pipeline.hashes import banks as hash_banks
 from pipeline.hashes.digests import DigestListError
-from pipeline.review import query as review_query
 from pipeline.runtime import usage
 from schemas import review_tables
 
@@ -78,15 +77,30 @@ def import_request(args: argparse.Namespace) -> hash_banks.ImportRequest:
       if args.from_verdicts else ())
 
 
+class VerdictUsageError(ValueError):
+  """``--from-verdicts`` names no scan output root, or no clip in it has
+  the outcome asked for: a usage error (exit 2)."""
+
+
 def confirmed_clips(root: str, verdict: str
                     ) -> Tuple[hash_banks.ClipSource, ...]:
   """The clips under ``root`` whose outcome is ``verdict`` (each video's
-  latest scan, as every review command sees it)."""
-  data = review_query.load_review_data(root)
-  review_query.check_root(root, data)
+  latest scan, as every review command sees it), read by the review
+  library (``pipeline.review.query``: DuckDB, the ``[review]`` extra,
+  imported only here so that the other imports need no extra)."""
+  try:
+    from pipeline.review import query as review_query  # pylint: disable=import-outside-toplevel
+  except ImportError as exc:
+    raise ValueError('--from-verdicts reads verdicts with DuckDB: install '
+                     "the review extra (pip install '.[review]')") from exc
+  try:
+    data = review_query.load_review_data(root)
+    review_query.check_root(root, data)
+  except review_query.ReviewUsageError as exc:
+    raise VerdictUsageError(str(exc)) from exc
   rows = review_query.confirmed_clips(review_query.connect(data), verdict)
   if not rows:
-    raise review_query.ReviewUsageError(
+    raise VerdictUsageError(
         f'no clip under {root} has the outcome {verdict!r} (record one '
         'with rescan review verdict CLIP_ID VERDICT)')
   return tuple(hash_banks.ClipSource(
@@ -105,7 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_import_parser().parse_args(argv[1:])
   try:
     bank, added = hash_banks.import_bank(import_request(args))
-  except (DigestListError, review_query.ReviewUsageError) as exc:
+  except (DigestListError, VerdictUsageError) as exc:
     # a list to fix, or a root or verdict to name again: not a failed run
     print(f'rescan bank import: error: {usage.one_line(exc)}',
           file=sys.stderr)
