@@ -23,11 +23,16 @@ from model.synthetic_video import MARKER_COLOURS
 from model.synthetic_video import write_video
 from pipeline.cli import bank as bank_cli
 from pipeline.cli import match as match_cli
+from pipeline.cli import report as report_cli
 from pipeline.cli import review as review_cli
 from pipeline.hashes import banks as hash_banks
 from pipeline.hashes import match_job
 from pipeline.hashes import matching as hm
 from pipeline.storage.parquet import read_partition
+from selenium.webdriver.common.by import By
+
+from tests import browser
+from tests.browser import CHROMIUM
 from tests.conftest import run_scan
 from tests.test_hash_matching import derive_video
 from tests.test_hash_matching import encode_frames
@@ -233,6 +238,24 @@ def test_a_confirmed_clip_finds_every_copy_and_nothing_else(
   assert {m['source_video_id'] for m in listed} == {source_id}
   assert review_cli.main(['matches', '--output', root, '--clip',
                           'no-such-clip']) == 2
+
+  # The review page: each match says "copy of clip X", a link that opens
+  # the confirmed clip.
+  page = tmp_path / 'page' / 'report.html'
+  page.parent.mkdir()
+  assert report_cli.main(['--output', root, '--html', str(page)]) == 0
+  with browser.headless_chromium(CHROMIUM, str(tmp_path / 'profile')) as web:
+    web.get(page.as_uri())
+    browser.wait_for(web, 'return document.body.dataset.ready')
+    links = web.find_elements(By.CSS_SELECTOR, '#hash-table a.copy-of')
+    assert len(links) == len(expected)
+    assert {link.text for link in links} == {
+        f"copy of clip {clip['clip_id']}",
+        f"copy of clip {clip['clip_id']} (mirrored)"}
+    links[-1].click()
+    assert browser.wait_for(
+        web, "return document.querySelector('.clip-card.selected')"
+        '?.dataset.clipId') == clip['clip_id']
 
 
 def test_rule_flags_override_a_clip_banks_rules(tmp_path):
