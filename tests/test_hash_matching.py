@@ -769,3 +769,30 @@ def test_match_job_refuses_missing_inputs(tmp_path, capsys):
                          str(tmp_path / 'nobank'), '--output',
                          str(tmp_path)]) == 1
   assert 'no hash bank' in capsys.readouterr().err
+
+
+def test_hashes_stored_before_mirror_hashes_existed_still_match(corpus,
+                                                                 tmp_path):
+  """A frame_hashes file without the pdq_mirror column (an older scan) is
+  banked and matched directly: its copies are found, its mirrored copies
+  are not (nothing to match them with), and nothing fails."""
+  out = str(tmp_path / 'out')
+  folder = partition_dir(out, 'frame_hashes', '20261101T000000Z-oldold')
+  os.makedirs(folder)
+  old_schema = pa.schema([f for f in FRAME_HASHES if f.name != 'pdq_mirror'])
+  names = ('orig_a', 'a_reencoded_crf40', 'a_mirrored')
+  rows = [dict(video_id=name, video_uri=f'/archive/{name}', ts_ms=h.ts_ms,
+               pdq=h.pdq, quality=h.quality, scan_id='20261101T000000Z-oldold')
+          for name in names for h in corpus.hashes[name]]
+  pq.write_table(pa.Table.from_pylist(rows, schema=old_schema),
+                 os.path.join(folder, 'part-00000.parquet'))
+  bank = str(tmp_path / 'bank')
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'old', '--label',
+                        'known', '--frame-hashes', out, '--video-id',
+                        'orig_a']) == 0
+  assert match_cli.main(['--hashes', out, '--bank', bank, '--output', out,
+                         '--scan-id', 'match-old']) == 0
+  table = read_partition(out, 'hash_matches', 'match-old').to_pylist()
+  assert sorted(r['video_id'] for r in table) == ['a_reencoded_crf40',
+                                                  'orig_a']
+  assert not any(r['mirrored'] for r in table)
