@@ -30,6 +30,12 @@ FRAME_HASHES = pa.schema(
         pa.field('pdq', PDQ_TYPE, nullable=False),
         pa.field('quality', pa.int32(), nullable=False),
         pa.field('scan_id', pa.string(), nullable=False),
+        pa.field('pdq_mirror', PDQ_TYPE, nullable=True,
+                 metadata={'description': 'PDQ hash of the frame mirrored '
+                           'left to right (PDQ\'s dihedral FlipY variant, '
+                           'from the same DCT); matching also tries it, so '
+                           'a mirrored copy of a banked video matches. '
+                           'Null in files written before it existed'}),
     ],
     metadata={'description': 'One row per hashed frame: the PDQ hash and '
               'quality of the frame on screen at ts_ms, sampled at the '
@@ -65,6 +71,16 @@ HASH_MATCHES = pa.schema(
                            'first_match_ms 0, last_match_ms the duration '
                            'or 0). Null in files written before it '
                            'existed, which hold vpdq matches only'}),
+        pa.field('mirrored', pa.bool_(), nullable=True,
+                 metadata={'description': 'true: the video matched through '
+                           'its frames\' mirror-image hashes (a left-right '
+                           'flipped copy); false for a direct or exact '
+                           'match. Null in files written before it '
+                           'existed'}),
+        pa.field('source_clip_id', pa.string(), nullable=True,
+                 metadata={'description': 'the confirmed clip the matched '
+                           'bank entry was made from (bank import '
+                           '--from-verdicts); null for other entries'}),
     ],
     metadata={'description': 'One row per (video, bank entry) that matched: '
               'under the vPDQ rules (kind "vpdq"), query_match_pct is the '
@@ -85,6 +101,11 @@ BANK_ENTRIES = pa.schema(
         pa.field('hashes', pa.list_(pa.field('item', BANK_HASH,
                                              nullable=False)),
                  nullable=False),
+        pa.field('source_clip_id', pa.string(), nullable=True,
+                 metadata={'description': 'the confirmed clip this entry '
+                           'was made from (import --from-verdicts: its '
+                           'frame hashes in the clip\'s time range); null '
+                           'for entries from other sources'}),
     ],
     metadata={'description': 'One row per known item of a hash bank, with '
               'its frame hashes in frame order.'})

@@ -235,3 +235,30 @@ def test_small_banks_keep_brute_force():
   rng = np.random.default_rng(8)
   entries, _ = _bank_and_videos(rng)
   assert hm.build_index(entries[:10]).hash_index is None
+
+
+def test_mirror_decisions_through_the_bank_index_equal_brute_force(
+    monkeypatch):
+  """Videos whose mirror hashes (not their direct ones) are near-copies of
+  bank entries: the index and brute force decide alike, and the decisions
+  come through the mirror hashes."""
+  monkeypatch.setattr(hm, 'INDEXED_BANK_HASHES', 1)
+  monkeypatch.setattr(hi, 'WORTH_IT', 1e9)     # index even a small bank
+  rng = np.random.default_rng(11)
+  entries, planted = _bank_and_videos(rng)
+  videos = [hm.FrameHashes(_random(len(v.quality), rng), v.quality, v.ts_ms,
+                           mirror=v.pdq) for v in planted]
+  rules = hm.MatchRules(query_match_pct=50.0)
+  indexed = hm.build_index(entries, rules, bank='b')
+  assert indexed.hash_index is not None and indexed.hash_index.tables
+  brute = indexed._replace(hash_index=None)
+  decided = 0
+  for video, direct in zip(videos, planted):
+    by_index = hm.match_bank(video, indexed, rules)
+    assert by_index == hm.match_bank(video, brute, rules)
+    assert all(m.mirrored for m in by_index)
+    # The same decisions as the direct hashes of the planted video.
+    assert [m._replace(mirrored=False) for m in by_index] == \
+        hm.match_bank(direct, brute, rules)
+    decided += len(by_index)
+  assert 5 < decided < len(videos)

@@ -14,7 +14,8 @@ import functools
 import json
 import os
 from fractions import Fraction
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (Callable, Iterable, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import av
 import numpy as np
@@ -31,7 +32,7 @@ from pipeline.hashes import banks as hash_banks
 from pipeline.hashes import match_job
 from pipeline.hashes import matching as hm
 from pipeline.hashes.pdq import FrameHash
-from pipeline.hashes.pdq import hash_frame
+from pipeline.hashes.pdq import hash_frame_and_mirror
 from pipeline.hashes.pdq import pdq_hex
 from pipeline.hashes.pdq import pick_vpdq_frames
 from pipeline.hashes.pdq import vpdq_frame_rate
@@ -185,9 +186,13 @@ def _decoded_rgb(path: str) -> Tuple[float, List[Tuple[float, np.ndarray]]]:
 def derive_video(source: str, path: str, codec: str = 'h264',
                  size: Optional[Tuple[int, int]] = None, crop: float = 0.0,
                  start_s: float = 0.0, end_s: float = float('inf'),
-                 options: Sequence[Tuple[str, str]] = ()) -> str:
+                 options: Sequence[Tuple[str, str]] = (),
+                 mirror: bool = False,
+                 effect: Optional[Callable[[np.ndarray], np.ndarray]] = None
+                 ) -> str:
   """A copy of ``source``: trimmed, cropped by ``crop`` of each side,
-  scaled to ``size``, re-encoded with ``codec``."""
+  mirrored left to right, scaled to ``size``, edited by ``effect`` (RGB
+  frame -> RGB frame), re-encoded with ``codec``."""
   rate, frames = _decoded_rgb(source)
   kept = [rgb for ms, rgb in frames if start_s * 1000 <= ms < end_s * 1000]
   height, width = kept[0].shape[:2]
@@ -195,10 +200,12 @@ def derive_video(source: str, path: str, codec: str = 'h264',
   out_size = size or (width - 2 * dx, height - 2 * dy)
 
   def transform(rgb):
-    cut = np.ascontiguousarray(rgb[dy:height - dy, dx:width - dx])
-    return av.VideoFrame.from_ndarray(cut, format='rgb24').reformat(
+    cut = rgb[dy:height - dy, dx:width - dx]
+    cut = np.ascontiguousarray(cut[:, ::-1] if mirror else cut)
+    out = av.VideoFrame.from_ndarray(cut, format='rgb24').reformat(
         width=out_size[0], height=out_size[1],
         interpolation='AREA').to_ndarray()
+    return np.ascontiguousarray(effect(out)) if effect else out
 
   return encode_frames(path, (transform(f) for f in kept), codec, rate,
                        out_size, options)
@@ -209,6 +216,7 @@ class HashedFrame(NamedTuple):
   ts_ms: int
   pdq: bytes
   quality: int
+  mirror: Optional[bytes] = None   # the hash of the mirrored frame
 
 
 def hash_video(path: str, seconds_per_hash: float = 1.0,
@@ -227,15 +235,18 @@ def hash_video(path: str, seconds_per_hash: float = 1.0,
       kwargs = {'width': size[0], 'height': size[1]} if size else {}
       rgb = pick.frame.to_ndarray(format='rgb24',
                                   interpolation=interpolation, **kwargs)
-      pdq, quality = hash_frame(rgb)
-      out.append(HashedFrame(pick.frame_number, int(round(pick.time_ms)), pdq,
-                             quality))
+      hashes = hash_frame_and_mirror(rgb)
+      out.append(HashedFrame(pick.frame_number, int(round(pick.time_ms)),
+                             hashes.pdq, hashes.quality, hashes.mirror))
   return out
 
 
-def as_frame_hashes(hashed: Sequence[HashedFrame]) -> hm.FrameHashes:
+def as_frame_hashes(hashed: Sequence[HashedFrame],
+                    mirrors: bool = True) -> hm.FrameHashes:
+  """Matcher columns, with the mirror hashes unless ``mirrors`` is False."""
   return hm.frame_hashes([h.pdq for h in hashed], [h.quality for h in hashed],
-                         [h.ts_ms for h in hashed])
+                         [h.ts_ms for h in hashed],
+                         [h.mirror for h in hashed] if mirrors else None)
 
 
 # --------------------------------------------------------------------------
@@ -598,12 +609,21 @@ def corpus(tmp_path_factory) -> Corpus:
                                       crop=0.01), 'orig_b'),
       'b_av1_scaled': (derive_video(b, path('b_av1', 'av1'), codec='av1',
                                     size=(256, 192)), 'orig_b'),
+      # Mirrored left to right: found through the frames' mirror hashes.
+      'a_mirrored': (derive_video(a, path('a_mirror', 'h264'), mirror=True),
+                     'orig_a'),
+      'b_mirrored_reencoded': (derive_video(
+          b, path('b_mirror_vp9', 'vp9'), codec='vp9', size=(288, 216),
+          crop=0.01, mirror=True), 'orig_b'),
   }
   unrelated = {
       f'other_{seed}_{codec}': write_textured_video(
           path(f'other_{seed}', codec), seed, 8.0, codec)
       for seed, codec in ((3, 'h264'), (4, 'vp9'), (5, 'hevc'), (6, 'mpeg4'),
                           (7, 'h264'), (8, 'av1'))}
+  # A mirrored unrelated video is still unrelated.
+  unrelated['other_3_mirrored'] = derive_video(
+      unrelated['other_3_h264'], path('other_3_mirror', 'h264'), mirror=True)
   unrelated['flat_synthetic'] = write_video(
       os.path.join(root, 'flat.mp4'), 8.0, 'h264', fps=10.0, size=SIZE,
       seed=3)
@@ -642,6 +662,16 @@ def test_derived_copies_match_their_original_only(corpus, bank_index):
     match = matches[0]
     assert match.query_match_pct >= 80.0
     assert match.matched_frames >= 5
+    assert match.mirrored == ('mirrored' in name), name
+
+
+def test_mirrored_copies_need_the_mirror_hashes(corpus, bank_index):
+  """Without the frames' mirror hashes a mirrored copy is not found (PDQ
+  is not invariant to mirroring); the unmirrored copies do not need them."""
+  for name in corpus.derived:
+    direct = hm.match_bank(as_frame_hashes(corpus.hashes[name], False),
+                           bank_index)
+    assert bool(direct) == ('mirrored' not in name), name
 
 
 def test_unrelated_videos_are_never_matched(corpus, bank_index):
@@ -652,11 +682,17 @@ def test_unrelated_videos_are_never_matched(corpus, bank_index):
   # Nor do the originals match each other, nor unrelated videos one another.
   everything = {k: as_frame_hashes(v) for k, v in corpus.hashes.items()
                 if k in corpus.unrelated or k in corpus.originals}
+  # (other_3 and its mirror image are one video: they match each other.)
+  same = {'other_3_h264', 'other_3_mirrored'}
   for query_name, query in everything.items():
     for entry_name, entry in everything.items():
-      if query_name != entry_name:
+      if query_name != entry_name and {query_name, entry_name} != same:
         assert hm.match_video(query, hm.BankEntry(entry_name, 'x', entry)) \
             is None, (query_name, entry_name)
+  mirror_pair = hm.match_video(as_frame_hashes(corpus.hashes['other_3_h264']),
+                               hm.BankEntry('m', 'x', everything[
+                                   'other_3_mirrored']))
+  assert mirror_pair is not None and mirror_pair.mirrored
 
 
 def test_partial_overlap_is_found_with_a_lower_query_threshold(corpus,
@@ -675,7 +711,7 @@ def test_match_job_over_stored_hashes(corpus, tmp_path, capsys):
   """The Beam job: frame_hashes on disk -> bank import -> hash_matches."""
   out = str(tmp_path / 'out')
   rows = [FrameHash(name, f'/archive/{name}', h.ts_ms, h.pdq, h.quality,
-                    '20261201T000000Z-aaaaaa')
+                    '20261201T000000Z-aaaaaa', h.mirror)
           for name, hashed in corpus.hashes.items() for h in hashed]
   _write_frame_hashes(out, '20261201T000000Z-aaaaaa', rows)
   # An older scan of orig_b with garbage hashes: ignored, the latest wins.
@@ -701,6 +737,8 @@ def test_match_job_over_stored_hashes(corpus, tmp_path, capsys):
   assert row['scan_id'] == 'match1'
   assert row['video_uri'] == '/archive/a_trimmed'
   assert row['first_match_ms'] <= row['last_match_ms']
+  mirrored = {r['video_id'] for r in table.to_pylist() if r['mirrored']}
+  assert mirrored == {k for k in corpus.derived if 'mirrored' in k}
 
 
 def test_bank_import_takes_exactly_one_source(tmp_path):
@@ -731,3 +769,30 @@ def test_match_job_refuses_missing_inputs(tmp_path, capsys):
                          str(tmp_path / 'nobank'), '--output',
                          str(tmp_path)]) == 1
   assert 'no hash bank' in capsys.readouterr().err
+
+
+def test_hashes_stored_before_mirror_hashes_existed_still_match(corpus,
+                                                                 tmp_path):
+  """A frame_hashes file without the pdq_mirror column (an older scan) is
+  banked and matched directly: its copies are found, its mirrored copies
+  are not (nothing to match them with), and nothing fails."""
+  out = str(tmp_path / 'out')
+  folder = partition_dir(out, 'frame_hashes', '20261101T000000Z-oldold')
+  os.makedirs(folder)
+  old_schema = pa.schema([f for f in FRAME_HASHES if f.name != 'pdq_mirror'])
+  names = ('orig_a', 'a_reencoded_crf40', 'a_mirrored')
+  rows = [dict(video_id=name, video_uri=f'/archive/{name}', ts_ms=h.ts_ms,
+               pdq=h.pdq, quality=h.quality, scan_id='20261101T000000Z-oldold')
+          for name in names for h in corpus.hashes[name]]
+  pq.write_table(pa.Table.from_pylist(rows, schema=old_schema),
+                 os.path.join(folder, 'part-00000.parquet'))
+  bank = str(tmp_path / 'bank')
+  assert bank_cli.main(['import', '--bank', bank, '--id', 'old', '--label',
+                        'known', '--frame-hashes', out, '--video-id',
+                        'orig_a']) == 0
+  assert match_cli.main(['--hashes', out, '--bank', bank, '--output', out,
+                         '--scan-id', 'match-old']) == 0
+  table = read_partition(out, 'hash_matches', 'match-old').to_pylist()
+  assert sorted(r['video_id'] for r in table) == ['a_reencoded_crf40',
+                                                  'orig_a']
+  assert not any(r['mirrored'] for r in table)

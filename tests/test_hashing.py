@@ -1,4 +1,6 @@
 """PDQ frame hashing, the vPDQ frame-picking rule, and the hash records."""
+import ctypes
+
 import numpy as np
 import pdqhash
 import pyarrow as pa
@@ -173,6 +175,71 @@ def test_frame_hash_record():
   record = hashing.frame_hash('v', 'gs://b/v.mp4', 's', 1000.4, _pattern())
   assert record.ts_ms == 1000
   assert record.pdq == hashing.hash_frame(_pattern())[0]
+  assert record.pdq_mirror == hashing.hash_frame_and_mirror(_pattern()).mirror
+
+
+# PDQ's own dihedral hasher, compiled into the pdqhash extension next to
+# the functions hash_frame calls: the reference for the mirror hash.
+_DIHEDRAL = ('_ZN8facebook3pdq7hashing33pdqDihedralHash256esFromFloatLumaEPfS2_'
+             'iiPA64_fS4_PA16_fS6_PNS1_7Hash256ES8_S8_S8_S8_S8_S8_S8_Ri')
+_FLIP_Y = 5   # original, rot90, rot180, rot270, flipX, flipY, flip+1, flip-1
+
+
+def _pdq_dihedral(rgb: np.ndarray):
+  """PDQ's eight dihedral hashes of ``rgb`` and its quality."""
+  from pdqhash import bindings  # pylint: disable=import-outside-toplevel
+  dihedral = getattr(ctypes.CDLL(bindings.__file__), _DIHEDRAL)
+  dihedral.restype = ctypes.c_bool
+  dihedral.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int] * 2 + [
+      ctypes.c_void_p] * 13
+  fill_luma, _ = hashing._NATIVE  # pylint: disable=protected-access
+  height, width = rgb.shape[:2]
+  rgb = np.ascontiguousarray(rgb)
+  luma = np.empty((height, width), np.float32)
+  fill_luma(rgb.ctypes.data, rgb.ctypes.data + 1, rgb.ctypes.data + 2,
+            height, width, width * 3, 3, luma.ctypes.data)
+  scratch = np.empty_like(luma)
+  buffers = [np.empty(shape, np.float32)
+             for shape in ((64, 64), (16, 64), (16, 16), (16, 16))]
+  words = [np.zeros(16, np.uint16) for _ in range(8)]
+  quality = ctypes.c_int(0)
+  dihedral(luma.ctypes.data, scratch.ctypes.data, height, width,
+           *(b.ctypes.data for b in buffers), *(w.ctypes.data for w in words),
+           ctypes.addressof(quality))
+  return [w[::-1].astype('>u2').tobytes() for w in words], quality.value
+
+
+def _distance(a: bytes, b: bytes) -> int:
+  return int(np.unpackbits(np.frombuffer(bytes(x ^ y for x, y in zip(a, b)),
+                                         np.uint8)).sum())
+
+
+def test_the_mirror_hash_is_pdqs_dihedral_flip_bit_for_bit():
+  """From one DCT, the mirror hash equals PDQ's own FlipY hash (median
+  recomputed) and the direct hash stays PDQ's; both on random sizes and
+  contents, smooth and noisy."""
+  rng = np.random.default_rng(3)
+  images = [_pattern(), _pattern(333, 77)]
+  for _ in range(40):
+    height, width = (int(v) for v in rng.integers(5, 260, 2))
+    noise = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    images += [noise, np.cumsum(noise, axis=1, dtype=np.uint8)]
+  for rgb in images:
+    expected, quality = _pdq_dihedral(rgb)
+    got = hashing.hash_frame_and_mirror(rgb)
+    assert (got.pdq, got.quality) == (expected[0], quality)
+    assert got.mirror == expected[_FLIP_Y]
+
+
+def test_the_mirror_hash_is_near_the_hash_of_the_mirrored_frame():
+  frame = _pattern(320, 240)
+  frame[40:120, 30:90] = (250, 30, 30)     # not symmetric
+  direct = hashing.hash_frame_and_mirror(frame)
+  mirrored = hashing.hash_frame_and_mirror(np.ascontiguousarray(
+      frame[:, ::-1]))
+  assert _distance(direct.mirror, mirrored.pdq) <= 8
+  assert _distance(mirrored.mirror, direct.pdq) <= 8
+  assert _distance(direct.pdq, mirrored.pdq) > 64   # PDQ alone misses it
 
 
 def test_records_mirror_the_schemas_field_for_field():

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from pipeline.hashes import banks as hash_banks
 from pipeline.hashes.digests import DigestListError
 from pipeline.runtime import usage
+from schemas import review_tables
 
 USAGE = ('usage: rescan bank import --bank DIR --id ID --label LABEL '
          '(--vpdq FILE... | --pdq-hex FILE... | --frame-hashes ROOT '
-         '--video-id ID... | --md5 FILE... | --sha256 FILE...)')
+         '--video-id ID... | --md5 FILE... | --sha256 FILE... | '
+         '--from-verdicts ROOT [--verdict V])')
 
 
 def build_import_parser() -> argparse.ArgumentParser:
@@ -39,6 +41,16 @@ def build_import_parser() -> argparse.ArgumentParser:
                       '"#" starts a comment (md5sum output is such a list)')
   source.add_argument('--sha256', nargs='+', metavar='FILE',
                       help='as --md5, with hex SHA-256 digests')
+  source.add_argument('--from-verdicts', metavar='ROOT',
+                      help='a scan output root: one entry per clip whose '
+                      'outcome (the majority of each reviewer\'s latest '
+                      'verdict) is --verdict, from its stored frame hashes '
+                      'in the clip\'s time range; the bank then matches '
+                      'every video the clip is found in')
+  parser.add_argument('--verdict', choices=review_tables.VERDICTS,
+                      default=review_tables.VIOLATING,
+                      help='with --from-verdicts: the outcome to bank '
+                      '(default %(default)s)')
   parser.add_argument('--video-id', action='append', default=[],
                       help='with --frame-hashes: a video to bank (repeatable)')
   parser.add_argument('--hash-scan-id', default=None,
@@ -60,7 +72,40 @@ def import_request(args: argparse.Namespace) -> hash_banks.ImportRequest:
       frame_hashes=args.frame_hashes, video_ids=tuple(args.video_id),
       hash_scan_id=args.hash_scan_id, entry_id=args.entry_id,
       entry_per_hash=args.entry_per_hash, md5=tuple(args.md5 or ()),
-      sha256=tuple(args.sha256 or ()))
+      sha256=tuple(args.sha256 or ()), from_verdicts=args.from_verdicts,
+      clips=confirmed_clips(args.from_verdicts, args.verdict)
+      if args.from_verdicts else ())
+
+
+class VerdictUsageError(ValueError):
+  """``--from-verdicts`` names no scan output root, or no clip in it has
+  the outcome asked for: a usage error (exit 2)."""
+
+
+def confirmed_clips(root: str, verdict: str
+                    ) -> Tuple[hash_banks.ClipSource, ...]:
+  """The clips under ``root`` whose outcome is ``verdict`` (each video's
+  latest scan, as every review command sees it), read by the review
+  library (``pipeline.review.query``: DuckDB, the ``[review]`` extra,
+  imported only here so that the other imports need no extra)."""
+  try:
+    from pipeline.review import query as review_query  # pylint: disable=import-outside-toplevel
+  except ImportError as exc:
+    raise ValueError('--from-verdicts reads verdicts with DuckDB: install '
+                     "the review extra (pip install '.[review]')") from exc
+  try:
+    data = review_query.load_review_data(root)
+    review_query.check_root(root, data)
+  except review_query.ReviewUsageError as exc:
+    raise VerdictUsageError(str(exc)) from exc
+  rows = review_query.confirmed_clips(review_query.connect(data), verdict)
+  if not rows:
+    raise VerdictUsageError(
+        f'no clip under {root} has the outcome {verdict!r} (record one '
+        'with rescan review verdict CLIP_ID VERDICT)')
+  return tuple(hash_banks.ClipSource(
+      r['clip_id'], r['video_id'], r['scan_id'], r['start_ms'], r['end_ms'],
+      r['outcome']) for r in rows)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -74,7 +119,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_import_parser().parse_args(argv[1:])
   try:
     bank, added = hash_banks.import_bank(import_request(args))
-  except DigestListError as exc:   # a list to fix, not a failed run
+  except (DigestListError, VerdictUsageError) as exc:
+    # a list to fix, or a root or verdict to name again: not a failed run
     print(f'rescan bank import: error: {usage.one_line(exc)}',
           file=sys.stderr)
     return 2
@@ -83,6 +129,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 1
   hashes = sum(len(e.hashes.quality) for e in bank.entries)
   what = 'digests' if args.md5 or args.sha256 else 'entries'
+  if args.from_verdicts:
+    what += f', one per clip with outcome {args.verdict!r}'
   print(f'bank {bank.bank_id!r} at {args.bank}: imported {added} {what}; '
         f'now {len(bank.entries)} entries, {hashes} hashes, '
         f'{len(bank.digests)} digests')

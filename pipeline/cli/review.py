@@ -6,6 +6,7 @@
                             [--model-version V] [--scan ID|latest]
                             [--video ID|URI] [--limit N]
     rescan review video ID  --output ROOT [--scan ID|latest]
+    rescan review matches   --output ROOT [--clip CLIP_ID] [--limit N]
     rescan review stats     --output ROOT [--scan ID|latest]
     rescan review videos    --output ROOT [--status S] [--scan ID|latest]
                             [--limit N]
@@ -95,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
   video.add_argument('video', metavar='ID', help='a video id or video URI')
   video.add_argument('--scan', default=None,
                      help='which scan (default: its latest scan)')
+  matches = command('matches', 'the known-content hash matches under ROOT '
+                    '(rescan match, or a scan with --bank), strongest '
+                    'first; a match of a bank entry made from a confirmed '
+                    'clip names it ("copy of clip")')
+  matches.add_argument('--clip', default=None, metavar='CLIP_ID',
+                       help='only the copies of this confirmed clip')
+  scans(matches)
+  limit(matches, 'matches')
   stats = command('stats', 'counts of distinct videos and clips by status, '
                   'label, model version and scan, failures by error kind, '
                   'and precision (' + review_query.OUTCOME_RULE + ')')
@@ -177,6 +186,12 @@ def run_command(args: argparse.Namespace) -> Output:
       [] if args.command == 'video' else args.scan)
   data = review_query.select_scans(everything, scans)
   con = review_query.connect(data)
+  if args.command == 'matches':
+    if args.clip is not None:
+      review_query.check_clip_ids(everything, [args.clip])
+    rows = review_query.top_hash_matches(con, source_clip_id=args.clip)
+    return _limited(args, rows[:args.limit or None],
+                    formats.MATCH_LIST_COLUMNS, len(rows), 'hash matches')
   if args.command == 'video':
     timeline = review_query.video_timeline(con, args.video)
     if timeline is None:

@@ -3,7 +3,8 @@ them (``import_bank``, run by ``rescan bank import``).
 
 A bank is a folder on any Beam filesystem::
 
-    BANK/bank.json        {"id", "label", "created_at", "sources": [...]}
+    BANK/bank.json        {"id", "label", "created_at", "sources": [...],
+                          "match_rules": {...} (optional, see below)}
     BANK/entries.parquet  schemas.hash_tables.BANK_ENTRIES: entry_id, label,
                           hashes: list<{pdq, quality, ts_ms}>
     BANK/digests.parquet  schemas.hash_tables.BANK_DIGESTS: entry_id, label,
@@ -28,6 +29,14 @@ A bank is a folder on any Beam filesystem::
 * Exact-match lists (``--md5 FILE``, ``--sha256 FILE``): one digest per
   line (``pipeline.hashes.digests``), matched against the ledger's
   ``content_md5`` / ``content_sha256``.
+* Confirmed clips (``--from-verdicts ROOT``): one entry per clip the
+  command found confirmed (``ClipSource``), named by its clip id and
+  recording it (``source_clip_id``), holding the stored frame hashes of
+  the clip's video in the clip's time range only.  The bank then records
+  ``CLIP_MATCH_RULES`` as its matching rules (``bank.json``
+  ``match_rules``; ``rescan match`` flags override them): a clip is a
+  piece of a video, so a copy is a video in which the clip's frames are
+  found, whatever else it holds.
 
 Importing an ``entry_id`` the bank already has replaces that entry;
 importing a digest the bank already lists replaces its entry.
@@ -47,7 +56,9 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.storage.parquet import conform_to_schema
 from pipeline.storage.parquet import read_parquet_file
+from pipeline.storage.parquet import read_parquet_files
 from pipeline.hashes import digests as digest_lists
 from pipeline.hashes.digests import DigestEntry
 from pipeline.hashes.matching import BankEntry
@@ -78,6 +89,12 @@ SOURCE_PDQ_HEX = 'pdq_hex'
 SOURCE_FRAME_HASHES = 'frame_hashes'
 SOURCE_MD5 = MATCH_KIND_MD5
 SOURCE_SHA256 = MATCH_KIND_SHA256
+SOURCE_VERDICTS = 'verdicts'
+
+# How a bank of confirmed clips matches: every video in which at least
+# 80 % of the clip's distinct hashes are found (vPDQ's threshold, read
+# from the entry's side), however long the video is.
+CLIP_MATCH_RULES = MatchRules(query_match_pct=0.0, compared_match_pct=80.0)
 
 
 class Bank(NamedTuple):
@@ -87,6 +104,20 @@ class Bank(NamedTuple):
   sources: Tuple[dict, ...]
   entries: Tuple[BankEntry, ...]
   digests: Tuple[DigestEntry, ...] = ()
+  # The bank's own matching rules (``CLIP_MATCH_RULES`` for a bank of
+  # clips); ``None``: the match job's defaults.
+  match_rules: Optional[MatchRules] = None
+
+
+class ClipSource(NamedTuple):
+  """A confirmed clip to bank: its id, the video and scan it was found
+  in, its time range and the outcome of its verdicts."""
+  clip_id: str
+  video_id: str
+  scan_id: str
+  start_ms: int
+  end_ms: int
+  outcome: str
 
 
 class Hash(NamedTuple):
@@ -210,12 +241,45 @@ def expand_files(patterns: Iterable[str]) -> List[str]:
 
 
 def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
-  """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's)."""
+  """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's);
+  ``pdq_mirror`` is null in files written before it existed."""
   pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
              if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
-  tables = [read_parquet_file(m.path).cast(FRAME_HASHES)
-            for m in FileSystems.match([pattern])[0].metadata_list]
-  return pa.concat_tables(tables) if tables else FRAME_HASHES.empty_table()
+  return read_parquet_files(pattern, FRAME_HASHES)
+
+
+def clip_frame_hashes(table: pa.Table, clip: ClipSource) -> List[Hash]:
+  """The stored hashes of ``clip``'s video taken in the clip's time range
+  (``start_ms <= ts_ms <= end_ms``), from the scan that found the clip,
+  else from the video's latest scan that hashed it."""
+  video = table.filter(pc.equal(table['video_id'], clip.video_id))
+  scans = set(video.column('scan_id').to_pylist())
+  if not scans:
+    return []
+  scan_id = clip.scan_id if clip.scan_id in scans else max(scans)
+  rows = video.filter(pc.and_(
+      pc.equal(video['scan_id'], scan_id),
+      pc.and_(pc.greater_equal(video['ts_ms'], clip.start_ms),
+              pc.less_equal(video['ts_ms'], clip.end_ms))))
+  return sorted((Hash(r['pdq'], r['quality'], r['ts_ms'])
+                 for r in rows.select(['pdq', 'quality', 'ts_ms']).to_pylist()),
+                key=lambda h: h.ts_ms)
+
+
+def clip_entries(table: pa.Table, clips: Sequence[ClipSource],
+                 label: str) -> List[BankEntry]:
+  """One bank entry per confirmed clip, named by its clip id; a clip
+  with no stored hash in its range raises ``ValueError``."""
+  entries = []
+  for clip in clips:
+    hashes = clip_frame_hashes(table, clip)
+    if not hashes:
+      raise ValueError(f'clip {clip.clip_id} has no stored frame hash in '
+                       f'{clip.start_ms}..{clip.end_ms} ms of video '
+                       f'{clip.video_id} (was it scanned with hashing?)')
+    entries.append(_entry(clip.clip_id, label, hashes)._replace(
+        source_clip_id=clip.clip_id))
+  return entries
 
 
 def entries_table(entries: Sequence[BankEntry]) -> pa.Table:
@@ -239,7 +303,8 @@ def entries_table(entries: Sequence[BankEntry]) -> pa.Table:
       [pa.array([e.entry_id for e in entries], pa.string()),
        pa.array([e.label for e in entries], pa.string()),
        pa.ListArray.from_arrays(offsets, hashes).cast(
-           BANK_ENTRIES.field('hashes').type)],
+           BANK_ENTRIES.field('hashes').type),
+       pa.array([e.source_clip_id for e in entries], pa.string())],
       schema=BANK_ENTRIES)
 
 
@@ -250,11 +315,13 @@ class _Columns(NamedTuple):
   pdq: np.ndarray
   quality: np.ndarray
   ts_ms: np.ndarray
+  source_clip_ids: List[Optional[str]]
 
 
 def _columns(table: pa.Table) -> _Columns:
-  """A ``BANK_ENTRIES`` table as flat numpy columns."""
-  table = table.cast(BANK_ENTRIES)
+  """A ``BANK_ENTRIES`` table as flat numpy columns (a bank written before
+  ``source_clip_id`` existed reads it as nulls)."""
+  table = conform_to_schema(table, BANK_ENTRIES)
   lists = table.column('hashes')
   flat = pc.list_flatten(lists)
   if isinstance(flat, pa.ChunkedArray):
@@ -270,16 +337,18 @@ def _columns(table: pa.Table) -> _Columns:
           np.int64),
       raw.view('>u8').astype(np.uint64).reshape(-1, 4),
       quality.to_numpy(zero_copy_only=False).astype(np.int32),
-      ts_ms.to_numpy(zero_copy_only=False).astype(np.int64))
+      ts_ms.to_numpy(zero_copy_only=False).astype(np.int64),
+      table.column('source_clip_id').to_pylist())
 
 
 def entries_from_table(table: pa.Table) -> List[BankEntry]:
   c = _columns(table)
   bounds = np.cumsum(c.lengths)[:-1]
-  return [BankEntry(entry_id, label, FrameHashes(pdq, quality, ts_ms))
-          for entry_id, label, pdq, quality, ts_ms in zip(
+  return [BankEntry(entry_id, label, FrameHashes(pdq, quality, ts_ms), clip)
+          for entry_id, label, pdq, quality, ts_ms, clip in zip(
               c.entry_ids, c.labels, np.split(c.pdq, bounds),
-              np.split(c.quality, bounds), np.split(c.ts_ms, bounds))]
+              np.split(c.quality, bounds), np.split(c.ts_ms, bounds),
+              c.source_clip_ids)]
 
 
 def _read_entries(path: str) -> pa.Table:
@@ -295,7 +364,23 @@ def load_bank(path: str) -> Bank:
   return Bank(meta['id'], meta['label'], meta['created_at'],
               tuple(meta.get('sources', ())),
               tuple(entries_from_table(_read_entries(path))),
-              tuple(read_digests(path)))
+              tuple(read_digests(path)), _rules_from_meta(meta))
+
+
+def _rules_from_meta(meta: dict) -> Optional[MatchRules]:
+  rules = meta.get('match_rules')
+  return MatchRules(**rules) if rules else None
+
+
+def bank_rules(path: str, defaults: MatchRules = MatchRules(),
+               overrides: Sequence[str] = ()) -> MatchRules:
+  """The rules to match a bank with: its own (``match_rules``), else
+  ``defaults``; the fields named in ``overrides`` (rule flags given on the
+  command line) are taken from ``defaults`` either way."""
+  own = _rules_from_meta(_read_meta(path))
+  if own is None:
+    return defaults
+  return own._replace(**{name: getattr(defaults, name) for name in overrides})
 
 
 def digests_table(entries: Sequence[DigestEntry]) -> pa.Table:
@@ -344,6 +429,8 @@ def save_bank(path: str, bank: Bank) -> None:
     _write_bytes(_join(path, DIGESTS_FILE), sink.getvalue().to_pybytes())
   meta = {'id': bank.bank_id, 'label': bank.label,
           'created_at': bank.created_at, 'sources': list(bank.sources)}
+  if bank.match_rules is not None:
+    meta['match_rules'] = bank.match_rules._asdict()
   _write_bytes(_join(path, BANK_FILE),
                (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
 
@@ -372,7 +459,8 @@ def load_index(path: str, rules: MatchRules = MatchRules()) -> BankIndex:
   """A bank prepared for matching, named by its id."""
   c = _columns(_read_entries(path))
   return index_from_arrays(c.entry_ids, c.labels, c.lengths, c.pdq,
-                           c.quality, rules, bank=_read_meta(path)['id'])
+                           c.quality, rules, bank=_read_meta(path)['id'],
+                           source_clip_ids=c.source_clip_ids)
 
 
 def entry_id_for(uri: str) -> str:
@@ -422,6 +510,9 @@ class ImportRequest:
   entry_per_hash: bool = False
   md5: Tuple[str, ...] = ()
   sha256: Tuple[str, ...] = ()
+  # ``--from-verdicts ROOT``: the root, and the confirmed clips found in it.
+  from_verdicts: Optional[str] = None
+  clips: Tuple[ClipSource, ...] = ()
 
 
 def read_digest_list(uri: str, kind: str) -> List[Tuple[str, Optional[str]]]:
@@ -469,9 +560,10 @@ def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
   """Runs one ``bank import``; returns the saved bank and entries added
   (digests, for an exact-match list)."""
   if sum(map(bool, (request.vpdq, request.pdq_hex, request.frame_hashes,
-                    request.md5, request.sha256))) != 1:
+                    request.md5, request.sha256,
+                    request.from_verdicts))) != 1:
     raise ValueError('import needs exactly one of --vpdq, --pdq-hex, '
-                     '--frame-hashes, --md5 and --sha256')
+                     '--frame-hashes, --md5, --sha256 and --from-verdicts')
   if request.md5 or request.sha256:
     kind = SOURCE_MD5 if request.md5 else SOURCE_SHA256
     uris, digests = _digest_entries(request, kind)
@@ -483,7 +575,16 @@ def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
         'digests': len(digests), 'imported_at': now})
     save_bank(request.bank, bank)
     return bank, len(digests)
-  if request.frame_hashes:
+  if request.from_verdicts:
+    if request.entry_id or request.entry_per_hash:
+      raise ValueError('--entry-id and --entry-per-hash do not apply to '
+                       '--from-verdicts: entries are named by clip id')
+    if not request.clips:
+      raise ValueError(f'no confirmed clip under {request.from_verdicts}')
+    entries = clip_entries(read_frame_hashes(request.from_verdicts),
+                           request.clips, request.label)
+    kind, uris = SOURCE_VERDICTS, [request.from_verdicts]
+  elif request.frame_hashes:
     if not request.video_ids:
       raise ValueError('--frame-hashes needs at least one --video-id')
     found = latest_frame_hashes(read_frame_hashes(request.frame_hashes),
@@ -509,6 +610,11 @@ def import_bank(request: ImportRequest) -> Tuple[Bank, int]:
   if request.frame_hashes:
     source['video_ids'] = list(request.video_ids)
     source['hash_scan_id'] = request.hash_scan_id
+  if request.from_verdicts:
+    source['clip_ids'] = _listed([c.clip_id for c in request.clips])
+    source['outcomes'] = sorted({c.outcome for c in request.clips})
   bank = add_entries(bank, entries, source)
+  if request.from_verdicts:
+    bank = bank._replace(match_rules=CLIP_MATCH_RULES)
   save_bank(request.bank, bank)
   return bank, len(entries)

@@ -47,6 +47,7 @@ from pipeline.runtime import runners
 from pipeline.runtime import flag_types
 from pipeline.runtime import usage
 from pipeline.scan import progress
+from pipeline.hashes.matching import BankIndex
 from pipeline.hashes.matching import HashMatch
 from pipeline.hashes.matching import MatchRules
 from pipeline.hashes.matching import frame_hashes_from_records
@@ -62,8 +63,10 @@ from pipeline.storage.parquet import WriteDataset
 
 
 def frame_hash_from_row(row: dict) -> FrameHash:
+  mirror = row.get('pdq_mirror')   # absent from files written before it
   return FrameHash(row['video_id'], row['video_uri'], int(row['ts_ms']),
-                   bytes(row['pdq']), int(row['quality']), row['scan_id'])
+                   bytes(row['pdq']), int(row['quality']), row['scan_id'],
+                   bytes(mirror) if mirror is not None else None)
 
 
 def latest_scan(records: Iterable[FrameHash],
@@ -86,20 +89,27 @@ class MatchVideoFn(beam.DoFn):
   ``vpdq``) against the banks."""
 
   def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
-               scan_id: str, hash_scan_id: Optional[str] = None):
+               scan_id: str, hash_scan_id: Optional[str] = None,
+               rule_flags: Sequence[str] = ()):
     self._bank_paths = tuple(bank_paths)
     self._rules = rules
+    self._rule_flags = tuple(rule_flags)
     self._scan_id = scan_id
     self._hash_scan_id = hash_scan_id
-    self._indexes = ()
+    self._indexes: Tuple[Tuple[BankIndex, MatchRules], ...] = ()
     self._videos = Metrics.counter(progress.NAMESPACE, 'videos_hash_matched')
     self._matches = Metrics.counter(progress.NAMESPACE, 'hash_matches')
     self._pairs = Metrics.counter(progress.NAMESPACE,
                                   'hash_pairs_compared')
 
   def setup(self):
-    self._indexes = tuple(hash_banks.load_index(path, self._rules)
-                          for path in self._bank_paths)
+    # Each bank with its own rules (a bank of clips has some), the rule
+    # flags given on the command line overriding them.
+    self._indexes = tuple(
+        (hash_banks.load_index(path, rules), rules)
+        for path in self._bank_paths
+        for rules in [hash_banks.bank_rules(path, self._rules,
+                                            self._rule_flags)])
 
   def process(self, element: Tuple[str, Iterable[FrameHash]]
               ) -> Iterator[HashMatch]:
@@ -108,11 +118,14 @@ class MatchVideoFn(beam.DoFn):
     if not rows:
       return
     query = frame_hashes_from_records(rows)
-    matches = hash_matches(video_id, rows[0].video_uri, self._scan_id, query,
-                           self._indexes, self._rules)
+    matches = [match for index, rules in self._indexes
+               for match in hash_matches(video_id, rows[0].video_uri,
+                                         self._scan_id, query, [index], rules)]
     self._videos.inc()
     self._matches.inc(len(matches))
-    self._pairs.inc(len(rows) * sum(i.words.shape[1] for i in self._indexes))
+    orientations = 1 if query.mirror is None else 2
+    self._pairs.inc(orientations * len(rows) *
+                    sum(i.words.shape[1] for i, _ in self._indexes))
     yield from matches
 
 
@@ -121,9 +134,11 @@ class MatchHashes(beam.PTransform):
   rows."""
 
   def __init__(self, bank_paths: Sequence[str], rules: MatchRules,
-               scan_id: str, hash_scan_id: Optional[str] = None):
+               scan_id: str, hash_scan_id: Optional[str] = None,
+               rule_flags: Sequence[str] = ()):
     super().__init__()
-    self._fn = MatchVideoFn(bank_paths, rules, scan_id, hash_scan_id)
+    self._fn = MatchVideoFn(bank_paths, rules, scan_id, hash_scan_id,
+                            rule_flags)
 
   def expand(self, hashes):
     return (hashes
@@ -135,9 +150,12 @@ class MatchHashes(beam.PTransform):
 def match_hashes_transform(bank_paths: Sequence[str],
                            rules: MatchRules = MatchRules(),
                            scan_id: str = '',
-                           hash_scan_id: Optional[str] = None) -> MatchHashes:
-  """The matching step, for the match job and for a scan's ``--bank``."""
-  return MatchHashes(bank_paths, rules, scan_id, hash_scan_id)
+                           hash_scan_id: Optional[str] = None,
+                           rule_flags: Sequence[str] = ()) -> MatchHashes:
+  """The matching step, for the match job and for a scan's ``--bank``:
+  each bank by its own rules (``banks.bank_rules``) if it has some, else
+  by ``rules``; the fields named in ``rule_flags`` always by ``rules``."""
+  return MatchHashes(bank_paths, rules, scan_id, hash_scan_id, rule_flags)
 
 
 class MatchDigestsFn(beam.DoFn):
@@ -200,14 +218,15 @@ class MatchStoredHashes(beam.PTransform):
 
   def __init__(self, hashes_root: str, bank_paths: Sequence[str],
                rules: MatchRules, scan_id: str,
-               hash_scan_id: Optional[str] = None):
+               hash_scan_id: Optional[str] = None,
+               rule_flags: Sequence[str] = ()):
     super().__init__()
     self._pattern = (
         schemas.partition_dir(hashes_root, 'frame_hashes', hash_scan_id) +
         '/*.parquet' if hash_scan_id else
         schemas.dataset_glob(hashes_root, 'frame_hashes'))
     self._match = match_hashes_transform(bank_paths, rules, scan_id,
-                                         hash_scan_id)
+                                         hash_scan_id, rule_flags)
 
   def expand(self, pbegin):
     return (pbegin
@@ -247,21 +266,23 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       '(default: each video\'s latest scan)')
   defaults = MatchRules()
   parser.add_argument('--quality-threshold', type=QUALITY,
-                      default=defaults.quality_threshold,
+                      default=None,
                       help='drop frames of lower PDQ quality '
-                      '(default %(default)s)')
+                      f'(default {defaults.quality_threshold})')
   parser.add_argument('--distance-threshold', type=DISTANCE,
-                      default=defaults.distance_threshold,
+                      default=None,
                       help='frames match at this Hamming distance or less '
-                      '(default %(default)s)')
+                      f'(default {defaults.distance_threshold})')
   parser.add_argument('--query-match-pct', type=PERCENT,
-                      default=defaults.query_match_pct,
+                      default=None,
                       help='share of the video\'s hashes that must be found '
-                      'in an entry (default %(default)s)')
+                      f'in an entry (default {defaults.query_match_pct}; a '
+                      'bank of clips has its own rules, which a flag '
+                      'overrides)')
   parser.add_argument('--compared-match-pct', type=PERCENT,
-                      default=defaults.compared_match_pct,
+                      default=None,
                       help='share of the entry\'s hashes that must be found '
-                      'in the video (default %(default)s)')
+                      f'in the video (default {defaults.compared_match_pct})')
   return parser
 
 
@@ -275,6 +296,8 @@ class MatchConfig:
   hash_scan_id: Optional[str] = None
   rules: MatchRules = MatchRules()
   beam_args: Tuple[str, ...] = ()
+  # The rules given as flags: they override a bank's own rules.
+  rule_flags: Tuple[str, ...] = ()
 
 
 def parse_match_args(argv: Sequence[str],
@@ -284,13 +307,14 @@ def parse_match_args(argv: Sequence[str],
   (``usage.check_beam_args``: a typo is a usage error)."""
   args, beam_args = usage.parse_job_args(build_arg_parser(), argv)
   now = now or datetime.datetime.now(datetime.timezone.utc)
+  given = {name: getattr(args, name) for name in MatchRules._fields
+           if getattr(args, name) is not None}
   return MatchConfig(
       hashes=args.hashes, banks=tuple(args.bank), output=args.output,
       scan_id=args.scan_id or new_scan_id(now),
       hash_scan_id=args.hash_scan_id,
-      rules=MatchRules(args.quality_threshold, args.distance_threshold,
-                       args.query_match_pct, args.compared_match_pct),
-      beam_args=tuple(beam_args))
+      rules=MatchRules()._replace(**given),
+      beam_args=tuple(beam_args), rule_flags=tuple(sorted(given)))
 
 
 class MatchSources(NamedTuple):
@@ -338,7 +362,7 @@ def build_pipeline(p: beam.Pipeline, config: MatchConfig) -> beam.PCollection:
   if sources.perceptual or not sources.exact:
     found.append(p | 'MatchStoredHashes' >> MatchStoredHashes(
         config.hashes, config.banks, config.rules, config.scan_id,
-        config.hash_scan_id))
+        config.hash_scan_id, config.rule_flags))
   if sources.exact:
     found.append(p | 'MatchStoredDigests' >> MatchStoredDigests(
         config.hashes, config.banks, config.scan_id, config.hash_scan_id))

@@ -18,6 +18,16 @@ used by ``VPDQSignal.compare_hash``, replicated exactly:
    (``VPDQ_QUERY_MATCH_THRESHOLD_PERCENT``,
    ``VPDQ_INDEX_MATCH_THRESHOLD_PERCENT``); all four numbers are settings.
 
+Mirrored copies: PDQ is not invariant to mirroring, so a video's frames
+also carry the hash of their mirror image (``pdq_mirror``, computed by the
+scan from the same DCT, ``pipeline.hashes.pdq.mirror_from_dct``).  A video
+is matched twice against a bank, once with its frame hashes and once with
+their mirror hashes (a mirror of a mirror is the original, so a flipped
+copy's mirror hashes are near the original's); the entry matches when
+either does, reported with ``mirrored`` true when only the mirror hashes
+matched.  Videos hashed before ``pdq_mirror`` existed are matched directly
+only.
+
 Where we differ, deliberately: a side left with no hash after step 1 makes
 no match (the reference divides by zero), and a pair with no matching frame
 at all is never reported even if both thresholds are 0.  (The C++
@@ -72,6 +82,9 @@ class FrameHashes(NamedTuple):
   pdq: np.ndarray      # (n, 4) uint64, see ``pack_hashes``
   quality: np.ndarray  # (n,) int32
   ts_ms: np.ndarray    # (n,) int64
+  # (n, 4) uint64: the hashes of the frames' mirror images, row for row;
+  # ``None`` when not every frame has one (hashed before they existed).
+  mirror: Optional[np.ndarray] = None
 
 
 class BankEntry(NamedTuple):
@@ -79,6 +92,8 @@ class BankEntry(NamedTuple):
   entry_id: str
   label: str
   hashes: FrameHashes
+  # The confirmed clip the entry was made from (``--from-verdicts``).
+  source_clip_id: Optional[str] = None
 
 
 class MatchResult(NamedTuple):
@@ -90,6 +105,10 @@ class MatchResult(NamedTuple):
   matched_frames: int
   first_match_ms: int
   last_match_ms: int
+  # True when only the query's mirror hashes matched (a flipped copy).
+  mirrored: bool = False
+  # The confirmed clip the entry was made from, if any.
+  source_clip_id: Optional[str] = None
 
 
 class HashMatch(NamedTuple):
@@ -108,6 +127,8 @@ class HashMatch(NamedTuple):
   # ``vpdq`` for a perceptual match; ``md5``/``sha256`` for an exact one
   # (``pipeline.hashes.digests``).
   kind: str = MATCH_KIND_VPDQ
+  mirrored: bool = False
+  source_clip_id: Optional[str] = None
 
 
 class BankIndex(NamedTuple):
@@ -121,6 +142,8 @@ class BankIndex(NamedTuple):
   # Exact multi-index over ``words`` (pipeline.hashes.index), for banks of
   # ``INDEXED_BANK_HASHES`` or more; ``None``: brute force.
   hash_index: Optional[HashIndex] = None
+  # Per entry, the confirmed clip it was made from (or ``None``).
+  source_clip_ids: Tuple[Optional[str], ...] = ()
 
 
 def pack_hashes(pdqs: Sequence[bytes]) -> np.ndarray:
@@ -141,20 +164,34 @@ def unpack_hashes(packed: np.ndarray) -> List[bytes]:
 
 
 def frame_hashes(pdqs: Sequence[bytes], qualities: Sequence[int],
-                 ts_ms: Sequence[int]) -> FrameHashes:
-  """Columns of frame hashes, kept in the order given."""
+                 ts_ms: Sequence[int],
+                 mirrors: Optional[Sequence[Optional[bytes]]] = None
+                 ) -> FrameHashes:
+  """Columns of frame hashes, kept in the order given; with ``mirrors``
+  (the mirror-image hashes, row for row) when every row has one."""
   if not len(pdqs) == len(qualities) == len(ts_ms):
     raise ValueError('pdqs, qualities and ts_ms differ in length')
+  mirrors = list(mirrors) if mirrors is not None else []
+  complete = len(mirrors) == len(pdqs) and all(
+      m is not None for m in mirrors)
   return FrameHashes(pack_hashes(list(pdqs)),
                      np.asarray(qualities, np.int32).reshape(-1),
-                     np.asarray(ts_ms, np.int64).reshape(-1))
+                     np.asarray(ts_ms, np.int64).reshape(-1),
+                     pack_hashes(mirrors) if complete else None)
 
 
 def frame_hashes_from_records(records: Iterable[FrameHash]) -> FrameHashes:
   """One video's ``FrameHash`` rows, put in time order."""
   rows = sorted(records, key=lambda r: r.ts_ms)
   return frame_hashes([r.pdq for r in rows], [r.quality for r in rows],
-                      [r.ts_ms for r in rows])
+                      [r.ts_ms for r in rows], [r.pdq_mirror for r in rows])
+
+
+def mirrored_query(query: FrameHashes) -> Optional[FrameHashes]:
+  """The query seen through its frames' mirror hashes, if it has them."""
+  if query.mirror is None:
+    return None
+  return FrameHashes(query.mirror, query.quality, query.ts_ms)
 
 
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -168,7 +205,9 @@ def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def index_from_arrays(entry_ids: Sequence[str], labels: Sequence[str],
                       lengths: np.ndarray, pdq: np.ndarray,
                       quality: np.ndarray, rules: MatchRules = MatchRules(),
-                      bank: str = '') -> BankIndex:
+                      bank: str = '',
+                      source_clip_ids: Sequence[Optional[str]] = ()
+                      ) -> BankIndex:
   """A bank index from its entries' hashes laid end to end.
 
   ``lengths[i]`` hashes of ``pdq`` (n, 4) and ``quality`` (n,) belong to
@@ -192,7 +231,8 @@ def index_from_arrays(entry_ids: Sequence[str], labels: Sequence[str],
       owner=owner[keep],
       sizes=np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64),
       hash_index=optional_index(words, rules.distance_threshold,
-                                INDEXED_BANK_HASHES))
+                                INDEXED_BANK_HASHES),
+      source_clip_ids=tuple(source_clip_ids) or (None,) * len(lengths))
 
 
 def build_index(entries: Sequence[BankEntry], rules: MatchRules = MatchRules(),
@@ -206,7 +246,8 @@ def build_index(entries: Sequence[BankEntry], rules: MatchRules = MatchRules(),
       [e.entry_id for e in entries], [e.label for e in entries],
       np.array([len(e.hashes.quality) for e in entries], np.int64),
       np.concatenate([e.hashes.pdq for e in entries]),
-      np.concatenate([e.hashes.quality for e in entries]), rules, bank)
+      np.concatenate([e.hashes.quality for e in entries]), rules, bank,
+      [e.source_clip_id for e in entries])
 
 
 def pairs_within(query_words: np.ndarray, bank_words: np.ndarray,
@@ -306,7 +347,8 @@ def score_bank(query: FrameHashes, index: BankIndex,
         compared_match_pct=int(bank_hits[entry]) * 100 / size,
         matched_frames=int(frames.sum()),
         first_match_ms=int(times.min()),
-        last_match_ms=int(times.max())))
+        last_match_ms=int(times.max()),
+        source_clip_id=index.source_clip_ids[entry]))
   return results
 
 
@@ -318,8 +360,17 @@ def is_match(result: MatchResult, rules: MatchRules) -> bool:
 
 def match_bank(query: FrameHashes, index: BankIndex,
                rules: MatchRules = MatchRules()) -> List[MatchResult]:
-  """The entries of a bank the query video matches."""
-  return [r for r in score_bank(query, index, rules) if is_match(r, rules)]
+  """The entries of a bank the query video matches, directly or, when
+  the query has mirror hashes, mirrored (``mirrored`` true: only the
+  mirror hashes matched)."""
+  found = {r.entry_id: r for r in score_bank(query, index, rules)
+           if is_match(r, rules)}
+  mirror = mirrored_query(query)
+  if mirror is not None:
+    for result in score_bank(mirror, index, rules):
+      if result.entry_id not in found and is_match(result, rules):
+        found[result.entry_id] = result._replace(mirrored=True)
+  return list(found.values())
 
 
 def match_video(query: FrameHashes, entry: BankEntry,
@@ -333,5 +384,9 @@ def hash_matches(video_id: str, video_uri: str, scan_id: str,
                  query: FrameHashes, indexes: Sequence[BankIndex],
                  rules: MatchRules = MatchRules()) -> List[HashMatch]:
   """The ``hash_matches`` rows of one video against several banks."""
-  return [HashMatch(video_id, video_uri, index.bank, *result, scan_id=scan_id)
-          for index in indexes for result in match_bank(query, index, rules)]
+  return [HashMatch(video_id, video_uri, index.bank, r.entry_id, r.label,
+                    r.query_match_pct, r.compared_match_pct,
+                    r.matched_frames, r.first_match_ms, r.last_match_ms,
+                    scan_id=scan_id, mirrored=r.mirrored,
+                    source_clip_id=r.source_clip_id)
+          for index in indexes for r in match_bank(query, index, rules)]

@@ -43,6 +43,9 @@ PDQ_HEX_DIGITS = 2 * PDQ_BYTES
 DEFAULT_SECONDS_PER_HASH = 1.0
 # vpdq refuses to hash a frame narrower or shorter than this.
 MIN_HASHABLE_SIDE = 5
+# Torben's median of PDQ's 256 DCT values (``torben.cpp``) is the value of
+# rank (256 + 1) // 2, i.e. index 127 in sorted order.
+MEDIAN_RANK = 127
 
 Payload = TypeVar('Payload')
 
@@ -82,6 +85,9 @@ class FrameHash(NamedTuple):
   pdq: bytes
   quality: int
   scan_id: str
+  # PDQ's hash of the left-right mirrored frame (``mirror_from_dct``);
+  # ``None`` in rows written before it existed.
+  pdq_mirror: Optional[bytes] = None
 
 
 class HashPick(NamedTuple):
@@ -91,10 +97,53 @@ class HashPick(NamedTuple):
   frame: object
 
 
+class PdqHashes(NamedTuple):
+  """A frame's PDQ hash and quality, and the hash of its mirror image."""
+  pdq: bytes
+  quality: int
+  mirror: bytes
+
+
 def hash_frame(rgb: np.ndarray) -> Tuple[bytes, int]:
   """The PDQ hash (32 bytes) and quality (0..100) of an RGB uint8 frame.
 
   Bit-identical to vPDQ's hash of the same RGB pixels.
+  """
+  hashes = hash_frame_and_mirror(rgb)
+  return hashes.pdq, hashes.quality
+
+
+def _words_to_bytes(words: np.ndarray) -> bytes:
+  """PDQ's ``Hash256.w`` (16 uint16, ``w[15]`` printed first) -> 32 bytes."""
+  return words[::-1].astype('>u2').tobytes()
+
+
+def bits_from_dct(dct16: np.ndarray) -> bytes:
+  """PDQ's ``pdqBuffer16x16ToBits``: bit ``16 i + j`` is set when
+  ``dct16[i, j]`` is above the median; Torben's median of 256 values is
+  the 128th smallest."""
+  dct16 = np.asarray(dct16, np.float32).reshape(16, 16)
+  median = np.partition(dct16.reshape(-1), MEDIAN_RANK)[MEDIAN_RANK]
+  bits = (dct16 > median).astype(np.uint16)
+  return _words_to_bytes((bits << np.arange(16, dtype=np.uint16)).sum(
+      axis=1, dtype=np.uint16))
+
+
+def mirror_from_dct(dct16: np.ndarray) -> bytes:
+  """The PDQ hash of the left-right mirror image, from the original's
+  16x16 DCT: PDQ's ``dct16OriginalToFlipY`` (a mirror negates the odd
+  horizontal frequencies; PDQ's DCT rows start at frequency 1, so those
+  are the even columns ``j``), then ``bits_from_dct`` with the median
+  recomputed.  Equal to the FlipY hash of PDQ's
+  ``pdqDihedralHash256esFromFloatLuma``."""
+  flipped = np.array(dct16, np.float32).reshape(16, 16)
+  flipped[:, 0::2] *= -1
+  return bits_from_dct(flipped)
+
+
+def hash_frame_and_mirror(rgb: np.ndarray) -> PdqHashes:
+  """``hash_frame`` and the hash of the frame's mirror image, from one
+  PDQ pass (the mirror costs a sign flip and a median of 256 values).
   """
   if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
     raise ValueError(f'expected an RGB uint8 [H, W, 3] frame, got '
@@ -103,9 +152,12 @@ def hash_frame(rgb: np.ndarray) -> Tuple[bytes, int]:
     raise ValueError(f'frame {rgb.shape[1]}x{rgb.shape[0]} is smaller than '
                      f'{MIN_HASHABLE_SIDE} pixels on a side')
   rgb = np.ascontiguousarray(rgb)
-  if _NATIVE is None:
+  if _NATIVE is None:   # no DCT to reuse: hash the mirrored pixels
     bits, quality = pdqhash.compute(rgb)
-    return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
+    mirror, _ = pdqhash.compute(np.ascontiguousarray(rgb[:, ::-1]))
+    return PdqHashes(np.packbits(bits.astype(np.uint8)).tobytes(),
+                     int(quality),
+                     np.packbits(mirror.astype(np.uint8)).tobytes())
   fill_luma, pdq_from_luma = _NATIVE
   height, width = rgb.shape[:2]
   base = rgb.ctypes.data
@@ -120,7 +172,8 @@ def hash_frame(rgb: np.ndarray) -> Tuple[bytes, int]:
   pdq_from_luma(luma.ctypes.data, scratch.ctypes.data, height, width,
                 *(b.ctypes.data for b in buffers), words.ctypes.data,
                 ctypes.addressof(quality))
-  return words[::-1].astype('>u2').tobytes(), int(quality.value)
+  return PdqHashes(_words_to_bytes(words), int(quality.value),
+                   mirror_from_dct(buffers[2]))
 
 
 def pdq_hex(pdq: bytes) -> str:
@@ -296,7 +349,8 @@ def hash_size(width: int, height: int,
 
 def frame_hash(video_id: str, video_uri: str, scan_id: str, time_ms: float,
                rgb: np.ndarray) -> FrameHash:
-  """The ``frame_hashes`` row of one picked frame."""
-  pdq, quality = hash_frame(rgb)
-  return FrameHash(video_id, video_uri, int(round(time_ms)), pdq, quality,
-                   scan_id)
+  """The ``frame_hashes`` row of one picked frame, with the hash of its
+  mirror image (matching tries both, ``pipeline.hashes.matching``)."""
+  hashes = hash_frame_and_mirror(rgb)
+  return FrameHash(video_id, video_uri, int(round(time_ms)), hashes.pdq,
+                   hashes.quality, scan_id, hashes.mirror)

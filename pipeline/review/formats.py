@@ -198,7 +198,12 @@ HASH_MATCH_COLUMNS: Sequence[Column] = (
     ('frames', lambda r: r['matched_frames']),
     ('first', lambda r: seconds(r['first_match_ms'])),
     ('last', lambda r: seconds(r['last_match_ms'])),
+    ('mirrored', lambda r: 'yes' if r.get('mirrored') else ''),
+    ('copy of clip', lambda r: r.get('source_clip_id') or ''),
 )
+# ``rescan review matches``: every match, with its video.
+MATCH_LIST_COLUMNS: Sequence[Column] = (
+    ('video', lambda r: r['video_uri']),) + tuple(HASH_MATCH_COLUMNS)
 
 
 def percent(share: Optional[float]) -> str:
@@ -272,7 +277,23 @@ def format_timeline_text(timeline: review_query.VideoTimeline,
   if timeline.hash_matches:
     lines += ['', 'hash matches:',
               format_table(timeline.hash_matches, HASH_MATCH_COLUMNS)]
+    lines += [copy_of_clip_line(m) for m in timeline.hash_matches
+              if m.get('source_clip_id')]
   return '\n'.join(lines)
+
+
+def copy_of_clip_line(match: Dict[str, Any]) -> str:
+  """"copy of clip X": where the confirmed clip a match came from is, and
+  the command that shows it."""
+  clip = printable(match['source_clip_id'])
+  how = ' (mirrored)' if match.get('mirrored') else ''
+  if match.get('source_video_id') is None:
+    return f'copy of clip {clip}{how} (the clip is not under this root)'
+  return (f"copy of clip {clip}{how}: "
+          f"{printable(match['source_video_uri'])} "
+          f"{seconds(match['source_start_ms'])}-"
+          f"{seconds(match['source_end_ms'])}; see: rescan review video "
+          f"{printable(match['source_video_id'])}")
 
 
 def timeline_document(timeline: review_query.VideoTimeline

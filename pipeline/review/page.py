@@ -144,7 +144,7 @@ PAGE_TEMPLATE = r"""<!doctype html>
       <h3 id="hash-title">Known-content hash matches</h3>
       <div class="scroll-x"><table id="hash-table"><thead><tr><th>video</th><th>bank</th>
         <th>entry</th><th>label</th><th>query %</th><th>compared %</th>
-        <th>frames</th><th>first</th><th>last</th></tr></thead>
+        <th>frames</th><th>first</th><th>last</th><th>copy of</th></tr></thead>
         <tbody></tbody></table></div>
     </section>
   </div>
@@ -164,7 +164,7 @@ PAGE_TEMPLATE = r"""<!doctype html>
       <div id="timeline"></div></section>
     <section id="detail-hash" hidden><h3>Hash matches of this video</h3>
       <div class="scroll-x"><table><thead><tr><th>bank</th><th>entry</th><th>label</th>
-        <th>query %</th><th>compared %</th><th>first–last</th></tr></thead>
+        <th>query %</th><th>compared %</th><th>first–last</th><th>copy of</th></tr></thead>
         <tbody id="detail-hash-body"></tbody></table></div></section>
   </aside>
 </main>
@@ -345,6 +345,22 @@ function setUpToolbar() {
 
 // --- cards and the summary ---
 
+// A match of a bank entry made from a confirmed clip: "copy of clip X",
+// a link that opens the clip when the current page lists it.
+function copyOfCell(m) {
+  if (!m.source_clip_id) return el('td', {});
+  const link = el('a', { class: 'copy-of', href: '#clip-' + m.source_clip_id,
+    'data-clip-id': m.source_clip_id,
+    title: m.source_video_uri ? m.source_video_uri + ' ' + seconds(m.source_start_ms) +
+      '–' + seconds(m.source_end_ms) : 'the clip is not under this root',
+    text: 'copy of clip ' + m.source_clip_id + (m.mirrored ? ' (mirrored)' : '') });
+  link.addEventListener('click', (event) => {
+    const index = state.clips.findIndex((c) => c.clip_id === m.source_clip_id);
+    if (index >= 0) { event.preventDefault(); select(index); }
+  });
+  return el('td', {}, link);
+}
+
 function badgeFor(clip) {
   if (!clip.outcome) return null;
   return el('span', { class: 'badge ' + clip.outcome,
@@ -464,7 +480,8 @@ function renderTimeline(clip) {
     el('td', { text: m.bank }), el('td', { text: m.entry_id }),
     el('td', { text: m.label }), el('td', { text: m.query_match_pct.toFixed(1) }),
     el('td', { text: m.compared_match_pct.toFixed(1) }),
-    el('td', { text: seconds(m.first_match_ms) + '–' + seconds(m.last_match_ms) }))));
+    el('td', { text: seconds(m.first_match_ms) + '–' + seconds(m.last_match_ms) }),
+    copyOfCell(m))));
   $('detail-hash').hidden = matches.length === 0;
 }
 
@@ -625,7 +642,7 @@ function renderHashSection() {
       el('td', { text: m.compared_match_pct.toFixed(1) }),
       el('td', { text: String(m.matched_frames) }),
       el('td', { text: seconds(m.first_match_ms) }),
-      el('td', { text: seconds(m.last_match_ms) }))));
+      el('td', { text: seconds(m.last_match_ms) }), copyOfCell(m))));
 }
 
 async function start() {

@@ -55,44 +55,12 @@ import schemas
 from pipeline.runtime.private import private_files
 from pipeline.storage import files as storage_files
 from pipeline.storage import parquet as parquet_output
+from pipeline.storage.parquet import read_parquet_files
 from schemas import review_tables
 from schemas.hash_tables import HASH_MATCHES
 
 LATEST_SCAN = 'latest'
 CLIP_ORDER = 'peak_score DESC, mean_score DESC, video_uri, start_ms, label'
-
-
-def relaxed(schema: pa.Schema) -> pa.Schema:
-  """``schema`` with every field nullable (old files may lack new ones)."""
-  return pa.schema([f.with_nullable(True) for f in schema],
-                   metadata=schema.metadata)
-
-
-def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
-  """``table`` with exactly ``schema``'s columns, in order: a column the
-  file lacks becomes nulls, a column the schema lacks is dropped."""
-  columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
-             else pa.nulls(table.num_rows, f.type) for f in schema]
-  return pa.Table.from_arrays(columns, schema=relaxed(schema))
-
-
-def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
-  """Every Parquet file matching ``pattern`` on any Beam filesystem, as
-  one table with ``schema`` (see ``conform_to_schema``).  A file that is
-  no Parquet, or whose columns do not fit, raises
-  ``parquet_output.BrokenParquetFile`` naming it."""
-  tables = []
-  for path in parquet_output.parquet_paths(pattern):
-    table = parquet_output.read_parquet_file(path)
-    try:
-      tables.append(conform_to_schema(table, schema))
-    except (pa.ArrowException, ValueError) as exc:
-      raise parquet_output.BrokenParquetFile(
-          f"{path} does not hold this dataset's columns: "
-          f"{' '.join(str(exc).split())}") from exc
-  if not tables:
-    return relaxed(schema).empty_table()
-  return pa.concat_tables(tables)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -555,14 +523,35 @@ def video_timeline(con: duckdb.DuckDBPyConnection, video: str,
 
 def top_hash_matches(con: duckdb.DuckDBPyConnection,
                      video_ids: Optional[Sequence[str]] = None,
-                     limit: Optional[int] = None) -> List[Dict[str, Any]]:
-  """Hash matches, strongest first; only of ``video_ids`` when given."""
-  where = f"WHERE {_in('video_id', list(video_ids) or [''])}" \
-      if video_ids is not None else ''
+                     limit: Optional[int] = None,
+                     source_clip_id: Optional[str] = None
+                     ) -> List[Dict[str, Any]]:
+  """Hash matches, strongest first; only of ``video_ids`` when given, only
+  the copies of the confirmed clip ``source_clip_id`` when given.
+
+  A match of a bank entry made from a confirmed clip (``source_clip_id``,
+  ``rescan bank import --from-verdicts``) is a copy of that clip: it comes
+  with the clip's ``source_video_id``, ``source_video_uri``,
+  ``source_start_ms`` and ``source_end_ms`` (null when the root does not
+  hold the clip)."""
+  conditions = [f"{_in('m.video_id', list(video_ids) or [''])}"] \
+      if video_ids is not None else []
   params = (list(video_ids) or ['']) if video_ids is not None else []
+  if source_clip_id is not None:
+    conditions.append('m.source_clip_id = ?')
+    params.append(source_clip_id)
+  where = f"WHERE {' AND '.join(conditions)}" if conditions else ''
   limit_sql = f'LIMIT {int(limit)}' if limit else ''
   return _rows(con, f"""
-      SELECT * FROM hash_matches {where}
+      WITH source AS (
+        SELECT clip_id, any_value(video_id) AS source_video_id,
+               any_value(video_uri) AS source_video_uri,
+               any_value(start_ms) AS source_start_ms,
+               any_value(end_ms) AS source_end_ms
+        FROM flagged_clips GROUP BY clip_id)
+      SELECT m.*, source.* EXCLUDE (clip_id)
+      FROM hash_matches m LEFT JOIN source
+        ON source.clip_id = m.source_clip_id {where}
       ORDER BY query_match_pct DESC, compared_match_pct DESC, video_uri,
                bank, entry_id {limit_sql}""", params)
 
@@ -743,6 +732,24 @@ def clip_outcomes(con: duckdb.DuckDBPyConnection,
   rows = _rows(con, f'WITH {_OUTCOMES} SELECT * FROM outcomes {where}',
                params)
   return {row['clip_id']: row for row in rows}
+
+
+def confirmed_clips(con: duckdb.DuckDBPyConnection, verdict: str
+                    ) -> List[Dict[str, Any]]:
+  """The clips whose outcome under ``OUTCOME_RULE`` is ``verdict``, one
+  row each (from the latest scan that found it): ``clip_id``,
+  ``video_id``, ``video_uri``, ``scan_id``, ``start_ms``, ``end_ms``,
+  ``label`` and ``outcome`` (what ``rescan bank import --from-verdicts``
+  banks)."""
+  return _rows(con, f"""
+      WITH {_OUTCOMES}
+      SELECT c.clip_id, c.video_id, c.video_uri, c.scan_id, c.start_ms,
+             c.end_ms, c.label, o.outcome
+      FROM flagged_clips c JOIN outcomes o USING (clip_id)
+      WHERE o.outcome = ?
+      QUALIFY row_number() OVER (PARTITION BY c.clip_id
+                                 ORDER BY c.scan_id DESC) = 1
+      ORDER BY c.video_uri, c.start_ms, c.clip_id""", [verdict])
 
 
 _DISPUTES_SQL = f"""

@@ -165,5 +165,38 @@ def cast_file(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
                             f'{_one_line(exc)}') from exc
 
 
+def relaxed(schema: pa.Schema) -> pa.Schema:
+  """``schema`` with every field nullable (old files may lack new ones)."""
+  return pa.schema([f.with_nullable(True) for f in schema],
+                   metadata=schema.metadata)
+
+
+def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+  """``table`` with exactly ``schema``'s columns, in order: a column the
+  file lacks becomes nulls, a column the schema lacks is dropped."""
+  columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
+             else pa.nulls(table.num_rows, f.type) for f in schema]
+  return pa.Table.from_arrays(columns, schema=relaxed(schema))
+
+
+def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
+  """Every Parquet file matching ``pattern`` on any Beam filesystem, as
+  one table with ``schema`` (see ``conform_to_schema``).  A file that is
+  no Parquet, or whose columns do not fit, raises
+  ``BrokenParquetFile`` naming it."""
+  tables = []
+  for path in parquet_paths(pattern):
+    table = read_parquet_file(path)
+    try:
+      tables.append(conform_to_schema(table, schema))
+    except (pa.ArrowException, ValueError) as exc:
+      raise BrokenParquetFile(
+          f"{path} does not hold this dataset's columns: "
+          f"{_one_line(exc)}") from exc
+  if not tables:
+    return relaxed(schema).empty_table()
+  return pa.concat_tables(tables)
+
+
 def _one_line(exc: Exception) -> str:
   return ' '.join(str(exc).split())
