@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.storage import scan_state
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.hashes import digests as digest_lists
 from pipeline.hashes.digests import DigestEntry
@@ -58,7 +59,6 @@ from pipeline.hashes.matching import frame_hashes
 from pipeline.hashes.matching import index_from_arrays
 from pipeline.hashes.pdq import pdq_from_hex
 from pipeline.hashes.pdq import pdq_hex
-import schemas
 from schemas.hash_tables import BANK_DIGESTS
 from schemas.hash_tables import BANK_ENTRIES
 from schemas.hash_tables import BANK_HASH
@@ -210,11 +210,11 @@ def expand_files(patterns: Iterable[str]) -> List[str]:
 
 
 def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
-  """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's)."""
-  pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
-             if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
-  tables = [read_parquet_file(m.path).cast(FRAME_HASHES)
-            for m in FileSystems.match([pattern])[0].metadata_list]
+  """Every committed frame hash under ``ROOT/frame_hashes/`` (or one
+  scan's): ``scan_state.committed_paths``."""
+  tables = [read_parquet_file(path).cast(FRAME_HASHES)
+            for path in scan_state.committed_paths(root, 'frame_hashes',
+                                                   scan_id)]
   return pa.concat_tables(tables) if tables else FRAME_HASHES.empty_table()
 
 

@@ -50,8 +50,8 @@ import schemas
 from pipeline.runtime.private import private_files
 from pipeline.storage import files as storage_files
 from pipeline.storage import parquet as parquet_output
+from pipeline.storage import scan_state
 from schemas import review_tables
-from schemas.hash_tables import HASH_MATCHES
 
 LATEST_SCAN = 'latest'
 CLIP_ORDER = 'peak_score DESC, mean_score DESC, video_uri, start_ms, label'
@@ -73,11 +73,25 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
   """Every Parquet file matching ``pattern`` on any Beam filesystem, as
-  one table with ``schema`` (see ``conform_to_schema``).  A file that is
-  no Parquet, or whose columns do not fit, raises
-  ``parquet_output.BrokenParquetFile`` naming it."""
+  one table with ``schema`` (``read_parquet_paths``)."""
+  return read_parquet_paths(parquet_output.parquet_paths(pattern), schema)
+
+
+def read_dataset(root: str, dataset: str) -> pa.Table:
+  """The committed rows of every scan of ``dataset`` under ``root``
+  (``scan_state.committed_paths``: never a killed wave's or a temporary
+  file), with the dataset's schema relaxed."""
+  return read_parquet_paths(scan_state.committed_paths(root, dataset),
+                            schemas.DATASETS[dataset])
+
+
+def read_parquet_paths(paths: Sequence[str], schema: pa.Schema) -> pa.Table:
+  """The Parquet files ``paths`` on any Beam filesystem, as one table with
+  ``schema`` (see ``conform_to_schema``).  A file that is no Parquet, or
+  whose columns do not fit, raises ``parquet_output.BrokenParquetFile``
+  naming it."""
   tables = []
-  for path in parquet_output.parquet_paths(pattern):
+  for path in paths:
     table = parquet_output.read_parquet_file(path)
     try:
       tables.append(conform_to_schema(table, schema))
@@ -110,12 +124,9 @@ def load_all_review_data(root: str) -> ReviewData:
   """Every scan's rows under ``root``, duplicates of re-scanned videos
   included (``load_review_data`` keeps one answer per video)."""
   return ReviewData(
-      clips=read_parquet_files(schemas.dataset_glob(root, 'flagged_clips'),
-                               schemas.FLAGGED_CLIPS),
-      videos=read_parquet_files(schemas.dataset_glob(root, 'videos'),
-                                schemas.VIDEOS),
-      hash_matches=read_parquet_files(
-          schemas.dataset_glob(root, 'hash_matches'), HASH_MATCHES),
+      clips=read_dataset(root, 'flagged_clips'),
+      videos=read_dataset(root, 'videos'),
+      hash_matches=read_dataset(root, 'hash_matches'),
       reviews=read_parquet_files(review_tables.reviews_glob(root),
                                  review_tables.REVIEWS))
 
