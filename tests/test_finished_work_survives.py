@@ -21,6 +21,7 @@ import pytest
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
 from pipeline.cli import main as cli
+from pipeline.cli import review
 from pipeline.hashes import banks
 from pipeline.review import query
 from pipeline.scan import identities
@@ -261,12 +262,17 @@ def test_a_complete_wave_scan_reads_back_every_input_once(archive,
 
 
 def test_readers_skip_temporary_folders_and_uncommitted_waves(
-    archive, waved_root, tmp_path):
+    archive, waved_root, tmp_path, capsys):
   root = _copy(waved_root, tmp_path)
   _plant_leftovers(root)
   _set_state(root, scan_state.RUNNING, (0, 2))
   expected = sorted(u for u, w in archive.items() if w != 1)
   assert _seen(root) == expected
+  assert review.main(['stats', '--output', root, '--format', 'json']) == 0
+  stats = json.loads(capsys.readouterr().out)
+  assert stats['scan_states'] == [
+      {'scan_id': 'w', 'state': 'running or killed, 2 of 3 waves committed'}]
+  assert stats['totals'][0]['videos'] == len(expected)
   assert sorted(r['video_uri'] for r in read_partition(
       root, 'videos', 'w').to_pylist()) == expected
   assert sorted(set(banks.read_frame_hashes(root).column(

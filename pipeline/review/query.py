@@ -104,6 +104,14 @@ def read_parquet_paths(paths: Sequence[str], schema: pa.Schema) -> pa.Table:
   return pa.concat_tables(tables)
 
 
+def scan_state_rows(root: str) -> List[Dict[str, Any]]:
+  """Every scan under ``root`` with its recorded state
+  (``scan_state.describe``: ``complete``, ``running or killed, 1 of 3
+  waves committed``, ``failed, ...``, or a scan from before states)."""
+  return [{'scan_id': scan_id, 'state': scan_state.describe(state)}
+          for scan_id, state in sorted(scan_state.scan_states(root).items())]
+
+
 @dataclasses.dataclass(frozen=True)
 class ReviewData:
   """The clips and ledger rows a query sees, the hash matches and the
