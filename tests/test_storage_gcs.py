@@ -7,6 +7,7 @@ import pytest
 from pipeline.media import decode
 from pipeline.media import errors as media_errors
 from pipeline.storage import files as storage
+from pipeline.storage import scan_state
 from model.synthetic_video import write_video
 from tests.conftest import golden_rows
 from tests.conftest import run_scan
@@ -35,7 +36,11 @@ def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
   assert golden_ledger <= ledger
   written = {b.name.split('/')[2] for b in
              emulator.bucket('results').list_blobs(prefix='rescans/')}
-  assert written == {'scan=gcs'}
+  # The partitions and the claim (``_claims/scan=gcs``), and the state
+  # beside it: complete, on GCS too.
+  assert written == {'scan=gcs', 'state'}
+  state = scan_state.read_state('gs://results/rescans', 'gcs')
+  assert (state.state, state.committed) == (scan_state.COMPLETE, (0,))
 
 
 def test_a_short_segment_of_a_large_object_reads_far_less_than_it(
