@@ -70,6 +70,10 @@ def _scan_argv(root, archive, model, scan_id, *extra) -> List[str]:
           '--segment-seconds', '5', '--waves', str(WAVES), *extra]
 
 
+def _partition(root: str, dataset: str, scan_id: str = 'killed') -> str:
+  return os.path.join(root, dataset, f'scan={scan_id}')
+
+
 def _files(root: str, scan_id: str) -> List[str]:
   found = []
   for dataset in DATASETS:
@@ -179,6 +183,9 @@ def test_a_killed_scan_keeps_its_committed_waves_and_resumes_exactly_once(
   # folder, no file of an uncommitted wave; the committed files stay.
   left = _files(root, 'killed')
   assert not [p for p in left if scan_state.TEMP_FOLDER_PREFIX in p]
+  assert not [n for d in DATASETS if os.path.isdir(_partition(root, d))
+              for n in os.listdir(_partition(root, d))
+              if n.startswith(scan_state.TEMP_FOLDER_PREFIX)]
   assert all(scan_state.is_committed_file(os.path.basename(p), state)
              for p in left)
   _assert_readers_see_each_input_once(root, archive, committed)

@@ -109,8 +109,9 @@ def run(argv: Optional[Sequence[str]] = None,
   state = scan_state.begin(config.output, config.scan_id, config.waves)
   cleaned = scan_state.clean_orphans(config.output)
   if cleaned:
-    print(f'rescan: removed {len(cleaned)} uncommitted files that killed '
-          f'or failed scans left under {config.output}', file=sys.stderr)
+    print(f'rescan: removed {len(cleaned)} temporary or uncommitted files '
+          f'and folders that killed or failed scans left under '
+          f'{config.output}', file=sys.stderr)
   try:
     with private_files(), progress.scan_progress(
         config.beam_args, fps=settings.fps) as reporter:

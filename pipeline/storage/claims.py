@@ -29,6 +29,10 @@ hand): deleting a claim file never lets a run overwrite data.
 
 A claim is never released, not even when the run fails: a failed run may
 have left files in its partitions, and a fresh id costs nothing.
+
+Beside the claims, ``ROOT/_claims/state/scan=<id>.json`` holds each scan's
+state (``running``, ``complete``, ``failed`` and its committed waves):
+``pipeline.storage.scan_state``.
 """
 from __future__ import annotations
 

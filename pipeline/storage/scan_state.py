@@ -35,6 +35,7 @@ Why waves, not per-bundle files: docs/scale.md "Finished work survives".
 from __future__ import annotations
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -286,7 +287,7 @@ def orphans(root: str, states: Optional[Dict[str, Optional[ScanState]]] = None
   found = []
   for dataset in schemas.DATASETS:
     base = f"{root.rstrip('/')}/{dataset}"
-    for path in (_matching(f'{base}/*/*') +
+    for path in (_matching(f'{base}/*/*') + _local_temp_folders(base) +
                  _matching(f'{base}/*/{TEMP_FOLDER_PREFIX}*/*')):
       scan_id = _scan_of_nested(path)
       if scan_id is None or scan_id not in states:
@@ -297,10 +298,21 @@ def orphans(root: str, states: Optional[Dict[str, Optional[ScanState]]] = None
       if not over[scan_id]:
         continue
       folder, name = path.rsplit('/', 2)[-2:]
-      if folder.startswith(TEMP_FOLDER_PREFIX) or (
+      if (folder.startswith(TEMP_FOLDER_PREFIX)
+          or name.startswith(TEMP_FOLDER_PREFIX)) or (
           state is not None and not is_committed_file(name, state)):
         found.append(path)
   return sorted(found)
+
+
+def _local_temp_folders(base: str) -> List[str]:
+  """The ``beam-temp-*`` folders in the partitions under a local dataset
+  folder ``base`` (a sink makes its folder when its job starts, and a
+  killed job may leave it empty; GCS has no folders)."""
+  if '://' in base:
+    return []
+  return sorted(path for path in glob.glob(
+      f'{glob.escape(base)}/*/{TEMP_FOLDER_PREFIX}*') if os.path.isdir(path))
 
 
 def _scan_of_nested(path: str) -> Optional[str]:
@@ -315,8 +327,8 @@ def _scan_of_nested(path: str) -> Optional[str]:
 
 
 def clean_orphans(root: str) -> List[str]:
-  """Deletes ``orphans(root)`` and the emptied local ``beam-temp-*``
-  folders; returns what it deleted."""
+  """Deletes ``orphans(root)`` (a local ``beam-temp-*`` folder as a
+  whole); returns what it deleted."""
   found = orphans(root)
   # A folder listed as a whole goes with its files.
   folders = {p for p in found if '://' not in p and os.path.isdir(p)}
@@ -324,12 +336,4 @@ def clean_orphans(root: str) -> List[str]:
            if not any(p.startswith(folder + '/') for folder in folders)]
   if found:
     FileSystems.delete(found)
-  if '://' not in root:
-    for folder in sorted({os.path.dirname(p) for p in found
-                          if os.path.basename(os.path.dirname(p)).startswith(
-                              TEMP_FOLDER_PREFIX)}):
-      try:
-        os.rmdir(folder)
-      except OSError:
-        pass  # not empty: a file appeared since; left for the next run
   return found
