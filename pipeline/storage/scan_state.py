@@ -64,8 +64,8 @@ TEMP_FOLDER_PREFIX = 'beam-temp-'
 LEGACY_FILE_PREFIX = 'part'
 _MAX_STATE_BYTES = 1 << 20
 _WAVE_FILE = re.compile(
-    r'wave-(\d{5})-of-(\d{5})-part-\d{5}-of-\d{5}\.parquet\Z')
-_ONE_WAVE_FILE = re.compile(r'part-\d{5}-of-\d{5}\.parquet\Z')
+    r'wave-(\d{5})-of-(\d{5})-part-\d{5,}-of-\d{5,}\.parquet\Z')
+_ONE_WAVE_FILE = re.compile(r'part-\d{5,}-of-\d{5,}\.parquet\Z')
 
 
 class ScanState(NamedTuple):
