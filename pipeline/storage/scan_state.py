@@ -195,7 +195,11 @@ def is_committed_file(name: str, state: Optional[ScanState]) -> bool:
 def partition_scan_id(path: str) -> Optional[str]:
   """The scan id of the partition folder holding the file ``path``, or
   None when its folder is no ``scan=<id>`` partition."""
-  folder = path.rstrip('/').rsplit('/', 2)[-2]
+  return _scan_of_folder(path.rstrip('/').rsplit('/', 2)[-2])
+
+
+def _scan_of_folder(folder: str) -> Optional[str]:
+  """``<id>`` of a folder (or file stem) named ``scan=<id>``, else None."""
   key, _, scan_id = folder.partition('=')
   if key != PARTITION_KEY or not is_valid_scan_id(scan_id):
     return None
@@ -246,9 +250,8 @@ def scan_states(root: str) -> Dict[str, Optional[ScanState]]:
       if scan_id is not None and scan_id not in found:
         found[scan_id] = read_state(root, scan_id)
   for path in _matching(f'{claims.claims_folder(root)}/{STATE_FOLDER}/*.json'):
-    name = path.rsplit('/', 1)[-1][:-len('.json')]
-    key, _, scan_id = name.partition('=')
-    if key == PARTITION_KEY and is_valid_scan_id(scan_id):
+    scan_id = _scan_of_folder(path.rsplit('/', 1)[-1][:-len('.json')])
+    if scan_id is not None:
       found[scan_id] = read_state(root, scan_id)
   return found
 
@@ -320,8 +323,8 @@ def _scan_of_nested(path: str) -> Optional[str]:
   folder inside it."""
   parts = path.rstrip('/').split('/')
   for folder in (parts[-2], parts[-3] if len(parts) > 2 else ''):
-    key, _, scan_id = folder.partition('=')
-    if key == PARTITION_KEY and is_valid_scan_id(scan_id):
+    scan_id = _scan_of_folder(folder)
+    if scan_id is not None:
       return scan_id
   return None
 
