@@ -400,3 +400,14 @@ def test_bad_wave_counts_are_one_line_usage_errors(value, capsys, tmp_path):
   err = capsys.readouterr().err.strip()
   assert exited.value.code == 2 and '\n' not in err, err
   assert 'argument --waves' in err, err
+
+
+def test_a_test_pipeline_runs_one_wave_only(tmp_path):
+  """``run`` with a test pipeline cannot run K jobs: it refuses before
+  any work (a caller builds one pipeline per wave itself)."""
+  from apache_beam.testing.test_pipeline import TestPipeline  # pylint: disable=import-outside-toplevel
+  from pipeline.scan import job  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match='a test pipeline runs one wave'):
+    job.run(['--input', 'x', '--output', str(tmp_path / 'out'), '--model',
+             'm', '--waves', '2'], test_pipeline=TestPipeline())
+  assert not os.path.exists(tmp_path / 'out')
