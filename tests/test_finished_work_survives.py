@@ -31,6 +31,7 @@ from pipeline.storage import files as storage
 from pipeline.storage import scan_state
 from pipeline.storage.parquet import read_partition
 from tests import faults
+from tests.conftest import dead_pid
 from tests.conftest import run_scan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -306,12 +307,6 @@ def test_a_partition_without_state_reads_as_a_complete_legacy_scan(
   assert _seen(root) == sorted(archive)
 
 
-def _dead_pid() -> int:
-  child = subprocess.Popen([sys.executable, '-c', 'pass'])  # pylint: disable=consider-using-with
-  child.wait()
-  return child.pid
-
-
 def _set_claim_pid(root: str, pid: int) -> None:
   path = claims.claim_path(root, 'w')
   record = json.loads(open(path, encoding='utf-8').read())  # pylint: disable=consider-using-with
@@ -336,7 +331,7 @@ def test_clean_up_removes_only_what_a_dead_scan_left_uncommitted(
   assert len(_files(root, 'w')) == len(committed) + 2 * len(DATASETS)
   # Its launcher is gone: the temporary folders and wave 1's renamed
   # files go, every committed file stays.
-  _set_claim_pid(root, _dead_pid())
+  _set_claim_pid(root, dead_pid())
   removed = scan_state.clean_orphans(root)
   assert len(removed) == 2 * len(DATASETS)
   assert sorted(_files(root, 'w')) == committed

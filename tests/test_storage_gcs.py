@@ -2,8 +2,6 @@
 import io
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +13,7 @@ from pipeline.storage import files as storage
 from pipeline.storage import scan_state
 from model.synthetic_video import write_video
 from tests.conftest import golden_rows
+from tests.conftest import dead_pid
 from tests.conftest import run_scan
 
 pytestmark = pytest.mark.xdist_group('gcs')
@@ -78,7 +77,7 @@ def test_a_scan_in_waves_on_gcs_commits_reads_and_cleans_up_by_wave(
   assert seen() == [u for u in uris if waves[u] == 0]
   claim = results.blob('waved/_claims/scan=wv')
   record = json.loads(claim.download_as_bytes())
-  record['pid'] = _dead_pid()
+  record['pid'] = dead_pid()
   claim.upload_from_string(json.dumps(record))
   removed = scan_state.clean_orphans(root)
   assert removed and all('wave-00001' in p for p in removed)
@@ -86,12 +85,6 @@ def test_a_scan_in_waves_on_gcs_commits_reads_and_cleans_up_by_wave(
                 if '/scan=wv/' in b.name)
   assert left and all('/wave-00000-of-00002-part-' in n for n in left)
   assert seen() == [u for u in uris if waves[u] == 0]
-
-
-def _dead_pid() -> int:
-  child = subprocess.Popen([sys.executable, '-c', 'pass'])  # pylint: disable=consider-using-with
-  child.wait()
-  return child.pid
 
 
 def test_a_short_segment_of_a_large_object_reads_far_less_than_it(
