@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 from typing import Dict, List, Sequence, Tuple
 
 import pyarrow as pa
@@ -136,6 +138,14 @@ def golden_scan(corpus, marker_model_dir, tmp_path_factory) -> ScanOutput:
   output = str(tmp_path_factory.mktemp('results'))
   return run_scan(output, [os.path.join(corpus.root, '**')],
                   marker_model_dir, 'golden')
+
+
+def dead_pid() -> int:
+  """The id of a process of this host that has ended (a killed launcher,
+  as a scan's claim would name it)."""
+  child = subprocess.Popen([sys.executable, '-c', 'pass'])  # pylint: disable=consider-using-with
+  child.wait()
+  return child.pid
 
 
 def relative_name(uri: str) -> str:

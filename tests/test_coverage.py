@@ -193,10 +193,6 @@ def _ledger_file(tmp_path, rows, drop=()) -> str:
   return path
 
 
-class _Metadata(NamedTuple):
-  path: str
-
-
 @pytest.mark.parametrize('row,vouches', [
     (dict(), True),
     (dict(status='partial', coverage=0.6), False),
@@ -210,7 +206,7 @@ class _Metadata(NamedTuple):
 def test_only_a_covered_scanned_row_vouches_for_skip_scanned(tmp_path, row,
                                                              vouches):
   path = _ledger_file(tmp_path, [row])
-  found = list(transforms.scanned_versions(_Metadata(path), '1', 0.95))
+  found = list(transforms.scanned_versions(path, '1', 0.95))
   assert bool(found) == vouches
 
 
@@ -218,7 +214,7 @@ def test_ledgers_from_before_coverage_was_recorded_cannot_vouch(tmp_path):
   """Such a ledger called the issue's MJPEG "scanned" with 5 of 65
   samples: skipping on its word would hide the video for good."""
   path = _ledger_file(tmp_path, [{}], drop=('samples_expected', 'coverage'))
-  assert not list(transforms.scanned_versions(_Metadata(path), '1', 0.0))
+  assert not list(transforms.scanned_versions(path, '1', 0.0))
 
 
 def test_min_coverage_is_a_bounded_flag_with_a_documented_default():

@@ -1,14 +1,19 @@
 """gs:// for real, through a local GCS emulator process."""
 import io
+import json
 import os
 
 import pytest
 
 from pipeline.media import decode
 from pipeline.media import errors as media_errors
+from pipeline.review import query as review_query
+from pipeline.scan import identities
 from pipeline.storage import files as storage
+from pipeline.storage import scan_state
 from model.synthetic_video import write_video
 from tests.conftest import golden_rows
+from tests.conftest import dead_pid
 from tests.conftest import run_scan
 
 pytestmark = pytest.mark.xdist_group('gcs')
@@ -35,7 +40,51 @@ def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
   assert golden_ledger <= ledger
   written = {b.name.split('/')[2] for b in
              emulator.bucket('results').list_blobs(prefix='rescans/')}
-  assert written == {'scan=gcs'}
+  # The partitions and the claim (``_claims/scan=gcs``), and the state
+  # beside it: complete, on GCS too.
+  assert written == {'scan=gcs', 'state'}
+  state = scan_state.read_state('gs://results/rescans', 'gcs')
+  assert (state.state, state.committed) == (scan_state.COMPLETE, (0,))
+
+
+def test_a_scan_in_waves_on_gcs_commits_reads_and_cleans_up_by_wave(
+    emulator, corpus, marker_model_dir):
+  """Waves on GCS: the state beside the claim, readers by committed wave,
+  and the clean-up of a killed wave's objects (there are no folders)."""
+  root = 'gs://results/waved'
+  uris = sorted(f'gs://{BUCKET}/archive/{os.path.basename(v)}'
+                for v in corpus.videos if os.path.dirname(v) == corpus.root)
+  waves = {u: identities.wave_of(u, 2) for u in uris}
+  assert set(waves.values()) == {0, 1}
+  bucket = emulator.bucket(BUCKET)
+  bucket.blob('lists/waved.csv').upload_from_string(
+      'uri\n' + '\n'.join(uris) + '\n')
+  run_scan(root, [f'gs://{BUCKET}/lists/waved.csv'], marker_model_dir, 'wv',
+           '--waves', '2')
+  state = scan_state.read_state(root, 'wv')
+  assert (state.state, state.committed) == (scan_state.COMPLETE, (0, 1))
+  seen = lambda: sorted(r['video_uri'] for r in  # pylint: disable=unnecessary-lambda-assignment
+                        review_query.load_review_data(root).videos.to_pylist())
+  assert seen() == uris
+  # As if killed during wave 1's renames, its launcher (a process of this
+  # host) gone: wave 1's objects and a temporary shard are never read, and
+  # the next clean-up deletes them and nothing else.
+  results = emulator.bucket('results')
+  results.blob('waved/videos/scan=wv/beam-temp-wave-00001-of-00002-part-1/'
+               'a.parquet').upload_from_string(b'not read')
+  scan_state.write_state(root, state._replace(state=scan_state.RUNNING,
+                                              committed=(0,)))
+  assert seen() == [u for u in uris if waves[u] == 0]
+  claim = results.blob('waved/_claims/scan=wv')
+  record = json.loads(claim.download_as_bytes())
+  record['pid'] = dead_pid()
+  claim.upload_from_string(json.dumps(record))
+  removed = scan_state.clean_orphans(root)
+  assert removed and all('wave-00001' in p for p in removed)
+  left = sorted(b.name for b in results.list_blobs(prefix='waved/')
+                if '/scan=wv/' in b.name)
+  assert left and all('/wave-00000-of-00002-part-' in n for n in left)
+  assert seen() == [u for u in uris if waves[u] == 0]
 
 
 def test_a_short_segment_of_a_large_object_reads_far_less_than_it(

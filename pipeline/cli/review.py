@@ -208,6 +208,7 @@ def run_command(args: argparse.Namespace) -> Output:
     stats = review_query.scan_stats(con)
     stats['precision_by_model_version'] = (
         review_query.precision_by_model_version(con))
+    stats['scan_states'] = review_query.scan_state_rows(args.output)
     if args.format == formats.TABLE:
       return Output(0, formats.format_stats_text(stats))
     return Output(0, formats.format_rows(

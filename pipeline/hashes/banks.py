@@ -57,8 +57,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage.parquet import conform_to_schema
+from pipeline.storage.parquet import read_dataset
 from pipeline.storage.parquet import read_parquet_file
-from pipeline.storage.parquet import read_parquet_files
 from pipeline.hashes import digests as digest_lists
 from pipeline.hashes.digests import DigestEntry
 from pipeline.hashes.matching import BankEntry
@@ -69,11 +69,9 @@ from pipeline.hashes.matching import frame_hashes
 from pipeline.hashes.matching import index_from_arrays
 from pipeline.hashes.pdq import pdq_from_hex
 from pipeline.hashes.pdq import pdq_hex
-import schemas
 from schemas.hash_tables import BANK_DIGESTS
 from schemas.hash_tables import BANK_ENTRIES
 from schemas.hash_tables import BANK_HASH
-from schemas.hash_tables import FRAME_HASHES
 from schemas.hash_tables import MATCH_KIND_MD5
 from schemas.hash_tables import MATCH_KIND_SHA256
 from schemas.hash_tables import PDQ_BYTES
@@ -241,11 +239,10 @@ def expand_files(patterns: Iterable[str]) -> List[str]:
 
 
 def read_frame_hashes(root: str, scan_id: Optional[str] = None) -> pa.Table:
-  """Every stored frame hash under ``ROOT/frame_hashes/`` (or one scan's);
-  ``pdq_mirror`` is null in files written before it existed."""
-  pattern = (schemas.partition_dir(root, 'frame_hashes', scan_id) + '/*.parquet'
-             if scan_id else schemas.dataset_glob(root, 'frame_hashes'))
-  return read_parquet_files(pattern, FRAME_HASHES)
+  """Every committed frame hash under ``ROOT/frame_hashes/`` (or one
+  scan's: ``scan_state.committed_paths``); ``pdq_mirror`` is null in files
+  written before it existed."""
+  return read_dataset(root, 'frame_hashes', scan_id)
 
 
 def clip_frame_hashes(table: pa.Table, clip: ClipSource) -> List[Hash]:

@@ -35,8 +35,6 @@ from typing import (Iterable, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadFromParquet
 from apache_beam.metrics import Metrics
 
 import schemas
@@ -57,6 +55,8 @@ from pipeline.storage.scan_ids import new_scan_id
 from pipeline.storage.scan_ids import scan_id_arg
 from pipeline.storage import claims
 from pipeline.storage import writable
+from pipeline.storage import scan_state
+from pipeline.storage.parquet import ReadFiles
 from pipeline.storage.parquet import check_parquet_footers
 from pipeline.storage.parquet import WriteDataset
 
@@ -189,9 +189,8 @@ def _key_row_by_video(row: dict) -> Tuple[str, dict]:
   return row['video_id'], row
 
 
-def _ledger_pattern(root: str, hash_scan_id: Optional[str]) -> str:
-  return (schemas.partition_dir(root, 'videos', hash_scan_id) + '/*.parquet'
-          if hash_scan_id else schemas.dataset_glob(root, 'videos'))
+def _ledger_paths(root: str, hash_scan_id: Optional[str]) -> List[str]:
+  return scan_state.committed_paths(root, 'videos', hash_scan_id)
 
 
 class MatchStoredDigests(beam.PTransform):
@@ -201,12 +200,12 @@ class MatchStoredDigests(beam.PTransform):
   def __init__(self, root: str, bank_paths: Sequence[str], scan_id: str,
                hash_scan_id: Optional[str] = None):
     super().__init__()
-    self._pattern = _ledger_pattern(root, hash_scan_id)
+    self._paths = _ledger_paths(root, hash_scan_id)
     self._fn = MatchDigestsFn(bank_paths, scan_id, hash_scan_id)
 
   def expand(self, pbegin):
     return (pbegin
-            | 'ReadLedgers' >> ReadFromParquet(self._pattern)
+            | 'ReadLedgers' >> ReadFiles(self._paths)
             | 'KeyLedgerByVideo' >> beam.Map(_key_row_by_video)
             | 'GroupLedgerByVideo' >> beam.GroupByKey()
             | 'MatchDigests' >> beam.ParDo(self._fn))
@@ -221,16 +220,14 @@ class MatchStoredHashes(beam.PTransform):
                hash_scan_id: Optional[str] = None,
                rule_flags: Sequence[str] = ()):
     super().__init__()
-    self._pattern = (
-        schemas.partition_dir(hashes_root, 'frame_hashes', hash_scan_id) +
-        '/*.parquet' if hash_scan_id else
-        schemas.dataset_glob(hashes_root, 'frame_hashes'))
+    self._paths = scan_state.committed_paths(hashes_root, 'frame_hashes',
+                                             hash_scan_id)
     self._match = match_hashes_transform(bank_paths, rules, scan_id,
                                          hash_scan_id, rule_flags)
 
   def expand(self, pbegin):
     return (pbegin
-            | 'ReadFrameHashes' >> ReadFromParquet(self._pattern)
+            | 'ReadFrameHashes' >> ReadFiles(self._paths)
             | 'RowsToFrameHashes' >> beam.Map(frame_hash_from_row)
             | 'MatchHashes' >> self._match)
 
@@ -324,15 +321,11 @@ class MatchSources(NamedTuple):
   exact: bool
 
 
-def _exists(pattern: str) -> bool:
-  return bool(FileSystems.match([pattern])[0].metadata_list)
-
-
 def match_sources(config: MatchConfig) -> MatchSources:
   return MatchSources(
-      _exists(schemas.dataset_glob(config.hashes, 'frame_hashes')),
+      bool(scan_state.committed_paths(config.hashes, 'frame_hashes')),
       any(hash_banks.has_digests(path) for path in config.banks)
-      and _exists(_ledger_pattern(config.hashes, config.hash_scan_id)))
+      and bool(_ledger_paths(config.hashes, config.hash_scan_id)))
 
 
 def check_inputs(config: MatchConfig) -> MatchSources:
@@ -349,9 +342,10 @@ def check_inputs(config: MatchConfig) -> MatchSources:
   # A garbage file would fail ReadFrameHashes (or ReadLedgers) inside
   # Beam: name it now.
   if sources.perceptual:
-    check_parquet_footers(pattern)
+    check_parquet_footers(scan_state.committed_paths(config.hashes,
+                                                     'frame_hashes'))
   if sources.exact:
-    check_parquet_footers(_ledger_pattern(config.hashes, config.hash_scan_id))
+    check_parquet_footers(_ledger_paths(config.hashes, config.hash_scan_id))
   return sources
 
 

@@ -104,9 +104,9 @@ def with_near_misses(root: str, data: review_query.ReviewData,
         labels=labels, thumbnails=rescoring.thumbnails_of(scan_clips))
     clips.append(pa.Table.from_pylist(
         [clip._asdict() for clip in reassembled],
-        schema=review_query.relaxed(schemas.FLAGGED_CLIPS)))
+        schema=parquet_output.relaxed(schemas.FLAGGED_CLIPS)))
     done[scan_id] = threshold
-  merged = pa.concat_tables([t.cast(review_query.relaxed(
+  merged = pa.concat_tables([t.cast(parquet_output.relaxed(
       schemas.FLAGGED_CLIPS)) for t in clips])
   return NearMisses(dataclasses.replace(data, clips=merged), min_score,
                     done)

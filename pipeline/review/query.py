@@ -55,12 +55,21 @@ import schemas
 from pipeline.runtime.private import private_files
 from pipeline.storage import files as storage_files
 from pipeline.storage import parquet as parquet_output
+from pipeline.storage import scan_state
+from pipeline.storage.parquet import read_dataset
 from pipeline.storage.parquet import read_parquet_files
 from schemas import review_tables
-from schemas.hash_tables import HASH_MATCHES
 
 LATEST_SCAN = 'latest'
 CLIP_ORDER = 'peak_score DESC, mean_score DESC, video_uri, start_ms, label'
+
+
+def scan_state_rows(root: str) -> List[Dict[str, Any]]:
+  """Every scan under ``root`` with its recorded state
+  (``scan_state.describe``: ``complete``, ``running or killed, 1 of 3
+  waves committed``, ``failed, ...``, or a scan from before states)."""
+  return [{'scan_id': scan_id, 'state': scan_state.describe(state)}
+          for scan_id, state in sorted(scan_state.scan_states(root).items())]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,12 +92,9 @@ def load_all_review_data(root: str) -> ReviewData:
   """Every scan's rows under ``root``, duplicates of re-scanned videos
   included (``load_review_data`` keeps one answer per video)."""
   return ReviewData(
-      clips=read_parquet_files(schemas.dataset_glob(root, 'flagged_clips'),
-                               schemas.FLAGGED_CLIPS),
-      videos=read_parquet_files(schemas.dataset_glob(root, 'videos'),
-                                schemas.VIDEOS),
-      hash_matches=read_parquet_files(
-          schemas.dataset_glob(root, 'hash_matches'), HASH_MATCHES),
+      clips=read_dataset(root, 'flagged_clips'),
+      videos=read_dataset(root, 'videos'),
+      hash_matches=read_dataset(root, 'hash_matches'),
       reviews=read_parquet_files(review_tables.reviews_glob(root),
                                  review_tables.REVIEWS))
 

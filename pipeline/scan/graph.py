@@ -2,6 +2,7 @@
 the steps of ``pipeline.scan.transforms``.
 
     ExpandInputs -> DedupeInputs -> OneRefPerFile -> UniqueVideoIds
+      (-> SelectWave with --waves)
       -> ProbeVideos -> PlanSegments
       -> ReshuffleSegments -> DecodeSegments -> ScoreFrames (RunInference)
       -> GroupByVideo -> AssembleVideos   (+ MatchHashes with --bank)
@@ -28,9 +29,10 @@ class ScanVideos(beam.PTransform):
   """Input specs -> {dataset name: records}: flagged clips, ledger rows,
   frame scores (with ``--frame-scores``), frame hashes (with ``--hashes``) and hash matches (with ``--bank``)."""
 
-  def __init__(self, settings: ScanSettings):
+  def __init__(self, settings: ScanSettings, wave: int = 0):
     super().__init__()
     self._settings = settings
+    self._wave = wave
 
   def expand(self, specs):
     s = self._settings
@@ -46,6 +48,10 @@ class ScanVideos(beam.PTransform):
             | 'GroupRefsByVideoId' >> beam.GroupByKey()
             | 'UniqueVideoIds' >> beam.FlatMapTuple(
                 identities.unique_video_ids))
+    if s.config.waves > 1:
+      # After the identity steps, so every wave makes the same choices.
+      refs = refs | 'SelectWave' >> beam.Filter(
+          identities.in_wave, self._wave, s.config.waves)
     if s.skip_scanned_root:
       previous = (specs.pipeline
                   | 'PreviouslyScanned' >> transforms.PreviouslyScanned(

@@ -35,6 +35,18 @@ def stable_video_id(uri: str) -> str:
   return hashlib.sha256(uri.encode('utf-8')).hexdigest()[:20]
 
 
+def wave_of(uri: str, waves: int) -> int:
+  """The wave (``--waves``, ``pipeline.scan.job``) that scans the file
+  ``uri`` (its canonical URI): a stable hash, so that every wave's job,
+  listing the same inputs, picks the same files without the launcher
+  listing the archive."""
+  return int(hashlib.sha256(uri.encode('utf-8')).hexdigest()[:15], 16) % waves
+
+
+def in_wave(ref: VideoRef, wave: int, waves: int) -> bool:
+  return wave_of(ref.uri, waves) == wave
+
+
 def one_ref_per_file(uri: str, refs: Iterable[VideoRef]) -> VideoRef:
   """The one reference kept for the file ``uri``: the smallest explicit
   ``video_id`` if any reference has one, else the derived one."""

@@ -2,7 +2,17 @@
 
 ``build_pipeline`` builds the graph on any pipeline (tests pass a
 ``TestPipeline``); ``run`` parses flags, checks the model and inputs before
-any work starts, runs, and prints a summary.  Both resolve the flags against
+any work starts, runs, and prints a summary.
+
+With ``--waves K`` a scan is K successive Beam jobs, one per wave
+(``identities.wave_of`` splits the inputs by the hash of their file URI);
+each wave writes its own files into the scan's partitions and is recorded
+as committed in the scan's state when its job finishes
+(``pipeline.storage.scan_state``), so a killed or failed scan keeps its
+committed waves and loses at most the wave in flight.  ``run`` with a
+``test_pipeline`` runs one pipeline only: it refuses ``--waves`` above 1
+(a caller that wants waves builds one pipeline per wave with
+``build_pipeline(p, config, wave=i)`` and commits them itself).  Both resolve the flags against
 the model once (``pipeline.scan.settings``); the progress line uses the same
 settings as the workers.  The commands ``rescan scan`` and ``python -m
 pipeline.run`` call ``run`` (``pipeline.cli.scan``).
@@ -13,6 +23,7 @@ import sys
 from typing import Dict, Optional, Sequence
 
 import apache_beam as beam
+from apache_beam.runners.runner import PipelineState
 
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
@@ -26,6 +37,7 @@ from pipeline.scan.options import parse_scan_args
 from pipeline.scan.settings import ScanSettings
 from pipeline.scan.settings import resolve_settings
 from pipeline.storage import claims
+from pipeline.storage import scan_state
 from pipeline.storage import writable
 from pipeline.storage.parquet import WriteDataset
 
@@ -38,52 +50,91 @@ WRITE_LABELS = {
 }
 
 
+# A wave's job that ended in one of these did not write its files.
+_NOT_FINISHED = (PipelineState.FAILED, PipelineState.CANCELLED,
+                 PipelineState.STOPPED)
+
+
+class WaveFailed(RuntimeError):
+  """A wave's job ended without finishing (its runner did not raise)."""
+
+
 def build_pipeline(p: beam.Pipeline, config: ScanConfig,
-                   spec: Optional[model_contract.ModelSpec] = None
-                   ) -> Dict[str, beam.PCollection]:
-  """Adds the scan to ``p``; returns the collections it writes, by
-  dataset.  ``spec`` defaults to the model's, read from ``config.model``."""
+                   spec: Optional[model_contract.ModelSpec] = None,
+                   wave: int = 0) -> Dict[str, beam.PCollection]:
+  """Adds the scan (wave ``wave`` of ``config.waves``) to ``p``; returns
+  the collections it writes, by dataset.  ``spec`` defaults to the
+  model's, read from ``config.model``."""
   spec = spec or model_contract.resolve_model(config.model)
-  return add_scan(p, resolve_settings(config, spec))
+  return add_scan(p, resolve_settings(config, spec), wave)
 
 
-def add_scan(p: beam.Pipeline, settings: ScanSettings
+def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
              ) -> Dict[str, beam.PCollection]:
-  """Checks the inputs, then adds the scan and its writes to ``p``."""
+  """Checks the inputs, then adds the scan (wave ``wave``) and its writes
+  to ``p``."""
   config = settings.config
   check_budget(settings)
   for spec_input in config.inputs:
     inputs.check_input(spec_input)
   outputs = (p
              | 'ListInputs' >> beam.Create(list(config.inputs))
-             | 'ScanVideos' >> ScanVideos(settings))
+             | 'ScanVideos' >> ScanVideos(settings, wave))
   for dataset, records in outputs.items():
     _ = records | WRITE_LABELS[dataset] >> WriteDataset(
-        config.output, dataset, config.scan_id)
+        config.output, dataset, config.scan_id, wave, config.waves)
   return outputs
 
 
 def run(argv: Optional[Sequence[str]] = None,
         test_pipeline: Optional[beam.Pipeline] = None) -> ScanConfig:
-  """Runs one scan to completion and prints its summary."""
+  """Runs one scan to completion, wave by wave, and prints its summary.
+  The scan's state is ``running`` from its claim on, each wave is
+  committed when its job finishes, and the state ends ``complete``, or
+  ``failed`` when anything raises (a killed launcher leaves ``running``)."""
   config = parse_scan_args(sys.argv[1:] if argv is None else argv)
+  if test_pipeline is not None and config.waves > 1:
+    raise ValueError('a test pipeline runs one wave; build one pipeline '
+                     'per wave with build_pipeline(..., wave=i)')
   # The metadata's bounds and the memory budget are checked before the
   # model is loaded (a 20000x20000 probe call would be work).
   check_budget(resolve_settings(config, model_contract.load_model_spec(
       config.model)))
   settings = resolve_settings(config, model_contract.resolve_model(
       config.model))
-  p = test_pipeline or runners.create_pipeline(config.beam_args)
-  add_scan(p, settings)
+  first = test_pipeline or runners.create_pipeline(config.beam_args)
+  add_scan(first, settings)
   writable.check_datasets_writable(config.output, WRITE_LABELS)
   claims.claim_scan(config.output, config.scan_id, tool='scan',
                     beam_args=config.beam_args)
-  with private_files(), progress.scan_progress(
-      config.beam_args, fps=settings.fps) as reporter:
-    result = p.run()
-    reporter.follow(result, config.beam_args)
-    result.wait_until_finish()
+  state = scan_state.begin(config.output, config.scan_id, config.waves)
+  cleaned = scan_state.clean_orphans(config.output)
+  if cleaned:
+    print(f'rescan: removed {len(cleaned)} temporary or uncommitted files '
+          f'and folders that killed or failed scans left under '
+          f'{config.output}', file=sys.stderr)
+  try:
+    with private_files(), progress.scan_progress(
+        config.beam_args, fps=settings.fps) as reporter:
+      for wave in range(config.waves):
+        p = first
+        if wave:
+          p = runners.create_pipeline(config.beam_args)
+          add_scan(p, settings, wave)
+        result = p.run()
+        reporter.follow(result, config.beam_args)
+        if result.wait_until_finish() in _NOT_FINISHED:
+          raise WaveFailed(f'wave {wave} of scan {config.scan_id} ended '
+                           f'{result.state}')
+        state = scan_state.commit_wave(config.output, state, wave)
+  except BaseException:
+    scan_state.finish(config.output, state, scan_state.FAILED)
+    raise
+  state = scan_state.finish(config.output, state, scan_state.COMPLETE)
   print(summary.format_summary(config.output, config.scan_id))
+  if config.waves > 1:
+    print(f'  {"state":<14} {state.describe()}, {config.waves} waves '
+          f'({scan_state.state_path(config.output, config.scan_id)})')
   return config
 
 

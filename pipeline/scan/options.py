@@ -57,6 +57,9 @@ SEGMENT_TIMEOUT_SECONDS = flag_types.in_range(
 THREADS = flag_types.in_range('threads', int, 0, 256)
 HASH_SECONDS = flag_types.in_range('hash_seconds', float, 0.001, 3600)
 MODEL_COPIES = flag_types.in_range('model_copies', int, 1, 64)
+# Each wave is one Beam job with its own start-up cost (minutes on
+# Dataflow); 1,000 waves of a 10^9-video archive are 10^6 videos each.
+WAVES = flag_types.in_range('waves', int, 1, 1000)
 MAX_DURATION_HOURS = flag_types.in_range('max_duration_hours', float, 0,
                                          10_000, low_open=True)
 # A day: longer than any upload or archived livestream a platform keeps by
@@ -96,6 +99,7 @@ class ScanConfig:
   banks: Tuple[str, ...] = ()
   allowed_prefixes: Tuple[str, ...] = ()
   skip_scanned: bool = False
+  waves: int = 1
   verify_digest: bool = False
   digests: bool = DEFAULT_DIGESTS
   inference_accelerator: Optional[str] = None
@@ -250,6 +254,13 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
       'with the same model version, unchanged since (same size and update '
       'time, and locally the same inode and ctime, on GCS the same '
       'generation and CRC32C); they get a "skipped" ledger row.')
+  _add(parser, 'waves', type=WAVES, default=1, metavar='K',
+       help='Run the scan as K successive Beam jobs ("waves"), each '
+       'scanning the inputs whose file URI hashes to it and committed when '
+       'its job finishes, in ' + WAVES.interval + ': a scan killed or failed '
+       'keeps its committed waves (readers and --skip-scanned see them) and '
+       'loses at most the wave in flight. Each wave lists the inputs again '
+       'and pays a job start-up (default %(default)s).')
   _add(parser, 'verify_digest', type=flag_types.boolean, nargs='?',
        const=True, default=False, metavar='BOOL',
        help='Record the SHA-256 of each video\'s content in the ledger; with '

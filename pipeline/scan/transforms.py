@@ -8,10 +8,9 @@ progress line is made of these counters) and tag its outputs;
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping, Tuple
+from typing import Iterable, Iterator, List, Mapping, Tuple
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.base import RunInference
@@ -32,7 +31,7 @@ from pipeline.scan import ledger
 from pipeline.scan import probing
 from pipeline.scan import progress
 from pipeline.scan.settings import ScanSettings
-from pipeline.storage.parquet import parquet_paths
+from pipeline.storage import scan_state
 from pipeline.storage.parquet import read_parquet_file
 
 NAMESPACE = progress.NAMESPACE
@@ -91,11 +90,11 @@ def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
                or coverage is not None and coverage >= min_coverage))
 
 
-def scanned_versions(metadata, model_version: str, min_coverage: float = 1.0
+def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0
                      ) -> Iterator[Tuple[str, probing.ScannedVersion]]:
   """``(uri, version)`` of every video an earlier ledger file records as
   scanned by ``model_version`` (see ``vouches``)."""
-  table = read_parquet_file(metadata.path)
+  table = read_parquet_file(path)
   if 'source_updated_at' not in table.column_names:
     return  # ledgers from before versions were recorded cannot vouch
   if 'coverage' not in table.column_names:
@@ -118,15 +117,17 @@ def latest_scan(versions: Iterable[probing.ScannedVersion]
   return max(versions, key=lambda version: version.scan_id)
 
 
-def check_ledgers(output_root: str) -> int:
-  """Reads every earlier ledger file under ``output_root`` once, when the
-  graph is built: a file that is not Parquet raises ``BrokenParquetFile``
-  naming it before any work, instead of failing the job inside Beam after
-  the decoding started.  Returns how many ledger files there are."""
-  paths = parquet_paths(schemas.dataset_glob(output_root, 'videos'))
+def check_ledgers(output_root: str) -> List[str]:
+  """Reads every committed earlier ledger file under ``output_root``
+  (``scan_state.committed_paths``: a killed scan's committed waves count,
+  its uncommitted files never) once, when the graph is built: a file that
+  is not Parquet raises ``BrokenParquetFile`` naming it before any work,
+  instead of failing the job inside Beam after the decoding started.
+  Returns the files."""
+  paths = scan_state.committed_paths(output_root, 'videos')
   for path in paths:
     read_parquet_file(path)
-  return len(paths)
+  return paths
 
 
 class PreviouslyScanned(beam.PTransform):
@@ -136,16 +137,13 @@ class PreviouslyScanned(beam.PTransform):
   def __init__(self, output_root: str, model_version: str,
                min_coverage: float = 1.0):
     super().__init__()
-    self._glob = schemas.dataset_glob(output_root, 'videos')
     self._model_version = model_version
     self._min_coverage = min_coverage
-    check_ledgers(output_root)
+    self._paths = check_ledgers(output_root)
 
   def expand(self, pbegin):
     return (pbegin
-            | 'MatchLedgers' >> fileio.MatchFiles(
-                self._glob,
-                empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+            | 'MatchLedgers' >> beam.Create(self._paths)
             | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
                                                     self._model_version,
                                                     self._min_coverage)

@@ -29,6 +29,10 @@ hand): deleting a claim file never lets a run overwrite data.
 
 A claim is never released, not even when the run fails: a failed run may
 have left files in its partitions, and a fresh id costs nothing.
+
+Beside the claims, ``ROOT/_claims/state/scan=<id>.json`` holds each scan's
+state (``running``, ``complete``, ``failed`` and its committed waves):
+``pipeline.storage.scan_state``.
 """
 from __future__ import annotations
 
@@ -146,7 +150,7 @@ def claim_scan(root: str, scan_id: str, tool: str = 'scan',
   check_output_root(root)
   now = now or datetime.datetime.now(datetime.timezone.utc)
   claim = Claim(claim_path(root, scan_id), scan_id, tool,
-                now.isoformat(timespec='seconds'), socket.gethostname(),
+                now.isoformat(timespec='seconds'), this_host(),
                 os.getpid(), secrets.token_hex(8))
   try:
     claimed = _exists(claim.path)
@@ -197,6 +201,12 @@ def _not_writable(root: str, claim: Claim, reason) -> OutputNotWritable:
                            f'{root}: {reason}')
 
 
+def this_host() -> str:
+  """The host name a claim records (``pipeline.storage.scan_state`` tells
+  a killed launcher of this host by it)."""
+  return socket.gethostname()
+
+
 def _is_local(root: str) -> bool:
   return '://' not in root
 
@@ -207,7 +217,7 @@ def _exists(path: str) -> bool:
   return FileSystems.exists(path)
 
 
-def _make_private_folders(folder: str) -> None:
+def make_private_folders(folder: str) -> None:
   """``folder`` and its missing parents, each readable by its owner only
   (scan outputs are private, as ``pipeline.runtime.private.private_files`` makes
   the files a scan writes)."""
@@ -229,7 +239,7 @@ def _make_private_folders(folder: str) -> None:
 
 def _create_local(root: str, claim: Claim) -> None:
   try:
-    _make_private_folders(os.path.dirname(claim.path))
+    make_private_folders(os.path.dirname(claim.path))
     fd = os.open(claim.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
   except OSError as exc:
     if isinstance(exc, FileExistsError) and exc.filename == claim.path:

@@ -1,7 +1,7 @@
 """Writing and reading back the scan's Parquet datasets on any filesystem."""
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -9,10 +9,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.io.parquetio import WriteToParquet
 
 import schemas
 
+from pipeline.storage import scan_state
 from pipeline.storage.claims import check_output_root
 from pipeline.storage.scan_ids import check_scan_id
 
@@ -28,7 +30,9 @@ def _as_dict(record) -> dict:
 
 
 class WriteDataset(beam.PTransform):
-  """Typed records -> ``ROOT/<dataset>/scan=<id>/part-*.parquet``.
+  """Typed records -> ``ROOT/<dataset>/scan=<id>/<prefix>-*.parquet``,
+  the prefix ``part``, or with ``--waves`` the wave's own
+  (``scan_state.wave_file_prefix``).
 
   What the sink deletes, and why it can only be this scan's own files
   (Beam 2.77, ``apache_beam/io/filebasedsink.py``; every ``FileSystems``
@@ -39,21 +43,28 @@ class WriteDataset(beam.PTransform):
     ``ROOT/<dataset>/scan=<id>/part``: files of this partition folder only,
     because the prefix ends in ``/part`` (``scan=a`` never matches
     ``scan=ab``) and neither the id (``check_scan_id``) nor the root
-    (``check_output_root``) may hold a glob character;
+    (``check_output_root``) may hold a glob character; with waves the
+    prefix ends in ``/wave-00002-of-00004-part``, so a wave's job deletes
+    only its own wave's files, never a committed wave's;
   - ``finalize_write`` deletes the temporary shards it renamed and its
-    temporary folder ``ROOT/<dataset>/scan=<id>/beam-temp-part-<uuid1>``,
-    inside the same partition folder.
+    temporary folder ``ROOT/<dataset>/scan=<id>/beam-temp-<prefix>-<uuid1>``,
+    inside the same partition folder.  A killed job leaves that folder
+    and, when killed while renaming, some of its final files: readers skip
+    both (``scan_state.committed_paths``), later scans delete them
+    (``scan_state.clean_orphans``).
 
   That delete is also why one id must never be written twice under one
   root: a rerun would replace the earlier files of that id, so a run claims
   its id first (``pipeline.storage.claims.claim_scan``).
   """
 
-  def __init__(self, root: str, dataset: str, scan_id: str):
+  def __init__(self, root: str, dataset: str, scan_id: str,
+               wave: int = 0, waves: int = 1):
     super().__init__()
     check_output_root(root)
     check_scan_id(scan_id)
-    self._prefix = schemas.partition_dir(root, dataset, scan_id) + '/part'
+    self._prefix = (schemas.partition_dir(root, dataset, scan_id) + '/' +
+                    scan_state.wave_file_prefix(wave, waves))
     self._schema = schemas.DATASETS[dataset]
 
   def expand(self, records):
@@ -62,6 +73,21 @@ class WriteDataset(beam.PTransform):
             | 'WriteParquet' >> WriteToParquet(
                 self._prefix, self._schema, file_name_suffix='.parquet',
                 codec='zstd'))
+
+
+class ReadFiles(beam.PTransform):
+  """Pipeline start -> the rows (dicts) of the Parquet files ``paths``,
+  listed by the launcher (``scan_state.committed_paths``) instead of a
+  glob, which would also read uncommitted files."""
+
+  def __init__(self, paths: List[str]):
+    super().__init__()
+    self._paths = list(paths)
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'ListFiles' >> beam.Create(self._paths)
+            | 'ReadAll' >> ReadAllFromParquet())
 
 
 def read_parquet_file(path: str) -> pa.Table:
@@ -81,12 +107,11 @@ def read_parquet_file(path: str) -> pa.Table:
                             f'{_one_line(exc)}') from exc
 
 
-def check_parquet_footers(pattern: str) -> int:
-  """Reads the footer of every file matching ``pattern`` (a few KB each,
-  not the data): a file that is no Parquet raises ``BrokenParquetFile``
-  naming it, before a job that would read it inside Beam starts.  Returns
-  how many files there are."""
-  paths = parquet_paths(pattern)
+def check_parquet_footers(paths: List[str]) -> int:
+  """Reads the footer of every file of ``paths`` (a few KB each, not the
+  data): a file that is no Parquet raises ``BrokenParquetFile`` naming it,
+  before a job that would read it inside Beam starts.  Returns how many
+  files there are."""
   for path in paths:
     try:
       with FileSystems.open(
@@ -113,13 +138,13 @@ def read_tables(pattern: str) -> List[pa.Table]:
 
 
 def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
-  """One scan's rows of one dataset, through ``FileSystems`` (any scheme).
+  """One scan's committed rows of one dataset
+  (``scan_state.committed_paths``), through ``FileSystems`` (any scheme).
   The id is checked first: a glob character in it would read other scans."""
   check_scan_id(scan_id)
   schema = schemas.DATASETS[dataset]
   tables = [cast_file(read_parquet_file(path), schema, path)
-            for path in parquet_paths(
-                schemas.partition_dir(root, dataset, scan_id) + '/*.parquet')]
+            for path in scan_state.committed_paths(root, dataset, scan_id)]
   if not tables:
     return schema.empty_table()
   return pa.concat_tables(tables)
@@ -181,11 +206,27 @@ def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
   """Every Parquet file matching ``pattern`` on any Beam filesystem, as
-  one table with ``schema`` (see ``conform_to_schema``).  A file that is
-  no Parquet, or whose columns do not fit, raises
-  ``BrokenParquetFile`` naming it."""
+  one table with ``schema`` (``read_parquet_paths``)."""
+  return read_parquet_paths(parquet_paths(pattern), schema)
+
+
+def read_dataset(root: str, dataset: str,
+                 scan_id: Optional[str] = None) -> pa.Table:
+  """The committed rows of every scan (or of ``scan_id``) of ``dataset``
+  under ``root`` (``scan_state.committed_paths``: never a killed wave's or
+  a temporary file), with the dataset's schema relaxed: columns newer than
+  a file are nulls."""
+  return read_parquet_paths(
+      scan_state.committed_paths(root, dataset, scan_id),
+      schemas.DATASETS[dataset])
+
+
+def read_parquet_paths(paths: Sequence[str], schema: pa.Schema) -> pa.Table:
+  """The Parquet files ``paths`` on any Beam filesystem, as one table with
+  ``schema`` (see ``conform_to_schema``).  A file that is no Parquet, or
+  whose columns do not fit, raises ``BrokenParquetFile`` naming it."""
   tables = []
-  for path in parquet_paths(pattern):
+  for path in paths:
     table = read_parquet_file(path)
     try:
       tables.append(conform_to_schema(table, schema))
