@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAVES = 3
 PER_WAVE = 2
 KILL_TIMEOUT_S = 180
-DATASETS = ('videos', 'flagged_clips', 'frame_hashes')
+DATASETS = ('videos', 'flagged_clips', 'frame_hashes', 'frame_scores')
 
 
 @pytest.fixture(scope='module')

@@ -291,11 +291,13 @@ def test_rethreshold_refuses_roots_without_scans(tmp_path, capsys):
 def test_a_broken_scores_file_fails_the_run(rethresholded, tmp_path, capsys):
   root = str(tmp_path / 'results')
   shutil.copytree(rethresholded, root)
-  with open(os.path.join(schemas.partition_dir(root, 'frame_scores', HIGH),
-                         'part-garbage.parquet'), 'wb') as f:
+  # A committed file (readers skip names no wave committed) overwritten.
+  folder = schemas.partition_dir(root, 'frame_scores', HIGH)
+  name = sorted(os.listdir(folder))[0]
+  with open(os.path.join(folder, name), 'wb') as f:
     f.write(b'not parquet at all')
   code, out, err = _cli(capsys, 'rethreshold', '--output', root,
                         '--threshold', '0.3', '--scan', HIGH)
   assert code == 1 and out == ''
-  assert 'part-garbage.parquet' in err
+  assert name in err
   assert len(err.strip().splitlines()) == 1

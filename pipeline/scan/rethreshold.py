@@ -18,7 +18,6 @@ import os
 from typing import List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-from apache_beam.io.parquetio import ReadFromParquet
 
 import schemas
 from schemas.tables import PARTITION_KEY
@@ -32,7 +31,8 @@ from pipeline.storage import writable
 from pipeline.storage.parquet import WriteDataset
 from pipeline.storage.parquet import cast_file
 from pipeline.storage.parquet import check_parquet_footers
-from pipeline.storage.parquet import parquet_paths
+from pipeline.storage import scan_state
+from pipeline.storage.parquet import ReadFiles
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.storage.parquet import read_partition
 from pipeline.storage.scan_ids import new_scan_id
@@ -49,8 +49,7 @@ def scans_with(root: str, dataset: str) -> List[str]:
   """The scan ids that wrote files of ``dataset`` under ``root``."""
   marker = f'/{PARTITION_KEY}='
   return sorted({path[path.rindex(marker) + len(marker):].split('/')[0]
-                 for path in parquet_paths(schemas.dataset_glob(root,
-                                                                dataset))})
+                 for path in scan_state.committed_paths(root, dataset)})
 
 
 def _listing(values: Sequence[str], most: int = 8) -> str:
@@ -74,17 +73,14 @@ def latest_scored_scan(root: str, scans: Sequence[str]) -> str:
 class Source:
   """The scan whose stored scores are re-assembled: its id, labels and
   clip rules (from one of its ``frame_scores`` files: every row of a scan
-  carries the same), and the file patterns the job reads."""
+  carries the same), and the committed files the job reads
+  (``scan_state.committed_paths``)."""
   scan_id: str
   labels: Tuple[str, ...]
   rules: ClipRules
-  scores: str
-  ledger: str
-  clips: Optional[str]
-
-
-def _partition_files(root: str, dataset: str, scan_id: str) -> str:
-  return schemas.partition_dir(root, dataset, scan_id) + '/*.parquet'
+  scores: List[str]
+  ledger: List[str]
+  clips: List[str]
 
 
 def load_source(root: str, threshold: float,
@@ -115,14 +111,14 @@ def load_source(root: str, threshold: float,
     raise RethresholdUsageError(
         f'scan {scan_id} stored no frame_scores (it ran with '
         '--no-frame-scores); scans with scores: ' + _listing(scored))
-  scores = _partition_files(root, 'frame_scores', scan_id)
-  ledger_files = _partition_files(root, 'videos', scan_id)
-  clips = _partition_files(root, 'flagged_clips', scan_id)
-  for pattern in (scores, ledger_files, clips):
-    check_parquet_footers(pattern)
+  scores, ledger_files, clips = (
+      scan_state.committed_paths(root, dataset, scan_id)
+      for dataset in ('frame_scores', 'videos', 'flagged_clips'))
+  for paths in (scores, ledger_files, clips):
+    check_parquet_footers(paths)
   sample = next((table for table in (
       cast_file(read_parquet_file(path), schemas.FRAME_SCORES, path)
-      for path in parquet_paths(scores)) if table.num_rows), None)
+      for path in scores) if table.num_rows), None)
   if sample is None:
     raise RethresholdUsageError(f'scan {scan_id} stored no scores (its '
                                 'frame_scores are empty)')
@@ -132,8 +128,7 @@ def load_source(root: str, threshold: float,
         f'no label {label!r} in the frame_scores of scan {scan_id} '
         f'(labels: {_listing(labels)})')
   return Source(scan_id, labels, rescoring.stored_rules(sample, threshold),
-                scores, ledger_files,
-                clips if parquet_paths(clips) else None)
+                scores, ledger_files, clips)
 
 
 def _key_scores(row: dict) -> Tuple[rescoring.VideoKey,
@@ -180,8 +175,8 @@ def add_rethreshold(p: beam.Pipeline, root: str, source: Source,
   """Adds the job to ``p``: read the source scan's scores, ledger and
   clips, group them by video, re-assemble, write the new partition."""
   scores = (p
-            | 'ReadFrameScores' >> ReadFromParquet(
-                source.scores, columns=list(rescoring.SCORE_COLUMNS))
+            | 'ReadFrameScores' >> ReadFiles(
+                source.scores, columns=rescoring.SCORE_COLUMNS)
             | 'KeyScoresByVideo' >> beam.Map(_key_scores))
   if label is not None:
     scores = scores | 'OnlyLabel' >> beam.Filter(
@@ -189,11 +184,11 @@ def add_rethreshold(p: beam.Pipeline, root: str, source: Source,
   grouped = {
       'scores': scores,
       'ledger': (p
-                 | 'ReadLedger' >> ReadFromParquet(
-                     source.ledger, columns=list(rescoring.LEDGER_COLUMNS))
+                 | 'ReadLedger' >> ReadFiles(
+                     source.ledger, columns=rescoring.LEDGER_COLUMNS)
                  | 'KeyLedgerByVideo' >> beam.Map(_key_row)),
       'clips': (p
-                | 'ReadSourceClips' >> ReadFromParquet(
+                | 'ReadSourceClips' >> ReadFiles(
                     source.clips, columns=['video_id', 'video_uri',
                                            'peak_ms', 'thumbnail'])
                 | 'KeyClipsByVideo' >> beam.Map(_key_row)

@@ -80,14 +80,16 @@ class ReadFiles(beam.PTransform):
   listed by the launcher (``scan_state.committed_paths``) instead of a
   glob, which would also read uncommitted files."""
 
-  def __init__(self, paths: List[str]):
+  def __init__(self, paths: List[str],
+               columns: Optional[Sequence[str]] = None):
     super().__init__()
     self._paths = list(paths)
+    self._columns = list(columns) if columns is not None else None
 
   def expand(self, pbegin):
     return (pbegin
             | 'ListFiles' >> beam.Create(self._paths)
-            | 'ReadAll' >> ReadAllFromParquet())
+            | 'ReadAll' >> ReadAllFromParquet(columns=self._columns))
 
 
 def read_parquet_file(path: str) -> pa.Table:
@@ -153,15 +155,14 @@ def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
 def read_partition_rows(root: str, dataset: str, scan_id: str,
                         column: str, values: Sequence[str],
                         batch_rows: int = 65_536) -> pa.Table:
-  """One scan's rows of one dataset whose ``column`` is among ``values``,
-  read file by file in record batches: memory holds the rows asked for
+  """One scan's committed rows of one dataset whose ``column`` is among
+  ``values`` (``scan_state.committed_paths``), read file by file in record batches: memory holds the rows asked for
   and one batch, not the partition (``frame_scores`` of a long scan)."""
   check_scan_id(scan_id)
   schema = schemas.DATASETS[dataset]
   wanted = pa.array(sorted(set(values)), schema.field(column).type)
   tables = []
-  for path in parquet_paths(
-      schemas.partition_dir(root, dataset, scan_id) + '/*.parquet'):
+  for path in scan_state.committed_paths(root, dataset, scan_id):
     try:
       with FileSystems.open(
           path, mime_type='application/octet-stream',
