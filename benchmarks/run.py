@@ -54,6 +54,7 @@ from pipeline.media import decode
 from pipeline.hashes import pdq as hashing
 from pipeline.inference import contract as model_contract
 from pipeline.scan import options
+from pipeline.scan import progress
 from pipeline.media import probe
 from pipeline.media import sampling
 
@@ -291,7 +292,9 @@ def scan_once(inputs: Sequence[str], model_dir: str,
           'inference_s': latency.get('sum', 0) / 1e6,
           'mean_batch': (batch.get('sum', 0) / batch['count']
                          if batch.get('count') else None),
-          'frames_sampled': metrics.get('frames_sampled', {}).get('sum', 0)}
+          'frames_sampled': metrics.get('frames_sampled', {}).get('sum', 0),
+          'segments': metrics.get(progress.SEGMENTS_DECODED, {}).get('sum',
+                                                                     0)}
 
 
 def repeated_scans(inputs, model_dir, extra, repeats, log, label):

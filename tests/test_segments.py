@@ -11,11 +11,16 @@ import pytest
 
 from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
+from pipeline.inference.contract import ModelSpec
 from pipeline.media import decode
 from pipeline.media import probe
 from pipeline.media import segments
 from pipeline.media.sampling import EXACT
+from pipeline.records import SegmentOutcome
 from pipeline.records import VideoInfo
+from pipeline.scan import decoding
+from pipeline.scan.options import parse_scan_args
+from pipeline.scan.settings import resolve_settings
 from pipeline.storage import files as storage
 from tests.conftest import run_scan
 
@@ -226,3 +231,34 @@ def test_a_sparse_keyframe_video_scans_as_its_dense_copy_in_one_pass(
   assert sorted(clips['sparse.mp4']) == sorted(clips['dense.mp4'])
   assert {label for label, _, _ in clips['sparse.mp4']} == {
       'red_marker', 'green_marker'}
+
+
+def _segment_outcome(path, info, segment_ms, *flags):
+  """The outcome of decoding the one planned segment as the scan does."""
+  spec = ModelSpec(path='unused', name='m', version='1', labels=('x',),
+                   input_height=24, input_width=32, fps=SAMPLE_FPS,
+                   threshold=0.5)
+  settings = resolve_settings(parse_scan_args(
+      ['--input', path, '--output', '/unused', '--model', 'unused',
+       '--scan-id', 's1', '--no-hashes',
+       '--segment-seconds', str(segment_ms / 1000), *flags]), spec)
+  (segment,) = segments.plan_segments(info, segment_ms)
+  records = list(decoding.decode_segment(segment, settings))
+  outcome = records[-1]
+  assert isinstance(outcome, SegmentOutcome)
+  return segment, outcome
+
+
+def test_a_one_pass_segment_is_held_to_limits_scaled_by_its_span(tmp_path):
+  """200 frames in one 20-s segment, 7 spans of 3 s: at 30 frames per span
+  it may read 210 and scans; at 25 per span (175) it is a frame flood."""
+  path = _keyed(tmp_path, 'sparse.mp4', 20.0, (0.0,))
+  info = probe.probe_video(path, 'v', segment_ms=SEGMENT_MS)
+  segment, outcome = _segment_outcome(path, info, SEGMENT_MS,
+                                      '--max-frames-per-segment', '30')
+  assert segment.limit_scale == 7
+  assert (outcome.error_kind, outcome.frames_sampled) == (None, 40)
+  _, outcome = _segment_outcome(path, info, SEGMENT_MS,
+                                '--max-frames-per-segment', '25')
+  assert outcome.error_kind == 'too_many_frames'
+  assert 'more than 175 frames' in outcome.error_message
