@@ -21,7 +21,9 @@ Figures (see README.md for the targets):
   5. memory: peak memory (PSS of the process tree) scanning a 60-minute
      1080p video against a 1-minute one;
   6. throughput: video-seconds scanned per CPU-second, default settings;
-  7. hash matching: hash pairs compared per second.
+  7. hash matching: hash pairs compared per second;
+  9. sparse keyframes: a video with one keyframe against the same video
+     with a 1-s GOP (``benchmarks.sparse_keyframes``).
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from benchmarks import cost_model
 from benchmarks import generated_sections
 from benchmarks import hash_index
 from benchmarks import hash_matching
+from benchmarks import sparse_keyframes
 from benchmarks.measure import Spread
 from benchmarks.measure import ratio
 from benchmarks.measure import run_child
@@ -75,6 +78,7 @@ TARGETS = {
     'scaling_2_workers': ('>=', 1.7),
     'memory_hour_vs_minute': ('<=', 1.2),
     'memory_hour_gb': ('<', 1.5),
+    'sparse_keyframes_vs_dense': ('<=', sparse_keyframes.TARGET_RATIO),
 }
 
 
@@ -357,6 +361,12 @@ def summary_rows(results: Dict) -> List[Tuple[str, str, Dict, str, bool]]:
     add('2 workers vs 1 (speed-up), fixed start-up subtracted',
         'multi_processing, 1 worker', figures['scaling']['speedup_of_the_work'],
         'scaling_2_workers')
+  if 'sparse_keyframes' in figures:
+    fig = figures['sparse_keyframes']
+    add(f'one keyframe vs 1-s GOP, {fig["minutes"]:g} min {fig["height"]}p'
+        f'{fig["fps"]:g} (x the time; {fig["sparse_segments"]:.0f} vs '
+        f'{fig["dense_segments"]:.0f} segments)', 'the same video, 1-s GOP',
+        fig['ratio'], 'sparse_keyframes_vs_dense')
   if 'memory' in figures:
     add('peak memory (tree PSS), 60-min vs 1-min 1080p', '1-minute video',
         figures['memory']['ratio'], 'memory_hour_vs_minute')
@@ -584,6 +594,17 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
         'hour_gb': Spread.of([hour_gb]).as_dict(),
         'hour_scan_s': hour_run['wall_s'],
         'ratio': Spread.of([hour_gb / minute_gb]).as_dict()}
+
+  log('9. one keyframe against a 1-s GOP')
+  width, height = sparse_keyframes.RUN_SIZE
+  pair = sparse_keyframes.write_pair(
+      os.path.join(args.corpus_dir, 'sparse'), sparse_keyframes.RUN_MINUTES,
+      width, height, 30.0, log)
+  figures['sparse_keyframes'] = dict(
+      sparse_keyframes.figure(lambda inputs: scan_once(inputs, args.model),
+                              pair, repeats, log),
+      minutes=sparse_keyframes.RUN_MINUTES, width=width, height=height,
+      fps=30.0)
 
   log('7. hash matching')
   matches = [hash_matching.matching_benchmark(
