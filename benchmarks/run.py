@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks import balance
 from benchmarks import corpus
 from benchmarks import cost_model
 from benchmarks import generated_sections
@@ -577,7 +578,10 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
       'fixed_one_worker_s': _spread(fixed_one, 'wall_s').as_dict(),
       'fixed_two_workers_s': _spread(fixed_two, 'wall_s').as_dict(),
       'speedup': ratio(_spread(one, 'wall_s'), _spread(two, 'wall_s')).as_dict(),
-      'speedup_of_the_work': ratio(work_one, work_two).as_dict()}
+      'speedup_of_the_work': ratio(work_one, work_two).as_dict(),
+      # What the segment plan allows, dealt out as the runner does.
+      'plan_balance': balance.balance(
+          paths, int(options.DEFAULT_SEGMENT_SECONDS * 1000), 2)}
 
   if not (args.quick or args.skip_memory):
     log('5. memory')
