@@ -262,3 +262,18 @@ def test_a_one_pass_segment_is_held_to_limits_scaled_by_its_span(tmp_path):
                                 '--max-frames-per-segment', '25')
   assert outcome.error_kind == 'too_many_frames'
   assert 'more than 175 frames' in outcome.error_message
+
+
+def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
+  """The time limit checked as a segment decodes (``--segment-timeout-
+  seconds`` x its span): past it, decoding ends with ``timeout``."""
+  path = _keyed(tmp_path, 'sparse.mp4', 4.0, (0.0,))
+  with storage.open_media(path) as reader:
+    with pytest.raises(decode.media_errors.MediaError) as ended:
+      list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS, (32, 32),
+                               mode=EXACT, max_seconds=1e-9))
+  assert ended.value.kind == 'timeout'
+  with storage.open_media(path) as reader:
+    assert len(list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS,
+                                        (32, 32), mode=EXACT,
+                                        max_seconds=600))) == 8
