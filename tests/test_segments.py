@@ -13,6 +13,7 @@ from model.synthetic_video import PlantedEvent
 from model.synthetic_video import write_video
 from pipeline.inference.contract import ModelSpec
 from pipeline.media import decode
+from pipeline.media import errors as media_errors
 from pipeline.media import probe
 from pipeline.media import segments
 from pipeline.media.sampling import EXACT
@@ -269,7 +270,7 @@ def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
   seconds`` x its span): past it, decoding ends with ``timeout``."""
   path = _keyed(tmp_path, 'sparse.mp4', 4.0, (0.0,))
   with storage.open_media(path) as reader:
-    with pytest.raises(decode.media_errors.MediaError) as ended:
+    with pytest.raises(media_errors.MediaError) as ended:
       list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS, (32, 32),
                                mode=EXACT, max_seconds=1e-9))
   assert ended.value.kind == 'timeout'
