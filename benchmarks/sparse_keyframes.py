@@ -3,6 +3,7 @@
     python -m benchmarks.sparse_keyframes [--minutes 60] [--width 1920]
         [--height 1080] [--fps 30] [--repeats 1]
         [--folder .cache/benchmarks/sparse] [--model model/demo_model]
+        [--segment-seconds S]
 
 Encodes the benchmark corpus's scene (``corpus.scene_frames``) twice, the
 same frames with H.264 at the corpus's settings: once with a keyframe
@@ -92,6 +93,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--repeats', type=int, default=1)
   parser.add_argument('--folder', default=DEFAULT_FOLDER)
   parser.add_argument('--model', default=DEFAULT_MODEL)
+  parser.add_argument('--segment-seconds', type=float, default=None,
+                      help='passed to both scans (default: the scan\'s); '
+                      'shorter segments show the cost of re-decoding from '
+                      'the one keyframe on a shorter video')
   return parser
 
 
@@ -100,10 +105,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_arg_parser().parse_args(argv)
   paths = write_pair(args.folder, args.minutes, args.width, args.height,
                      args.fps)
-  result = figure(lambda inputs: run.scan_once(inputs, args.model), paths,
-                  args.repeats)
+  extra = ([] if args.segment_seconds is None else
+           ['--segment-seconds', str(args.segment_seconds)])
+  result = figure(lambda inputs: run.scan_once(inputs, args.model, extra),
+                  paths, args.repeats)
   result.update(minutes=args.minutes, width=args.width, height=args.height,
-                fps=args.fps, load_average=list(os.getloadavg()))
+                fps=args.fps, segment_seconds=args.segment_seconds,
+                load_average=list(os.getloadavg()))
   print(json.dumps(result, indent=2))
   return 0
 
