@@ -33,6 +33,10 @@ SIZE = (160, 120)
 # the boundaries at 3, 6 and 9 s land on the keyframes at 1.3, 4.5 and 4.5.
 KEYFRAMES_S = (0.0, 1.3, 4.0, 4.5, 9.2)
 EXPECTED_STARTS_S = (0.0, 1.3, 4.5)
+# Frames a segment decodes past its end (decoder delay, the frame after its
+# last sample): decoded twice, by it and by the next segment.  A segment
+# decoding from an earlier keyframe would add a GOP (10 to 20 frames here).
+LEAD_FRAMES = 3
 
 
 def _keyed(folder, name, seconds, keyframes_s, size=SIZE, fps=VIDEO_FPS,
@@ -107,7 +111,7 @@ def test_planned_segments_decode_each_frame_once_and_sample_as_one_pass(
   _same_samples(pieces, whole)
   # No segment decodes from an earlier keyframe: only the frames a segment
   # reads past its end to see its last sample are decoded twice.
-  assert decoded <= whole_stats.frames_decoded + len(planned) * 2
+  assert decoded <= whole_stats.frames_decoded + len(planned) * LEAD_FRAMES
 
 
 def test_one_keyframe_is_one_segment_decoded_in_one_pass(tmp_path):
@@ -151,9 +155,9 @@ def test_costlier_streams_get_shorter_segments_of_equal_cost(tmp_path):
     _decode(costly, segment, info, stats)
     frames.append(stats.frames_decoded)
   # Each but the last (the rest) costs the budget to a GOP (15 frames) and
-  # the 2 frames read past its end: the boundaries move back to keyframes.
+  # the frames read past its end: the boundaries move back to keyframes.
   budget_frames = budget / (960 * 540)
-  assert all(budget_frames - 15 <= n <= budget_frames + 15 + 2
+  assert all(budget_frames - 15 <= n <= budget_frames + 15 + LEAD_FRAMES
              for n in frames[:-1]), (budget_frames, frames)
   cheap_info, cheap_planned = _plan(cheap)
   assert segments.planned_length_ms(cheap_info, SEGMENT_MS) == SEGMENT_MS
@@ -278,3 +282,31 @@ def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
     assert len(list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS,
                                         (32, 32), mode=EXACT,
                                         max_seconds=600))) == 8
+
+
+@pytest.mark.parametrize('codec,container', [
+    ('h264', 'mpegts'), ('hevc', 'matroska'), ('vp9', 'webm'),
+    ('mpeg4', 'avi')])
+def test_every_container_starts_segments_on_keyframes(tmp_path, codec,
+                                                      container):
+  """Whatever a container's seek lands on (MPEG-TS seeks inexactly and may
+  land on a later keyframe), each segment starts on a keyframe of the
+  stream, and the segments' samples are one pass's."""
+  path = write_video(str(tmp_path / f'v.{container}'), 12.0, codec,
+                     fps=VIDEO_FPS, size=SIZE, gop_seconds=2.0,
+                     container_format=container)
+  keyframes_ms = _packet_keyframes_s(path)
+  info, planned = _plan(path)
+  assert len(planned) > 1
+  for segment in planned:
+    assert any(k * 1000 <= segment.start_ms <= k * 1000 + 1
+               for k in keyframes_ms), (segment.start_ms, keyframes_ms)
+  whole_stats = decode.DecodeStats()
+  whole = _one_pass(path, info, whole_stats)
+  pieces, decoded = [], 0
+  for segment in planned:
+    stats = decode.DecodeStats()
+    pieces += _decode(path, segment, info, stats)
+    decoded += stats.frames_decoded
+  _same_samples(pieces, whole)
+  assert decoded <= whole_stats.frames_decoded + len(planned) * LEAD_FRAMES
