@@ -21,7 +21,9 @@ Figures (see README.md for the targets):
   5. memory: peak memory (PSS of the process tree) scanning a 60-minute
      1080p video against a 1-minute one;
   6. throughput: video-seconds scanned per CPU-second, default settings;
-  7. hash matching: hash pairs compared per second.
+  7. hash matching: hash pairs compared per second;
+  9. sparse keyframes: a video with one keyframe against the same video
+     with a 1-s GOP (``benchmarks.sparse_keyframes``).
 """
 from __future__ import annotations
 
@@ -40,11 +42,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks import balance
 from benchmarks import corpus
 from benchmarks import cost_model
 from benchmarks import generated_sections
 from benchmarks import hash_index
 from benchmarks import hash_matching
+from benchmarks import sparse_keyframes
 from benchmarks.measure import Spread
 from benchmarks.measure import ratio
 from benchmarks.measure import run_child
@@ -54,6 +58,7 @@ from pipeline.media import decode
 from pipeline.hashes import pdq as hashing
 from pipeline.inference import contract as model_contract
 from pipeline.scan import options
+from pipeline.scan import progress
 from pipeline.media import probe
 from pipeline.media import sampling
 
@@ -74,6 +79,7 @@ TARGETS = {
     'scaling_2_workers': ('>=', 1.7),
     'memory_hour_vs_minute': ('<=', 1.2),
     'memory_hour_gb': ('<', 1.5),
+    'sparse_keyframes_vs_dense': ('<=', sparse_keyframes.TARGET_RATIO),
 }
 
 
@@ -291,7 +297,9 @@ def scan_once(inputs: Sequence[str], model_dir: str,
           'inference_s': latency.get('sum', 0) / 1e6,
           'mean_batch': (batch.get('sum', 0) / batch['count']
                          if batch.get('count') else None),
-          'frames_sampled': metrics.get('frames_sampled', {}).get('sum', 0)}
+          'frames_sampled': metrics.get('frames_sampled', {}).get('sum', 0),
+          'segments': metrics.get(progress.SEGMENTS_DECODED, {}).get('sum',
+                                                                     0)}
 
 
 def repeated_scans(inputs, model_dir, extra, repeats, log, label):
@@ -354,6 +362,12 @@ def summary_rows(results: Dict) -> List[Tuple[str, str, Dict, str, bool]]:
     add('2 workers vs 1 (speed-up), fixed start-up subtracted',
         'multi_processing, 1 worker', figures['scaling']['speedup_of_the_work'],
         'scaling_2_workers')
+  if 'sparse_keyframes' in figures:
+    fig = figures['sparse_keyframes']
+    add(f'one keyframe vs 1-s GOP, {fig["minutes"]:g} min {fig["height"]}p'
+        f'{fig["fps"]:g} (x the time; {fig["sparse_segments"]:.0f} vs '
+        f'{fig["dense_segments"]:.0f} segments)', 'the same video, 1-s GOP',
+        fig['ratio'], 'sparse_keyframes_vs_dense')
   if 'memory' in figures:
     add('peak memory (tree PSS), 60-min vs 1-min 1080p', '1-minute video',
         figures['memory']['ratio'], 'memory_hour_vs_minute')
@@ -564,7 +578,10 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
       'fixed_one_worker_s': _spread(fixed_one, 'wall_s').as_dict(),
       'fixed_two_workers_s': _spread(fixed_two, 'wall_s').as_dict(),
       'speedup': ratio(_spread(one, 'wall_s'), _spread(two, 'wall_s')).as_dict(),
-      'speedup_of_the_work': ratio(work_one, work_two).as_dict()}
+      'speedup_of_the_work': ratio(work_one, work_two).as_dict(),
+      # What the segment plan allows, dealt out as the runner does.
+      'plan_balance': balance.balance(
+          paths, int(options.DEFAULT_SEGMENT_SECONDS * 1000), 2)}
 
   if not (args.quick or args.skip_memory):
     log('5. memory')
@@ -581,6 +598,17 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
         'hour_gb': Spread.of([hour_gb]).as_dict(),
         'hour_scan_s': hour_run['wall_s'],
         'ratio': Spread.of([hour_gb / minute_gb]).as_dict()}
+
+  log('9. one keyframe against a 1-s GOP')
+  width, height = sparse_keyframes.RUN_SIZE
+  pair = sparse_keyframes.write_pair(
+      os.path.join(args.corpus_dir, 'sparse'), sparse_keyframes.RUN_MINUTES,
+      width, height, 30.0, log)
+  figures['sparse_keyframes'] = dict(
+      sparse_keyframes.figure(lambda inputs: scan_once(inputs, args.model),
+                              pair, repeats, log),
+      minutes=sparse_keyframes.RUN_MINUTES, width=width, height=height,
+      fps=30.0)
 
   log('7. hash matching')
   matches = [hash_matching.matching_benchmark(

@@ -109,8 +109,14 @@ def encode_frames(path: str,
                   size: Tuple[int, int] = (160, 120),
                   frame_times_s: Optional[Sequence[float]] = None,
                   gop_seconds: float = 2.0,
-                  container_format: Optional[str] = None) -> str:
+                  container_format: Optional[str] = None,
+                  keyframes_s: Optional[Sequence[float]] = None) -> str:
   """Encodes RGB uint8 frames ``[H, W, 3]`` and returns the file's path.
+
+  With ``keyframes_s``, the frames presented first at or after each of
+  these times are forced keyframes and the encoder places none of its own
+  (no GOP, no scene cuts: H.264 only), instead of one every
+  ``gop_seconds``.
 
   Frame ``i`` is presented at ``i / fps``, or, given ``frame_times_s``, at
   ``frame_times_s[i]`` (a variable frame rate; ``fps`` then only sets the
@@ -124,10 +130,16 @@ def encode_frames(path: str,
   if variable and spec.container == 'avi':
     raise ValueError('AVI cannot carry variable frame rate timestamps')
   with av.open(path, mode='w', format=container_format or spec.container) as out:
+    options = dict(spec.options)
+    if keyframes_s is not None and spec.encoder == 'libx264':
+      options['x264-params'] = ':'.join(
+          filter(None, (options.get('x264-params'), 'scenecut=0')))
     stream = out.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1000),
-                            options=dict(spec.options))
+                            options=options)
     stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
-    stream.codec_context.gop_size = max(int(gop_seconds * fps), 1)
+    stream.codec_context.gop_size = (
+        max(int(gop_seconds * fps), 1) if keyframes_s is None else 1 << 20)
+    pending = sorted(keyframes_s or ())
     if variable:
       stream.codec_context.time_base = time_base
       stream.time_base = time_base
@@ -138,6 +150,11 @@ def encode_frames(path: str,
         frame.time_base = time_base
       else:
         frame.pts = i
+      t = frame_times_s[i] if variable else i / fps
+      if pending and t >= pending[0] - 1e-9:
+        frame.pict_type = av.video.frame.PictureType.I
+        while pending and t >= pending[0] - 1e-9:
+          pending.pop(0)
       mux(out, stream, frame)
     mux(out, stream, None)
   return path
@@ -153,7 +170,8 @@ def write_video(path: str,
                 frame_times_s: Optional[Sequence[float]] = None,
                 gop_seconds: float = 2.0,
                 container_format: Optional[str] = None,
-                noise: float = 0.0) -> str:
+                noise: float = 0.0,
+                keyframes_s: Optional[Sequence[float]] = None) -> str:
   """Encodes a video of ``render_frame`` frames and returns its path.
 
   Args:
@@ -167,6 +185,7 @@ def write_video(path: str,
     frame_times_s: explicit presentation times for a variable-frame-rate
       video (then ``fps`` only sets the encoder's nominal rate).
     gop_seconds: keyframe interval.
+    keyframes_s: force keyframes at these times instead (``encode_frames``).
     container_format: overrides the codec's default container.
     noise: grain added to every frame (see ``render_frame``).
   """
@@ -176,7 +195,7 @@ def write_video(path: str,
   frames = (render_frame(t, width, height, events, seed, noise=noise)
             for t in times)
   return encode_frames(path, frames, codec, fps, size, frame_times_s,
-                       gop_seconds, container_format)
+                       gop_seconds, container_format, keyframes_s)
 
 
 def variable_frame_times(duration_s: float, seed: int = 0,

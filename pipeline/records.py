@@ -54,6 +54,12 @@ class VideoInfo(NamedTuple):
   keyframe_interval_ms: Optional[int] = None
   version: Optional[SourceVersion] = None
   shared_video_id: Optional[str] = None
+  # Frames per second from the header (None if it gives none).
+  frame_rate: Optional[float] = None
+  # Where segments start: the keyframe at or before each boundary the
+  # planner asked about (``segments``, ``probe.segment_starts_ms``), in ms;
+  # None when the probe was not asked.
+  segment_starts_ms: Optional[Tuple[int, ...]] = None
 
 
 class Skipped(NamedTuple):
@@ -88,6 +94,9 @@ class Segment(NamedTuple):
   end_ms: int
   duration_ms: int
   keyframe_interval_ms: Optional[int] = None
+  # How many planned segment lengths this one spans (keyframes too sparse
+  # to cut it shorter): its per-segment limits are scaled by it.
+  limit_scale: int = 1
 
 
 class SegmentOutcome(NamedTuple):

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from benchmarks import balance
 from benchmarks import corpus
 from benchmarks import generated_sections
 from benchmarks.measure import Spread
@@ -90,3 +91,21 @@ def test_summary_table_marks_missed_targets():
   scaling_row = next(l for l in table.splitlines() if 'whole scan' in l)
   assert decode_row.endswith('| yes |')
   assert scaling_row.endswith('| **no** |') and '1.10 (1.00 - 1.20)' in scaling_row
+
+
+def test_the_balance_figure_deals_segments_out_as_the_runner_does(tmp_path):
+  # Worker 0 gets elements 0 and 2, worker 1 elements 1 and 3.
+  assert balance.dealt_speedup([4.0, 1.0, 1.0, 1.0], 2) == 7.0 / 5.0
+  # A costly 720p30 video of 6 s and a cheap 120p one of 18 s, as the
+  # corpus's 1080p minute beside its 360p three: in 6-s time ranges the
+  # costly one is one element that one worker decodes alone; planned by
+  # cost it is three (on its 0.5-s keyframes), dealt to both.
+  costly = write_video(str(tmp_path / 'costly.mp4'), 6.0, 'h264', fps=30.0,
+                       size=(1280, 720), gop_seconds=0.5)
+  cheap = write_video(str(tmp_path / 'cheap.mp4'), 18.0, 'h264', fps=30.0,
+                      size=(160, 120), gop_seconds=0.5)
+  result = balance.balance([costly, cheap], 6_000, 2)
+  assert result['fixed_time']['segments'] == 4
+  assert result['fixed_time']['speedup_bound'] < 1.1
+  assert result['cost_and_keyframes']['segments'] == 6
+  assert result['cost_and_keyframes']['speedup_bound'] > 1.5

@@ -306,8 +306,9 @@ def test_a_segment_lost_to_a_timeout_lowers_coverage_and_is_never_scanned(
   expected = int(LOST_SEGMENT_SECONDS * FPS)
   assert (row['status'], row['error_kind'], row['samples_expected']) == (
       'failed', 'timeout', expected)
-  # Segments 0 and 2 were scored; segment 1 ([5, 10) s) was not.
-  assert row['frames_scored'] == expected - int(SEGMENT_SECONDS * FPS)
+  # Segments 0 and 2 were scored; segment 1 was not: [4, 10) s, as the
+  # boundary planned at 5 s moved back to the keyframe at 4 s (2-s GOP).
+  assert row['frames_scored'] == expected - int(6.0 * FPS)
   assert row['coverage'] == pytest.approx(
       row['frames_scored'] / expected)
 

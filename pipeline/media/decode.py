@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import time
 from typing import BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import av
@@ -238,14 +239,22 @@ def _decoded_frames(container, stream, origin_s: float, stats: DecodeStats,
 
 
 def _limited(frames: Iterator[Tuple[float, av.VideoFrame]], stats: DecodeStats,
-             max_frames: int) -> Iterator[Tuple[float, av.VideoFrame]]:
+             max_frames: Optional[int], max_seconds: Optional[float] = None
+             ) -> Iterator[Tuple[float, av.VideoFrame]]:
   """Gives up once more than ``max_frames`` packets (frames) were read,
-  decoded or skipped: a frame flood costs time in every decode mode."""
+  decoded or skipped (a frame flood costs time in every decode mode), or
+  once decoding has taken more than ``max_seconds`` (``timeout``)."""
+  deadline = (None if max_seconds is None else
+              time.monotonic() + max_seconds)
   for item in frames:
-    if stats.packets_read > max_frames:
+    if max_frames is not None and stats.packets_read > max_frames:
       raise media_errors.MediaError(
           media_errors.TOO_MANY_FRAMES,
           f'more than {max_frames} frames read in one segment')
+    if deadline is not None and time.monotonic() > deadline:
+      raise media_errors.MediaError(
+          media_errors.TIMEOUT,
+          f'decoding the segment took more than {max_seconds:g} s')
     yield item
 
 
@@ -346,7 +355,8 @@ def iter_samples(source: BinaryIO,
                  mode: str = EXACT,
                  keyframe_interval_ms: Optional[float] = None,
                  threads: int = 0,
-                 hash_fidelity: str = EXACT) -> Iterator[Sample]:
+                 hash_fidelity: str = EXACT,
+                 max_seconds: Optional[float] = None) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -361,6 +371,7 @@ def iter_samples(source: BinaryIO,
     max_pixels: refuse streams whose header, or any of whose decoded
       frames, has more pixels than this (``frame_size``).
     max_frames: give up after reading this many frames (packets).
+    max_seconds: give up (``timeout``) once decoding has taken this long.
     on_hash_pick: called, in the same decode pass, with each frame vPDQ
       would hash in ``[start_ms, end_ms)`` (full resolution, as decoded).
     seconds_per_hash: the vPDQ hashing interval.
@@ -402,8 +413,8 @@ def iter_samples(source: BinaryIO,
                           times[0] if times else start_ms, origin_s,
                           stats, keyframes_only=mode == KEYFRAMES,
                           max_pixels=max_pixels)
-    if max_frames is not None:
-      frames = _limited(frames, stats, max_frames)
+    if max_frames is not None or max_seconds is not None:
+      frames = _limited(frames, stats, max_frames, max_seconds)
     if on_hash_pick is not None:
       rate = hashing.vpdq_frame_rate(
           float(stream.average_rate) if stream.average_rate else None,

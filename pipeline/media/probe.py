@@ -1,11 +1,13 @@
 """Probing a stored video: duration, video stream, codec and frame size."""
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Optional, Sequence, Tuple
 
 import av
 
 from pipeline.media import errors as media_errors
+from pipeline.media import segments
 from pipeline.storage import files as storage
 from pipeline.records import VideoInfo
 from pipeline.media.streams import select_video_stream
@@ -129,15 +131,73 @@ def _keyframe_interval_ms(container, stream) -> Optional[int]:
   return int(round(max(b - a for a, b in zip(times_s, times_s[1:])) * 1000))
 
 
+# Packets read after the seek to one planned segment boundary to find the
+# keyframe decoding would start from: the first one, in an indexed
+# container; a container that seeks to any packet is given this many to
+# reach a keyframe, else the boundary stays where it was planned.
+KEYFRAME_SEEK_PACKETS = 120
+
+
+def _keyframe_ms(container, stream, origin_s: float,
+                 boundary_ms: int) -> Optional[int]:
+  """The time (ms, rounded up, so that a decode seeking back from it lands
+  on it) of the keyframe a backward seek to ``boundary_ms`` lands on:
+  the keyframe at or before it; ``None`` when none is met in
+  ``KEYFRAME_SEEK_PACKETS`` packets."""
+  target = int((origin_s + boundary_ms / 1000.0) / stream.time_base)
+  container.seek(target, stream=stream, backward=True, any_frame=False)
+  for number, packet in enumerate(container.demux(stream)):
+    if number >= KEYFRAME_SEEK_PACKETS:
+      return None
+    if packet.pts is not None and packet.size and packet.is_keyframe:
+      start_ms = (float(packet.pts * packet.time_base) - origin_s) * 1000.0
+      # Before the first millisecond: the stream's start, decoded as such.
+      return 0 if start_ms < 1 else math.ceil(start_ms + 1e-3)
+  return None
+
+
+def segment_starts_ms(container, stream, boundaries_ms: Sequence[int]
+                      ) -> Tuple[int, ...]:
+  """Each planned boundary moved to the keyframe at or before it
+  (``_keyframe_ms``; a boundary without one found stays), duplicates
+  collapsed, sorted.  One seek and a few packets per boundary; nothing is
+  decoded; damage stops the search and leaves the boundaries not yet
+  looked at where they were planned."""
+  origin_s = stream_start_seconds(stream)
+  found = set()
+  remaining = list(boundaries_ms)
+  try:
+    while remaining:
+      boundary = remaining[0]
+      keyframe = _keyframe_ms(container, stream, origin_s, boundary)
+      found.add(boundary if keyframe is None else keyframe)
+      remaining.pop(0)
+  except av.error.FFmpegError:
+    pass  # damage is the decoder's to report
+  finally:
+    try:
+      container.seek(0)
+    except av.error.FFmpegError:
+      pass
+  return tuple(sorted(found.union(remaining)))
+
+
+def _frame_rate(stream) -> Optional[float]:
+  rate = stream.average_rate or stream.base_rate
+  return float(rate) if rate else None
+
+
 def probe_video(uri: str, video_id: str = '',
                 max_pixels: Optional[int] = None,
                 size_bytes: Optional[int] = None,
                 updated_s: Optional[float] = None,
-                max_duration_ms: Optional[int] = None) -> VideoInfo:
+                max_duration_ms: Optional[int] = None,
+                segment_ms: Optional[int] = None) -> VideoInfo:
   """Reads a video's header; raises ``MediaError`` when it is not scannable
   (among others, when its timeline, checked against its data, runs longer
   than ``max_duration_ms``: every second of it would be planned and
-  decoded)."""
+  decoded).  Given ``segment_ms`` (``--segment-seconds``), it also finds
+  the keyframes the segments will start on (``segment_starts_ms``)."""
   if size_bytes is None:
     size_bytes = storage.file_size(uri)
   if size_bytes == 0:
@@ -171,8 +231,14 @@ def probe_video(uri: str, video_id: str = '',
           media_errors.TOO_LONG,
           f'its timeline runs {duration_ms / 3_600_000:.1f} h, over the '
           f'limit of {max_duration_ms / 3_600_000:g} h (--max-duration-hours)')
-    return VideoInfo(video_id=video_id, uri=uri, size_bytes=size_bytes,
+    info = VideoInfo(video_id=video_id, uri=uri, size_bytes=size_bytes,
                      duration_ms=duration_ms, width=codec.width,
                      height=codec.height, codec=codec.name,
                      updated_s=updated_s,
-                     keyframe_interval_ms=keyframe_interval_ms)
+                     keyframe_interval_ms=keyframe_interval_ms,
+                     frame_rate=_frame_rate(stream))
+    if segment_ms is None:
+      return info
+    return info._replace(segment_starts_ms=segment_starts_ms(
+        container, stream,
+        segments.planned_boundaries_ms(info, segment_ms)[1:]))

@@ -59,7 +59,12 @@ def decode_segment(segment: Segment, settings: ScanSettings
             settings.spec.input_size, stats,
             context_samples=settings.spec.window - 1,
             max_pixels=config.max_pixels,
-            max_frames=config.max_frames_per_segment,
+            # A segment spanning several --segment-seconds (sparse
+            # keyframes) is held to as many times the limits.
+            max_frames=(config.max_frames_per_segment *
+                        segment.limit_scale),
+            max_seconds=(config.segment_timeout_seconds *
+                         segment.limit_scale),
             on_hash_pick=hasher, seconds_per_hash=config.hash_seconds,
             mode=config.sampling,
             keyframe_interval_ms=segment.keyframe_interval_ms,

@@ -70,14 +70,16 @@ def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
                 previous: Mapping[str, ScannedVersion],
                 verify_digest: bool = False,
                 digests: bool = False,
-                max_duration_ms: Optional[int] = None) -> Probed:
+                max_duration_ms: Optional[int] = None,
+                segment_ms: Optional[int] = None) -> Probed:
   """Checks the allow-list on the canonical file before anything is read,
   then its identity (``storage.identify``: on GCS it brings the MD5 for
   free) against ``previous`` (the latest scanned versions by canonical
   URI, empty without ``--skip-scanned``), then probes the video.  With
   ``digests`` or ``verify_digest`` the whole file is read once more, once,
   for its MD5 and SHA-256, which the ledger keeps (``verify_digest`` then
-  compares the SHA-256)."""
+  compares the SHA-256).  ``segment_ms`` (``--segment-seconds``): the
+  probe also finds the keyframes segments start on (``probe``)."""
   ref = ref._replace(uri=storage.canonical_uri(ref.uri))
   refused = forbidden(ref, allowed_prefixes)
   if refused is not None:
@@ -92,7 +94,7 @@ def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
       return skipped
     info = probe.probe_video(ref.uri, ref.video_id, max_pixels,
                              version.size_bytes, version.updated_s,
-                             max_duration_ms)
+                             max_duration_ms, segment_ms)
     return info._replace(version=version,
                          shared_video_id=ref.shared_video_id)
   except media_errors.MEDIA_EXCEPTIONS as exc:

@@ -56,6 +56,7 @@ class ProbeVideoFn(beam.DoFn):
     self._digests = settings.config.digests
     self._max_duration_ms = int(settings.config.max_duration_hours *
                                 3_600_000)
+    self._segment_ms = settings.segment_ms
     self._probed = progress.counter(NAMESPACE, progress.VIDEOS_PROBED)
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
     self._failed = progress.counter(NAMESPACE, progress.VIDEOS_FAILED_PROBE)
@@ -67,7 +68,7 @@ class ProbeVideoFn(beam.DoFn):
     result = probing.probe_input(ref, self._allowed_prefixes,
                                  self._max_pixels, previous,
                                  self._verify_digest, self._digests,
-                                 self._max_duration_ms)
+                                 self._max_duration_ms, self._segment_ms)
     if isinstance(result, Failure):
       self._failed.inc()
     elif isinstance(result, Skipped):
