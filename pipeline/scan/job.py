@@ -20,6 +20,7 @@ from pipeline.runtime.private import private_files
 from pipeline.scan import inputs
 from pipeline.scan import progress
 from pipeline.scan import summary
+from pipeline.scan import transforms
 from pipeline.scan.graph import ScanVideos
 from pipeline.scan.options import ScanConfig
 from pipeline.scan.options import parse_scan_args
@@ -59,6 +60,14 @@ def add_scan(p: beam.Pipeline, settings: ScanSettings
   for dataset, records in outputs.items():
     _ = records | WRITE_LABELS[dataset] >> WriteDataset(
         config.output, dataset, config.scan_id)
+  # The summary is a small aggregate made by the job, so that the launcher
+  # never reads the outputs (the scan's size does not reach it).
+  _ = ((outputs['videos'], outputs['flagged_clips'])
+       | 'FlattenForSummary' >> beam.Flatten()
+       | 'SummarizeScan' >> beam.CombineGlobally(
+           transforms.SummarizeScanFn())
+       | 'WriteSummary' >> beam.Map(summary.write_summary, config.output,
+                                    config.scan_id))
   return outputs
 
 
@@ -82,7 +91,9 @@ def run(argv: Optional[Sequence[str]] = None,
     result = p.run()
     reporter.follow(result, config.beam_args)
     result.wait_until_finish()
-  print(summary.format_summary(config.output, config.scan_id))
+  print(summary.format_summary(
+      summary.read_summary(config.output, config.scan_id), config.output,
+      config.scan_id))
   return config
 
 

@@ -1,7 +1,8 @@
 """Writing and reading back the scan's Parquet datasets on any filesystem."""
 from __future__ import annotations
 
-from typing import List
+import contextlib
+from typing import Iterator, List
 
 import apache_beam as beam
 import pyarrow as pa
@@ -80,6 +81,23 @@ def read_parquet_file(path: str) -> pa.Table:
                             f'{_one_line(exc)}') from exc
 
 
+@contextlib.contextmanager
+def open_parquet_file(path: str) -> Iterator[pq.ParquetFile]:
+  """One Parquet file opened through ``FileSystems`` (any scheme) with only
+  its footer read: the rows are then read in batches
+  (``ParquetFile.iter_batches``), never whole.  A file that is no Parquet
+  raises ``BrokenParquetFile`` naming it."""
+  with FileSystems.open(
+      path, mime_type='application/octet-stream',
+      compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    try:
+      parquet = pq.ParquetFile(f)
+    except pa.ArrowException as exc:
+      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
+                              f'{_one_line(exc)}') from exc
+    yield parquet
+
+
 def check_parquet_footers(pattern: str) -> int:
   """Reads the footer of every file matching ``pattern`` (a few KB each,
   not the data): a file that is no Parquet raises ``BrokenParquetFile``
@@ -87,14 +105,8 @@ def check_parquet_footers(pattern: str) -> int:
   how many files there are."""
   paths = parquet_paths(pattern)
   for path in paths:
-    try:
-      with FileSystems.open(
-          path, mime_type='application/octet-stream',
-          compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        pq.read_metadata(f)
-    except pa.ArrowException as exc:
-      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
-                              f'{_one_line(exc)}') from exc
+    with open_parquet_file(path):
+      pass
   return len(paths)
 
 
