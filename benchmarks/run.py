@@ -21,7 +21,17 @@ Figures (see README.md for the targets):
   5. memory: peak memory (PSS of the process tree) scanning a 60-minute
      1080p video against a 1-minute one;
   6. throughput: video-seconds scanned per CPU-second, default settings;
-  7. hash matching: hash pairs compared per second.
+  7. hash matching: hash pairs compared per second;
+  9. small files: a scan of N 5-s 360p clips against a plain decode loop
+     plus raw inference of the same samples (``benchmarks.small_files``);
+  10. archive scale: a manifest of N missing files (one ledger row each),
+     wall time and peak memory of the launcher and the workers, then a
+     ``--skip-scanned`` scan against N earlier rows
+     (``benchmarks.archive_scale``).
+
+``--only small_files,archive_scale`` runs just those figures and merges
+them into the existing results.json (the other figures are kept as they
+were measured).
 """
 from __future__ import annotations
 
@@ -40,11 +50,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks import archive_scale
 from benchmarks import corpus
 from benchmarks import cost_model
 from benchmarks import generated_sections
 from benchmarks import hash_index
 from benchmarks import hash_matching
+from benchmarks import small_files
 from benchmarks.measure import Spread
 from benchmarks.measure import ratio
 from benchmarks.measure import run_child
@@ -74,7 +86,9 @@ TARGETS = {
     'scaling_2_workers': ('>=', 1.7),
     'memory_hour_vs_minute': ('<=', 1.2),
     'memory_hour_gb': ('<', 1.5),
+    'small_files_vs_anchor': ('<=', 1.3),
 }
+ONLY_FIGURES = ('small_files', 'archive_scale')
 
 
 def _versions() -> Dict[str, str]:
@@ -359,6 +373,17 @@ def summary_rows(results: Dict) -> List[Tuple[str, str, Dict, str, bool]]:
         figures['memory']['ratio'], 'memory_hour_vs_minute')
     add('peak memory (tree PSS), 60-min 1080p (GB)', '-',
         figures['memory']['hour_gb'], 'memory_hour_gb')
+  if 'small_files' in figures:
+    fig = figures['small_files']
+    for name, what in (('no_hashes', '--no-hashes'), ('default', 'default')):
+      if name in fig['scans']:
+        add(f'{fig["clips"]} small files ({fig["clip"]}), scan {what}',
+            'decode loop + raw inference, same samples',
+            fig['scans'][name]['ratio_vs_anchor'], 'small_files_vs_anchor')
+        add(f'{fig["clips"]} small files, scan {what}, fixed start-up '
+            'subtracted', 'decode loop + raw inference, same samples',
+            fig['scans'][name]['ratio_fixed_subtracted'],
+            'small_files_vs_anchor')
   return rows
 
 
@@ -388,7 +413,34 @@ def summary_table(results: Dict) -> str:
     lines.append(f'| exact hash index, 1M-hash bank (CPU speed-up) | brute '
                  f'force, same run | {fig["speedup_cpu"]:.1f} | >= 50 | '
                  f'{"yes" if met else "**no**"} |')
+  for fig in figures.get('archive_scale', {}).values():
+    lines += archive_scale_lines(fig)
   return '\n'.join(lines) + '\n'
+
+
+def archive_scale_lines(fig: Dict) -> List[str]:
+  """The archive-scale figure's rows: one ledger row per manifest row,
+  and the memory each process held (no target but "does not grow")."""
+  rows = fig['rows']
+  lines = []
+  for mode in ('in_process', 'multi_processing'):
+    if mode not in fig:
+      continue
+    run = fig[mode]
+    met = run['ledger_rows'] == rows
+    lines.append(
+        f'| {rows:,}-row manifest, DirectRunner {mode}: ledger rows; wall '
+        f's; peak launcher / tree GB | one row per input | '
+        f'{run["ledger_rows"]:,}; {run["wall_s"]:.0f} s; '
+        f'{run["launcher_peak_bytes"] / 1e9:.2f} / '
+        f'{run["tree_peak_bytes"] / 1e9:.2f} GB | {rows:,} rows | '
+        f'{"yes" if met else "**no**"} |')
+  skip = fig['skip_scanned']
+  lines.append(
+      f'| --skip-scanned against {fig["earlier_rows"]:,} earlier rows: wall '
+      f's; peak tree GB | first scan, in process | {skip["wall_s"]:.0f} s; '
+      f'{skip["tree_peak_bytes"] / 1e9:.2f} GB | - | - |')
+  return lines
 
 
 def render_results_markdown(results: Dict) -> str:
@@ -401,6 +453,11 @@ def render_results_markdown(results: Dict) -> str:
          f'{machine["memory_gb"]} GB; load average at start '
          f'{", ".join(f"{x:.2f}" for x in machine["load_average_at_start"])}.',
          f'Versions: {versions}.', '',
+         *[f'`{name}` was run alone later (`--only`) on {run["date"]}, load '
+           f'average at its start '
+           f'{", ".join(f"{x:.2f}" for x in run["load_average_at_start"])}.'
+           for name, run in results.get('extra_runs', {}).items()],
+         '',
          f'Corpus: {results["corpus"]["files"]} files, '
          f'{results["corpus"]["video_seconds"] / 60:.1f} min of video '
          f'({results["corpus"]["description"]}). Model: '
@@ -460,11 +517,66 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--json', default=None, metavar='PATH',
                       help='also write the results to PATH (a --quick run '
                       'writes nothing else)')
+  parser.add_argument('--only', default=None,
+                      help='comma-separated figures of ' +
+                      ', '.join(ONLY_FIGURES) + ' to run alone, merged into '
+                      'the existing results.json')
+  parser.add_argument('--small-files', type=int, default=1000,
+                      help='clips of the small-files figure')
+  parser.add_argument('--archive-rows', type=int,
+                      default=archive_scale.DEFAULT_ROWS,
+                      help='manifest rows of the archive-scale figure '
+                      '(1000000 for the issue\'s figure)')
   return parser
+
+
+def extra_figures(args, names: Sequence[str], repeats: int, log
+                  ) -> Dict[str, object]:
+  """Figures 9 and 10."""
+  figures: Dict[str, object] = {}
+  if 'small_files' in names:
+    log(f'9. small files ({args.small_files} clips)')
+    figures['small_files'] = small_files.small_files(
+        args.small_files, args.model, args.corpus_dir, repeats, log)
+  if 'archive_scale' in names:
+    log(f'10. archive scale ({args.archive_rows:,} rows)')
+    figures['archive_scale'] = {str(args.archive_rows): (
+        archive_scale.archive_scale(args.archive_rows, args.model, log))}
+  return figures
+
+
+def run_only(args, log) -> Dict:
+  """``--only``: the named figures, merged into the existing results."""
+  names = [n.strip() for n in args.only.split(',') if n.strip()]
+  unknown = sorted(set(names) - set(ONLY_FIGURES))
+  if unknown:
+    raise SystemExit(f'--only: unknown figure(s) {", ".join(unknown)}; '
+                     f'choose from {", ".join(ONLY_FIGURES)}')
+  with open(RESULTS_JSON, encoding='utf-8') as f:
+    results = json.load(f)
+  found = extra_figures(args, names, 1 if args.quick else args.repeats, log)
+  for name, figure in found.items():
+    if name == 'archive_scale':
+      results['figures'].setdefault(name, {}).update(figure)
+    else:
+      results['figures'][name] = figure
+  results.setdefault('extra_runs', {}).update({
+      name: {'date': datetime.date.today().isoformat(),
+             'load_average_at_start': list(os.getloadavg())}
+      for name in found})
+  if args.json:
+    with open(args.json, 'w', encoding='utf-8') as f:
+      json.dump(results, f, indent=2)
+  if not args.no_write:
+    write_outputs(results)
+  log(summary_table(results))
+  return results
 
 
 def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
   args = build_arg_parser().parse_args(argv)
+  if args.only:
+    return run_only(args, log)
   repeats = 1 if args.quick else args.repeats
   results: Dict[str, object] = {
       'date': datetime.date.today().isoformat(),
@@ -602,6 +714,9 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
       'bank_hashes', 'stored_hashes', 'index_build_seconds', 'index_bytes',
       'index_cpu_us_per_hash', 'brute_cpu_us_per_hash', 'speedup_cpu',
       'speedup', 'peak_rss_bytes', 'false_matches')}
+
+  if not args.quick:
+    figures.update(extra_figures(args, ONLY_FIGURES, repeats, log))
 
   results['cost_inputs'] = cost_inputs(results)
   if args.json:

@@ -146,6 +146,7 @@ def small_files(clips: int, model_dir: str, corpus_dir: str = DEFAULT_CORPUS,
                      'fixed_s': Spread.of([f['wall_s'] for f in fixed]
                                           ).as_dict(),
                      'frames_sampled': runs[0]['frames_sampled'],
+                     'mean_inference_batch': runs[0]['mean_batch'],
                      'ratio_vs_anchor': ratio(scan_s, anchor).as_dict(),
                      'ratio_fixed_subtracted': ratio(work_s,
                                                      anchor).as_dict(),
