@@ -8,7 +8,8 @@ and counts what it returns.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 from pipeline.media import errors as media_errors
 from pipeline.media import probe
