@@ -34,9 +34,7 @@ import av
 
 from benchmarks import corpus
 from benchmarks.measure import Spread
-from benchmarks.measure import ratio
 from benchmarks.measure import timed
-from benchmarks.measure import total_of
 from pipeline.inference import contract as model_contract
 from pipeline.media import decode
 from pipeline.media import probe
@@ -121,43 +119,54 @@ def small_files(clips: int, model_dir: str, corpus_dir: str = DEFAULT_CORPUS,
     figure['per_video'] = per_video_costs(paths[0], spec.fps, size)
     log('    per video: ' + ', '.join(
         f'{k} {v:.1f}' for k, v in figure['per_video'].items()))
-    loops = [timed(lambda: sum(_decode_samples(p, spec.fps, size)
-                               for p in paths)) for _ in range(repeats)]
-    samples = loops[0].result
     frames = harness.real_frames(paths[:1], spec.fps, size, 256)
-    raw = harness.raw_inference(model_dir, frames, samples,
-                                options.DEFAULT_BATCH_SIZE, repeats)
-    decode_s = Spread.of([r.wall_s for r in loops])
-    inference_s = Spread(samples / raw['frames_per_s'].max,
-                         samples / raw['frames_per_s'].median,
-                         samples / raw['frames_per_s'].min)
-    anchor = total_of(decode_s, inference_s)
     startup = [corpus.write_bench_video(corpus_dir, corpus.STARTUP_VIDEO)]
+    # Each repeat measures the anchor and the scans back to back, and each
+    # ratio pairs a scan with the anchor of its own repeat, so that a
+    # change of load on a shared machine moves both sides.
+    decode_runs, inference_runs, samples = [], [], 0
+    runs: Dict[str, List[Dict]] = {'no_hashes': [], 'default': []}
+    fixed: Dict[str, List[Dict]] = {'no_hashes': [], 'default': []}
+    for _ in range(repeats):
+      loop = timed(lambda: sum(_decode_samples(p, spec.fps, size)
+                               for p in paths))
+      samples = loop.result
+      raw = harness.raw_inference(model_dir, frames, samples,
+                                  options.DEFAULT_BATCH_SIZE, 1)
+      decode_runs.append(loop.wall_s)
+      inference_runs.append(samples / raw['frames_per_s'].median)
+      for name, extra in (('no_hashes', ['--no-hashes']), ('default', [])):
+        runs[name].append(harness.scan_once(
+            [os.path.join(folder, '*.mp4')], model_dir, extra))
+        fixed[name].append(harness.scan_once(startup, model_dir, extra))
+    anchors = [d + i for d, i in zip(decode_runs, inference_runs)]
+    anchor = Spread.of(anchors)
     scans = {}
-    for name, extra in (('no_hashes', ['--no-hashes']), ('default', [])):
-      runs = [harness.scan_once([os.path.join(folder, '*.mp4')], model_dir,
-                                extra) for _ in range(repeats)]
-      fixed = [harness.scan_once(startup, model_dir, extra)
-               for _ in range(repeats)]
-      scan_s = Spread.of([r['wall_s'] for r in runs])
-      work_s = Spread.of([r['wall_s'] - f['wall_s']
-                          for r, f in zip(runs, fixed)])
-      scans[name] = {'scan_s': scan_s.as_dict(),
-                     'fixed_s': Spread.of([f['wall_s'] for f in fixed]
-                                          ).as_dict(),
-                     'frames_sampled': runs[0]['frames_sampled'],
-                     'mean_inference_batch': runs[0]['mean_batch'],
-                     'ratio_vs_anchor': ratio(scan_s, anchor).as_dict(),
-                     'ratio_fixed_subtracted': ratio(work_s,
-                                                     anchor).as_dict(),
-                     'ms_per_video_over_anchor': (
-                         (work_s.median - anchor.median) / clips * 1000)}
-      log(f'    scan {name}: {scan_s.median:.1f} s (fixed '
+    for name in runs:
+      scan_s = [r['wall_s'] for r in runs[name]]
+      work_s = [r['wall_s'] - f['wall_s']
+                for r, f in zip(runs[name], fixed[name])]
+      scans[name] = {
+          'scan_s': Spread.of(scan_s).as_dict(),
+          'fixed_s': Spread.of([f['wall_s'] for f in fixed[name]]).as_dict(),
+          'frames_sampled': runs[name][0]['frames_sampled'],
+          'mean_inference_batch': runs[name][0]['mean_batch'],
+          'ratio_vs_anchor': Spread.of(
+              [s / a for s, a in zip(scan_s, anchors)]).as_dict(),
+          'ratio_fixed_subtracted': Spread.of(
+              [w / a for w, a in zip(work_s, anchors)]).as_dict(),
+          'ms_per_video_over_anchor': Spread.of(
+              [(w - a) / clips * 1000 for w, a in zip(work_s, anchors)]
+          ).as_dict()}
+      log(f'    scan {name}: {statistics.median(scan_s):.1f} s (fixed '
           f'{scans[name]["fixed_s"]["median"]:.1f} s) against decode '
-          f'{decode_s.median:.1f} s + inference {inference_s.median:.1f} s: '
+          f'{statistics.median(decode_runs):.1f} s + inference '
+          f'{statistics.median(inference_runs):.1f} s: '
           f'{scans[name]["ratio_vs_anchor"]["median"]:.2f}x, '
           f'{scans[name]["ratio_fixed_subtracted"]["median"]:.2f}x without '
           'the fixed cost')
+    decode_s = Spread.of(decode_runs)
+    inference_s = Spread.of(inference_runs)
   figure.update({'samples': samples, 'decode_loop_s': decode_s.as_dict(),
                  'raw_inference_s': inference_s.as_dict(),
                  'anchor_s': anchor.as_dict(), 'scans': scans})
