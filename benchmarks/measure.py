@@ -76,6 +76,8 @@ class ChildRun:
   returncode: int
   stdout: str
   stderr: str
+  # The child process alone (PSS), without its descendants.
+  peak_root_memory_bytes: int = 0
 
 
 def _children_of() -> Dict[int, List[int]]:
@@ -124,12 +126,16 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
   with open(os.devnull, 'rb') as stdin:
     process = subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=env, text=True)
-  peak = [0]
+  peak, peak_root = [0], [0]
   done = threading.Event()
 
   def poll() -> None:
     while not done.is_set():
       peak[0] = max(peak[0], tree_memory_bytes(process.pid))
+      try:
+        peak_root[0] = max(peak_root[0], _pss_bytes(process.pid))
+      except (OSError, IndexError, ValueError):
+        pass
       done.wait(_MEMORY_POLL_SECONDS)
 
   poller = threading.Thread(target=poll, daemon=True)
@@ -157,7 +163,7 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
   process.returncode = os.waitstatus_to_exitcode(status)
   run = ChildRun(wall, usage.ru_utime + usage.ru_stime, peak[0],
                  process.returncode, output.get('out', ''),
-                 output.get('err', ''))
+                 output.get('err', ''), peak_root[0])
   if run.returncode != 0:
     raise RuntimeError(f'{" ".join(argv[:4])} ... exited {run.returncode}: '
                        f'{run.stderr[-2000:]}')

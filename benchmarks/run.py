@@ -22,8 +22,20 @@ Figures (see README.md for the targets):
      1080p video against a 1-minute one;
   6. throughput: video-seconds scanned per CPU-second, default settings;
   7. hash matching: hash pairs compared per second;
+  8. hash index: the exact multi-index against brute force
+     (``benchmarks.hash_index``);
   9. sparse keyframes: a video with one keyframe against the same video
      with a 1-s GOP (``benchmarks.sparse_keyframes``).
+  10. small files: a scan of N 5-s 360p clips against a plain decode loop
+     plus raw inference of the same samples (``benchmarks.small_files``);
+  11. archive scale: a manifest of N missing files (one ledger row each),
+     wall time and peak memory of the launcher and the workers, then a
+     ``--skip-scanned`` scan against N earlier rows
+     (``benchmarks.archive_scale``).
+
+``--only small_files,archive_scale`` runs just those figures and merges
+them into the existing results.json (the other figures are kept as they
+were measured).
 """
 from __future__ import annotations
 
@@ -42,6 +54,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from benchmarks import archive_scale
 from benchmarks import balance
 from benchmarks import corpus
 from benchmarks import cost_model
@@ -49,6 +62,7 @@ from benchmarks import generated_sections
 from benchmarks import hash_index
 from benchmarks import hash_matching
 from benchmarks import sparse_keyframes
+from benchmarks import small_files
 from benchmarks.measure import Spread
 from benchmarks.measure import ratio
 from benchmarks.measure import run_child
@@ -80,7 +94,9 @@ TARGETS = {
     'memory_hour_vs_minute': ('<=', 1.2),
     'memory_hour_gb': ('<', 1.5),
     'sparse_keyframes_vs_dense': ('<=', sparse_keyframes.TARGET_RATIO),
+    'small_files_vs_anchor': ('<=', 1.3),
 }
+ONLY_FIGURES = ('sparse_keyframes', 'small_files', 'archive_scale')
 
 
 def _versions() -> Dict[str, str]:
@@ -373,6 +389,21 @@ def summary_rows(results: Dict) -> List[Tuple[str, str, Dict, str, bool]]:
         figures['memory']['ratio'], 'memory_hour_vs_minute')
     add('peak memory (tree PSS), 60-min 1080p (GB)', '-',
         figures['memory']['hour_gb'], 'memory_hour_gb')
+  if 'small_files' in figures:
+    fig = figures['small_files']
+    for name, what, anchor in (
+        ('no_hashes', '--no-hashes', 'decode loop + raw inference, same '
+         'samples'),
+        ('default', 'default (hashes every frame)', 'the same anchor (no '
+         'hashing in it)')):
+      if name in fig['scans']:
+        add(f'{fig["clips"]} small files ({fig["clip"]}), scan {what}',
+            anchor, fig['scans'][name]['ratio_vs_anchor'],
+            'small_files_vs_anchor')
+        add(f'{fig["clips"]} small files, scan {what}, fixed start-up '
+            'subtracted', anchor,
+            fig['scans'][name]['ratio_fixed_subtracted'],
+            'small_files_vs_anchor')
   return rows
 
 
@@ -402,7 +433,34 @@ def summary_table(results: Dict) -> str:
     lines.append(f'| exact hash index, 1M-hash bank (CPU speed-up) | brute '
                  f'force, same run | {fig["speedup_cpu"]:.1f} | >= 50 | '
                  f'{"yes" if met else "**no**"} |')
+  for fig in figures.get('archive_scale', {}).values():
+    lines += archive_scale_lines(fig)
   return '\n'.join(lines) + '\n'
+
+
+def archive_scale_lines(fig: Dict) -> List[str]:
+  """The archive-scale figure's rows: one ledger row per manifest row,
+  and the memory each process held (no target but "does not grow")."""
+  rows = fig['rows']
+  lines = []
+  for mode in ('in_process', 'multi_processing'):
+    if mode not in fig:
+      continue
+    run = fig[mode]
+    met = run['ledger_rows'] == rows
+    lines.append(
+        f'| {rows:,}-row manifest, DirectRunner {mode}: ledger rows; wall '
+        f's; peak launcher / tree GB | one row per input | '
+        f'{run["ledger_rows"]:,}; {run["wall_s"]:.0f} s; '
+        f'{run["launcher_peak_bytes"] / 1e9:.2f} / '
+        f'{run["tree_peak_bytes"] / 1e9:.2f} GB | {rows:,} rows | '
+        f'{"yes" if met else "**no**"} |')
+  skip = fig['skip_scanned']
+  lines.append(
+      f'| --skip-scanned against {fig["earlier_rows"]:,} earlier rows: wall '
+      f's; peak tree GB | first scan, in process | {skip["wall_s"]:.0f} s; '
+      f'{skip["tree_peak_bytes"] / 1e9:.2f} GB | - | - |')
+  return lines
 
 
 def render_results_markdown(results: Dict) -> str:
@@ -415,6 +473,11 @@ def render_results_markdown(results: Dict) -> str:
          f'{machine["memory_gb"]} GB; load average at start '
          f'{", ".join(f"{x:.2f}" for x in machine["load_average_at_start"])}.',
          f'Versions: {versions}.', '',
+         *[f'`{name}` was run alone later (`--only`) on {run["date"]}, load '
+           f'average at its start '
+           f'{", ".join(f"{x:.2f}" for x in run["load_average_at_start"])}.'
+           for name, run in results.get('extra_runs', {}).items()],
+         '',
          f'Corpus: {results["corpus"]["files"]} files, '
          f'{results["corpus"]["video_seconds"] / 60:.1f} min of video '
          f'({results["corpus"]["description"]}). Model: '
@@ -474,11 +537,77 @@ def build_arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--json', default=None, metavar='PATH',
                       help='also write the results to PATH (a --quick run '
                       'writes nothing else)')
+  parser.add_argument('--only', default=None,
+                      help='comma-separated figures of ' +
+                      ', '.join(ONLY_FIGURES) + ' to run alone, merged into '
+                      'the existing results.json')
+  parser.add_argument('--small-files', type=int, default=1000,
+                      help='clips of the small-files figure')
+  parser.add_argument('--archive-rows', type=int,
+                      default=archive_scale.DEFAULT_ROWS,
+                      help='manifest rows of the archive-scale figure '
+                      '(1000000 for the issue\'s figure)')
   return parser
+
+
+def extra_figures(args, names: Sequence[str], repeats: int, log
+                  ) -> Dict[str, object]:
+  """Figures 9, 10 and 11."""
+  figures: Dict[str, object] = {}
+  if 'sparse_keyframes' in names:
+    log('9. one keyframe against a 1-s GOP')
+    width, height = sparse_keyframes.RUN_SIZE
+    pair = sparse_keyframes.write_pair(
+        os.path.join(args.corpus_dir, 'sparse'), sparse_keyframes.RUN_MINUTES,
+        width, height, 30.0, log)
+    figures['sparse_keyframes'] = dict(
+        sparse_keyframes.figure(lambda inputs: scan_once(inputs, args.model),
+                                pair, repeats, log),
+        minutes=sparse_keyframes.RUN_MINUTES, width=width, height=height,
+        fps=30.0)
+  if 'small_files' in names:
+    log(f'10. small files ({args.small_files} clips)')
+    figures['small_files'] = small_files.small_files(
+        args.small_files, args.model, args.corpus_dir, repeats, log)
+  if 'archive_scale' in names:
+    log(f'11. archive scale ({args.archive_rows:,} rows)')
+    figures['archive_scale'] = {str(args.archive_rows): (
+        archive_scale.archive_scale(args.archive_rows, args.model, log))}
+  return figures
+
+
+def run_only(args, log) -> Dict:
+  """``--only``: the named figures, merged into the existing results."""
+  names = [n.strip() for n in args.only.split(',') if n.strip()]
+  unknown = sorted(set(names) - set(ONLY_FIGURES))
+  if unknown:
+    raise SystemExit(f'--only: unknown figure(s) {", ".join(unknown)}; '
+                     f'choose from {", ".join(ONLY_FIGURES)}')
+  with open(RESULTS_JSON, encoding='utf-8') as f:
+    results = json.load(f)
+  found = extra_figures(args, names, 1 if args.quick else args.repeats, log)
+  for name, figure in found.items():
+    if name == 'archive_scale':
+      results['figures'].setdefault(name, {}).update(figure)
+    else:
+      results['figures'][name] = figure
+  results.setdefault('extra_runs', {}).update({
+      name: {'date': datetime.date.today().isoformat(),
+             'load_average_at_start': list(os.getloadavg())}
+      for name in found})
+  if args.json:
+    with open(args.json, 'w', encoding='utf-8') as f:
+      json.dump(results, f, indent=2)
+  if not args.no_write:
+    write_outputs(results)
+  log(summary_table(results))
+  return results
 
 
 def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
   args = build_arg_parser().parse_args(argv)
+  if args.only:
+    return run_only(args, log)
   repeats = 1 if args.quick else args.repeats
   results: Dict[str, object] = {
       'date': datetime.date.today().isoformat(),
@@ -599,17 +728,6 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
         'hour_scan_s': hour_run['wall_s'],
         'ratio': Spread.of([hour_gb / minute_gb]).as_dict()}
 
-  log('9. one keyframe against a 1-s GOP')
-  width, height = sparse_keyframes.RUN_SIZE
-  pair = sparse_keyframes.write_pair(
-      os.path.join(args.corpus_dir, 'sparse'), sparse_keyframes.RUN_MINUTES,
-      width, height, 30.0, log)
-  figures['sparse_keyframes'] = dict(
-      sparse_keyframes.figure(lambda inputs: scan_once(inputs, args.model),
-                              pair, repeats, log),
-      minutes=sparse_keyframes.RUN_MINUTES, width=width, height=height,
-      fps=30.0)
-
   log('7. hash matching')
   matches = [hash_matching.matching_benchmark(
       bank_hashes=10_000, stored_hashes=100_000 if args.quick else 500_000)
@@ -630,6 +748,9 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
       'bank_hashes', 'stored_hashes', 'index_build_seconds', 'index_bytes',
       'index_cpu_us_per_hash', 'brute_cpu_us_per_hash', 'speedup_cpu',
       'speedup', 'peak_rss_bytes', 'false_matches')}
+
+  if not args.quick:
+    figures.update(extra_figures(args, ONLY_FIGURES, repeats, log))
 
   results['cost_inputs'] = cost_inputs(results)
   if args.json:

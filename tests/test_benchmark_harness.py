@@ -37,6 +37,8 @@ def test_ratio_of_spreads_pairs_worst_and_best():
 def test_child_measurement_counts_the_whole_process_tree():
   run = run_child([sys.executable, '-c', _GRANDCHILD_ALLOCATES])
   assert run.peak_memory_bytes >= 300 * 2**20
+  # The child alone held none of it.
+  assert 0 < run.peak_root_memory_bytes < 100 * 2**20
   assert run.wall_s >= 1.0
   assert run.cpu_s > 0
   with pytest.raises(RuntimeError, match='exited 3'):

@@ -318,7 +318,9 @@ def test_the_summary_counts_and_lists_partial_videos(damage_scan):
   rows = damage_scan.videos.to_pylist()
   partial = [r for r in rows if r['status'] == 'partial']
   assert partial
-  text = summary.format_summary(damage_scan.root, damage_scan.scan_id)
+  text = summary.format_summary(
+      summary.read_summary(damage_scan.root, damage_scan.scan_id),
+      damage_scan.root, damage_scan.scan_id)
   first = text.splitlines()[0]
   assert f'{len(partial)} partial (not fully looked at)' in first
   scanned = sum(r['status'] == 'scanned' for r in rows)

@@ -57,12 +57,12 @@ def test_one_read_gives_hashlibs_digests_of_the_real_file(tmp_path):
 def test_probe_records_digests_only_when_asked_for_local_files(tmp_path):
   path = write_video(str(tmp_path / 'v.mp4'), 2.0, 'h264', seed=2)
   ref = VideoRef('v', path)
-  plain = probing.probe_input(ref, (), MAX_PIXELS, {})
+  plain = probing.probe_input(ref, (), MAX_PIXELS, None)
   assert (plain.version.md5, plain.version.sha256) == (None, None)
   expected = _file_digests(path)
   for flags in (dict(digests=True), dict(verify_digest=True),
                 dict(digests=True, verify_digest=True)):
-    probed = probing.probe_input(ref, (), MAX_PIXELS, {}, **flags)
+    probed = probing.probe_input(ref, (), MAX_PIXELS, None, **flags)
     assert (probed.version.md5, probed.version.sha256) == expected, flags
 
 
@@ -95,10 +95,10 @@ def test_gcs_md5_is_recorded_from_metadata_without_reading(emulator,
   version = storage.identify(uri).version
   assert version.md5 == expected.md5
   assert version.sha256 is None                 # GCS gives no SHA-256
-  probed = probing.probe_input(VideoRef('g', uri), (), MAX_PIXELS, {})
+  probed = probing.probe_input(VideoRef('g', uri), (), MAX_PIXELS, None)
   assert (probed.version.md5, probed.version.sha256) == (expected.md5, None)
   # --digests reads the object once for both, and agrees with GCS's MD5.
-  probed = probing.probe_input(VideoRef('g', uri), (), MAX_PIXELS, {},
+  probed = probing.probe_input(VideoRef('g', uri), (), MAX_PIXELS, None,
                                digests=True)
   assert (probed.version.md5, probed.version.sha256) == expected
   # Bytes that are not the version identified: refused, not recorded.

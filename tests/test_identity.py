@@ -75,7 +75,7 @@ def test_a_symlink_behind_a_scheme_look_alike_is_outside_the_prefix(tree):
   uri = f'{uploads}/evil://l.mp4'
   assert not storage.is_allowed(uri, [str(uploads)])
   failure = probing.probe_input(VideoRef('v', uri), (str(uploads),),
-                                MAX_PIXELS, {})
+                                MAX_PIXELS, None)
   assert failure.error_kind == media_errors.FORBIDDEN_URI
   assert failure.uri == secret
 
@@ -106,7 +106,7 @@ def test_a_symlink_loop_fails_as_one_row(tree):
   (uploads / 'a.mp4').symlink_to(uploads / 'b.mp4')
   (uploads / 'b.mp4').symlink_to(uploads / 'a.mp4')
   failure = probing.probe_input(VideoRef('v', str(uploads / 'a.mp4')),
-                                (str(uploads),), MAX_PIXELS, {})
+                                (str(uploads),), MAX_PIXELS, None)
   assert failure.error_kind == media_errors.NOT_FOUND
   with pytest.raises(media_errors.MediaError):
     storage.identify(str(uploads / 'a.mp4'))
@@ -252,17 +252,17 @@ def _recorded(version, scan_id='scan0'):
 def test_a_replaced_file_with_its_time_reset_is_not_skipped(tmp_path):
   path = write_video(str(tmp_path / 'a.mp4'), 2.0, 'h264')
   ref = VideoRef('a', path)
-  previous = {path: _recorded(storage.identify(path).version)}
+  previous = _recorded(storage.identify(path).version)
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, previous),
                     Skipped)
   _replace_same_size_and_reset_mtime(path)
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, previous),
                     VideoInfo)
   # Replaced by a rename: a new inode.
-  previous = {path: _recorded(storage.identify(path).version)}
+  previous = _recorded(storage.identify(path).version)
   os.rename(write_video(str(tmp_path / 'b.mp4'), 2.0, 'h264', seed=9), path)
   stat = os.stat(path)
-  os.utime(path, (stat.st_atime, previous[path].version.updated_s))
+  os.utime(path, (stat.st_atime, previous.version.updated_s))
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, previous),
                     VideoInfo)
 
@@ -272,12 +272,12 @@ def test_verify_digest_skips_only_the_same_content(tmp_path):
   ref = VideoRef('a', path)
   with open(path, 'rb') as f:
     digest = hashlib.sha256(f.read()).hexdigest()
-  probed = probing.probe_input(ref, (), MAX_PIXELS, {}, verify_digest=True)
+  probed = probing.probe_input(ref, (), MAX_PIXELS, None, verify_digest=True)
   assert probed.version.sha256 == digest
   version = storage.identify(path).version
-  same = {path: _recorded(version._replace(sha256=digest))}
-  other = {path: _recorded(version._replace(sha256='0' * 64))}
-  unrecorded = {path: _recorded(version)}
+  same = _recorded(version._replace(sha256=digest))
+  other = _recorded(version._replace(sha256='0' * 64))
+  unrecorded = _recorded(version)
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, same,
                                         verify_digest=True), Skipped)
   assert isinstance(probing.probe_input(ref, (), MAX_PIXELS, other,

@@ -31,6 +31,8 @@ from pipeline.cli import main as cli_main
 from pipeline.hashes import banks
 from pipeline.hashes import match_job
 from pipeline.review import extract as clip_extract
+from pipeline.records import FlaggedClip
+from pipeline.records import VideoLedgerRow
 from pipeline.scan import options
 from pipeline.scan import summary
 from pipeline.storage import parquet
@@ -459,7 +461,7 @@ def test_a_parquet_file_of_another_table_is_named(review_root):
   other = os.path.join(folder, 'part-other.parquet')
   pq.write_table(pa.table({'video_id': [1]}), other)
   with pytest.raises(parquet.BrokenParquetFile, match='part-other.parquet'):
-    summary.format_summary(review_root, SCAN_ID)
+    parquet.read_partition(review_root, 'videos', SCAN_ID)
 
 
 def test_skip_scanned_over_a_garbage_ledger_fails_before_any_work(
@@ -547,7 +549,12 @@ def test_review_json_keeps_names_but_escapes_them(capsys, review_root):
 
 
 def test_the_scan_summary_escapes_control_characters(review_root):
-  text = summary.format_summary(review_root, SCAN_ID)
+  records = [VideoLedgerRow(**row) for row in parquet.read_partition(
+      review_root, 'videos', SCAN_ID).to_pylist()]
+  records += [FlaggedClip(**row) for row in parquet.read_partition(
+      review_root, 'flagged_clips', SCAN_ID).to_pylist()]
+  text = summary.format_summary(summary.summarize(records), review_root,
+                                SCAN_ID)
   assert_no_hidden_characters(text)
   assert '\\x1b]0;owned\\x07' in text and 'bad' not in text.split('\n')[0]
 

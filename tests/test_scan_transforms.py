@@ -3,6 +3,7 @@ import json
 import os
 
 import apache_beam as beam
+from apache_beam.portability.api import beam_runner_api_pb2
 import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -23,7 +24,8 @@ STEP_LABELS = ('ListInputs', 'ScanVideos/ExpandInputs', 'ScanVideos/ProbeVideos'
                'ScanVideos/DecodeSegments', 'ScanVideos/ScoreFrames',
                'ScanVideos/GroupByVideo', 'ScanVideos/AssembleVideos',
                'WriteFlaggedClips', 'WriteLedger', 'WriteFrameScores',
-               'WriteFrameHashes')
+               'WriteFrameHashes', 'ScanVideos/NoPreviousScans',
+               'SummarizeScan', 'WriteSummary')
 
 
 def _name_and_status(row):
@@ -50,6 +52,27 @@ def test_graph_builds_with_stable_step_labels(corpus, marker_model_dir,
            p.to_runner_api().components.transforms.values()}
   for label in STEP_LABELS:
     assert label in names, label
+
+
+def test_skip_scanned_is_a_keyed_join_not_a_side_input(
+    corpus, marker_model_dir, tmp_path):
+  p = beam.Pipeline(runner=runners.local_runner())
+  build_pipeline(p, _config(corpus, marker_model_dir, str(tmp_path),
+                            '--skip-scanned'))
+  transforms = p.to_runner_api().components.transforms.values()
+  names = {t.unique_name for t in transforms}
+  for label in ('ScanVideos/PreviouslyScanned', 'ScanVideos/JoinPreviousScans',
+                'ScanVideos/PreviouslyScanned/LatestScanPerUri'):
+    assert label in names, label
+  assert 'ScanVideos/NoPreviousScans' not in names
+  # No step of the scan takes a side input (ProbeVideos used to take the
+  # earlier ledgers as one); Beam's file sinks have their own.
+  for transform in transforms:
+    if (transform.spec.urn == 'beam:transform:pardo:v1'
+        and transform.unique_name.startswith('ScanVideos/')):
+      payload = beam_runner_api_pb2.ParDoPayload.FromString(
+          transform.spec.payload)
+      assert not payload.side_inputs, transform.unique_name
 
 
 def test_scan_videos_with_test_pipeline(corpus, marker_model_dir, tmp_path):

@@ -3,7 +3,7 @@ the steps of ``pipeline.scan.transforms``.
 
     ExpandInputs -> DedupeInputs -> OneRefPerFile -> UniqueVideoIds
       (-> SelectWave with --waves)
-      -> ProbeVideos -> PlanSegments
+      (-> JoinPreviousScans with --skip-scanned) -> ProbeVideos -> PlanSegments
       -> ReshuffleSegments -> DecodeSegments -> ScoreFrames (RunInference)
       -> GroupByVideo -> AssembleVideos   (+ MatchHashes with --bank)
 
@@ -53,17 +53,21 @@ class ScanVideos(beam.PTransform):
       refs = refs | 'SelectWave' >> beam.Filter(
           identities.in_wave, self._wave, s.config.waves)
     if s.skip_scanned_root:
-      previous = (specs.pipeline
-                  | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
-                      s.skip_scanned_root, s.spec.version,
-                      s.config.min_coverage))
+      # A keyed join, not a side input: no worker holds the earlier ledgers.
+      earlier = (specs.pipeline
+                 | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
+                     s.skip_scanned_root, s.spec.version,
+                     s.config.min_coverage))
+      joined = (
+          {'refs': refs | 'KeyRefsForJoin' >> beam.Map(transforms.key_by_file),
+           'earlier': earlier}
+          | 'JoinPreviousScans' >> beam.CoGroupByKey()
+          | 'WithPreviousScan' >> beam.FlatMap(transforms.join_earlier_scans))
     else:
-      previous = specs.pipeline | 'NoPreviousScans' >> beam.Create([])
+      joined = refs | 'NoPreviousScans' >> beam.Map(transforms.never_scanned)
     probe_results = (
-        refs
-        | 'ProbeVideos' >> beam.ParDo(
-            transforms.ProbeVideoFn(s),
-            previous=beam.pvalue.AsDict(previous))
+        joined
+        | 'ProbeVideos' >> beam.ParDo(transforms.ProbeVideoFn(s))
         .with_exception_handling(
             dead_letter_tag=transforms.DEAD_LETTER,
             exc_class=media_errors.DEAD_LETTER_EXCEPTIONS))

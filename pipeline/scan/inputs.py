@@ -11,14 +11,14 @@ import io
 import os
 import posixpath
 import shlex
-from typing import Iterator, List, Tuple
+from typing import Iterator, Sequence
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage import files as storage
 from pipeline.storage.parquet import BrokenParquetFile
-from pipeline.storage.parquet import read_parquet_file
+from pipeline.storage.parquet import open_parquet_file
 from pipeline.records import VideoRef
 from pipeline.scan.identities import stable_video_id
 
@@ -43,38 +43,57 @@ def _resolve(uri: str, manifest: str) -> str:
   return storage.normalize_uri(FileSystems.join(folder, uri))
 
 
-def _manifest_rows(manifest: str) -> List[dict]:
-  """The manifest's rows; every way a manifest can be unusable (not UTF-8,
-  not CSV, not Parquet, no text ``uri`` column, no row naming a video) is
-  one ``InputError`` naming the file."""
-  if manifest.lower().endswith('.parquet'):
-    try:
-      table = read_parquet_file(manifest)
-    except BrokenParquetFile as exc:
-      raise InputError(f'manifest {exc}') from exc
-    _check_uri_type(manifest, table)
-    rows = table.to_pylist()
-    columns = table.column_names
-  else:
-    rows, columns = _csv_rows(manifest)
+def _manifest_rows(manifest: str) -> Iterator[dict]:
+  """The manifest's rows, streamed (a batch of a Parquet manifest or a CSV
+  line at a time: a manifest of any length is never held whole); every way
+  a manifest can be unusable (not UTF-8, not CSV, not Parquet, no text
+  ``uri`` column, no row naming a video) is one ``InputError`` naming the
+  file, raised when the reading reaches it."""
+  listed = False
+  rows = (_parquet_rows(manifest) if manifest.lower().endswith('.parquet')
+          else _csv_rows(manifest))
+  for row in rows:
+    listed = listed or bool(str(row.get(URI_COLUMN) or '').strip())
+    yield row
+  if not listed:
+    raise InputError(f'manifest {manifest} lists no videos (no row has a '
+                     f'"{URI_COLUMN}")')
+
+
+def _check_columns(manifest: str, columns: Sequence[str]) -> None:
   if URI_COLUMN not in columns:
     raise InputError(f'manifest {manifest} has no "{URI_COLUMN}" column '
                      f'(columns: {list(columns)})')
-  if not any(str(row.get(URI_COLUMN) or '').strip() for row in rows):
-    raise InputError(f'manifest {manifest} lists no videos (no row has a '
-                     f'"{URI_COLUMN}")')
-  return rows
 
 
-def _csv_rows(manifest: str) -> Tuple[List[dict], List[str]]:
-  """A CSV manifest's rows and header, or ``InputError`` saying which line
-  is not UTF-8 CSV (a field over ``csv.field_size_limit()``, 128 KiB, is
-  no URI either)."""
+# Rows of a Parquet manifest read at a time.
+MANIFEST_BATCH_ROWS = 8192
+
+
+def _parquet_rows(manifest: str) -> Iterator[dict]:
+  try:
+    with open_parquet_file(manifest) as table:
+      _check_uri_type(manifest, table.schema_arrow)
+      _check_columns(manifest, table.schema_arrow.names)
+      for batch in table.iter_batches(batch_size=MANIFEST_BATCH_ROWS):
+        yield from batch.to_pylist()
+  except BrokenParquetFile as exc:
+    raise InputError(f'manifest {exc}') from exc
+  except pa.ArrowException as exc:
+    raise InputError(f'manifest {manifest} is not a readable Parquet file: '
+                     f"{' '.join(str(exc).split())}") from exc
+
+
+def _csv_rows(manifest: str) -> Iterator[dict]:
+  """A CSV manifest's rows, or ``InputError`` saying which line is not
+  UTF-8 CSV (a field over ``csv.field_size_limit()``, 128 KiB, is no URI
+  either)."""
   with FileSystems.open(manifest, mime_type='application/octet-stream') as f:
     reader = csv.DictReader(io.TextIOWrapper(f, encoding='utf-8-sig',
                                              newline=''))
     try:
-      return list(reader), list(reader.fieldnames or [])
+      _check_columns(manifest, list(reader.fieldnames or []))
+      yield from reader
     except UnicodeDecodeError as exc:
       raise InputError(f'manifest {manifest} is not UTF-8 text '
                        f'({exc.reason}, byte 0x{exc.object[exc.start]:02x}); '
@@ -84,12 +103,12 @@ def _csv_rows(manifest: str) -> Tuple[List[dict], List[str]]:
                        f'valid CSV: {exc}') from exc
 
 
-def _check_uri_type(manifest: str, table: pa.Table) -> None:
+def _check_uri_type(manifest: str, schema: pa.Schema) -> None:
   """A Parquet manifest's ``uri`` column must hold text (or be all
   nulls)."""
-  if URI_COLUMN not in table.column_names:
+  if URI_COLUMN not in schema.names:
     return
-  kind = table.schema.field(URI_COLUMN).type
+  kind = schema.field(URI_COLUMN).type
   if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
           or pa.types.is_null(kind)):
     raise InputError(f'manifest {manifest}: column "{URI_COLUMN}" holds '
@@ -147,7 +166,8 @@ def check_input(spec: str) -> None:
   if is_manifest(spec):
     if not FileSystems.exists(uri):
       raise InputError(f'manifest {spec} does not exist')
-    _manifest_rows(uri)
+    for _ in _manifest_rows(uri):  # streamed: checked, never held
+      pass
   elif any(c in uri for c in '*?['):
     if not FileSystems.match([uri], limits=[1])[0].metadata_list:
       raise InputError(f'--input {spec} matches no files')

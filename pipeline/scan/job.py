@@ -31,6 +31,7 @@ from pipeline.runtime.private import private_files
 from pipeline.scan import inputs
 from pipeline.scan import progress
 from pipeline.scan import summary
+from pipeline.scan import transforms
 from pipeline.scan.graph import ScanVideos
 from pipeline.scan.options import ScanConfig
 from pipeline.scan.options import parse_scan_args
@@ -83,6 +84,14 @@ def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
   for dataset, records in outputs.items():
     _ = records | WRITE_LABELS[dataset] >> WriteDataset(
         config.output, dataset, config.scan_id, wave, config.waves)
+  # The summary is a small aggregate made by the job, so that the launcher
+  # never reads the outputs (the scan's size does not reach it).
+  _ = ((outputs['videos'], outputs['flagged_clips'])
+       | 'FlattenForSummary' >> beam.Flatten()
+       | 'SummarizeScan' >> beam.CombineGlobally(
+           transforms.SummarizeScanFn())
+       | 'WriteSummary' >> beam.Map(summary.write_summary, config.output,
+                                    config.scan_id, wave, config.waves))
   return outputs
 
 
@@ -131,7 +140,9 @@ def run(argv: Optional[Sequence[str]] = None,
     scan_state.finish(config.output, state, scan_state.FAILED)
     raise
   state = scan_state.finish(config.output, state, scan_state.COMPLETE)
-  print(summary.format_summary(config.output, config.scan_id))
+  print(summary.format_summary(
+      summary.read_summary(config.output, config.scan_id, config.waves),
+      config.output, config.scan_id))
   if config.waves > 1:
     print(f'  {"state":<14} {state.describe()}, {config.waves} waves '
           f'({scan_state.state_path(config.output, config.scan_id)})')

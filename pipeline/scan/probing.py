@@ -8,7 +8,8 @@ and counts what it returns.
 """
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Optional, Sequence, Union
+from typing import (Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 from pipeline.media import errors as media_errors
 from pipeline.media import probe
@@ -44,17 +45,36 @@ def forbidden(ref: VideoRef, allowed_prefixes: Sequence[str]
 
 
 def unchanged_since(ref: VideoRef, current: storage.SourceVersion,
-                    previous: Mapping[str, ScannedVersion],
+                    earlier: Optional[ScannedVersion],
                     verify_digest: bool = False) -> Optional[Skipped]:
   """The ``Skipped`` record of an input an earlier scan already covered in
-  its ``current`` version; ``None`` when it must be scanned."""
-  earlier = previous.get(ref.uri)
+  its ``current`` version (``earlier``: the latest version an earlier
+  ledger recorded for its file, ``None`` if none did); ``None`` when it
+  must be scanned."""
   if earlier is None or not storage.same_version(earlier.version, current,
                                                  verify_digest):
     return None
   return Skipped(ref.video_id, ref.uri, current.size_bytes, current.updated_s,
                  earlier.scan_id, version=current,
                  shared_video_id=ref.shared_video_id)
+
+
+def latest_scan(versions: Iterable[ScannedVersion]) -> ScannedVersion:
+  """The version recorded by the latest scan (scan ids sort by time)."""
+  return max(versions, key=lambda version: version.scan_id)
+
+
+def with_earlier_scan(refs: Iterable[VideoRef],
+                      earlier: Iterable[ScannedVersion]
+                      ) -> Iterator[Tuple[VideoRef, Optional[ScannedVersion]]]:
+  """One file's side of the ``--skip-scanned`` join: each of its inputs
+  with the latest version earlier ledgers recorded for it (``None`` when
+  none did).  Versions without an input (files of earlier scans not
+  named this time) yield nothing."""
+  versions = list(earlier)
+  latest = latest_scan(versions) if versions else None
+  for ref in refs:
+    yield ref, latest
 
 
 def with_digests(uri: str, version: storage.SourceVersion
@@ -67,15 +87,16 @@ def with_digests(uri: str, version: storage.SourceVersion
 
 def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
                 max_pixels: int,
-                previous: Mapping[str, ScannedVersion],
+                earlier: Optional[ScannedVersion],
                 verify_digest: bool = False,
                 digests: bool = False,
                 max_duration_ms: Optional[int] = None,
                 segment_ms: Optional[int] = None) -> Probed:
   """Checks the allow-list on the canonical file before anything is read,
   then its identity (``storage.identify``: on GCS it brings the MD5 for
-  free) against ``previous`` (the latest scanned versions by canonical
-  URI, empty without ``--skip-scanned``), then probes the video.  With
+  free) against ``earlier`` (the latest version earlier ledgers recorded
+  for its file, joined to it by ``with_earlier_scan``; always ``None``
+  without ``--skip-scanned``), then probes the video.  With
   ``digests`` or ``verify_digest`` the whole file is read once more, once,
   for its MD5 and SHA-256, which the ledger keeps (``verify_digest`` then
   compares the SHA-256).  ``segment_ms`` (``--segment-seconds``): the
@@ -89,7 +110,7 @@ def probe_input(ref: VideoRef, allowed_prefixes: Sequence[str],
     version = storage.identify(ref.uri).version
     if digests or verify_digest:
       version = with_digests(ref.uri, version)
-    skipped = unchanged_since(ref, version, previous, verify_digest)
+    skipped = unchanged_since(ref, version, earlier, verify_digest)
     if skipped is not None:
       return skipped
     info = probe.probe_video(ref.uri, ref.video_id, max_pixels,

@@ -8,7 +8,7 @@ progress line is made of these counters) and tag its outputs;
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Mapping, Tuple
+from typing import Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler
@@ -30,9 +30,11 @@ from pipeline.scan import decoding
 from pipeline.scan import ledger
 from pipeline.scan import probing
 from pipeline.scan import progress
+from pipeline.scan import summary
 from pipeline.scan.settings import ScanSettings
 from pipeline.storage import scan_state
-from pipeline.storage.parquet import read_parquet_file
+from pipeline.storage.parquet import check_parquet_footers
+from pipeline.storage.parquet import open_parquet_file
 
 NAMESPACE = progress.NAMESPACE
 # Output tags.
@@ -44,10 +46,10 @@ DEAD_LETTER = 'dead_letter'
 
 
 class ProbeVideoFn(beam.DoFn):
-  """Probes an input (``probing.probe_input``): a ``VideoInfo``, or a
-  ``Failure`` (outside the allowed prefixes, or not scannable), or
-  ``Skipped`` (an earlier scan by this model version covered it,
-  unchanged)."""
+  """Probes an input, joined to the version earlier ledgers recorded for
+  its file (``probing.probe_input``): a ``VideoInfo``, or a ``Failure``
+  (outside the allowed prefixes, or not scannable), or ``Skipped`` (an
+  earlier scan by this model version covered it, unchanged)."""
 
   def __init__(self, settings: ScanSettings):
     self._allowed_prefixes = settings.allowed_prefixes
@@ -62,11 +64,11 @@ class ProbeVideoFn(beam.DoFn):
     self._failed = progress.counter(NAMESPACE, progress.VIDEOS_FAILED_PROBE)
     self._skipped = progress.counter(NAMESPACE, 'videos_skipped')
 
-  def process(self, ref: VideoRef,
-              previous: Mapping[str, probing.ScannedVersion]
+  def process(self, joined: Tuple[VideoRef, Optional[probing.ScannedVersion]]
               ) -> Iterator[probing.Probed]:
+    ref, earlier = joined
     result = probing.probe_input(ref, self._allowed_prefixes,
-                                 self._max_pixels, previous,
+                                 self._max_pixels, earlier,
                                  self._verify_digest, self._digests,
                                  self._max_duration_ms, self._segment_ms)
     if isinstance(result, Failure):
@@ -91,49 +93,52 @@ def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
                or coverage is not None and coverage >= min_coverage))
 
 
+# Ledger rows read at a time by ``scanned_versions``: a worker holds one
+# batch of one ledger file, never a whole file or ledger.
+LEDGER_BATCH_ROWS = 8192
+
+
 def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0
                      ) -> Iterator[Tuple[str, probing.ScannedVersion]]:
   """``(uri, version)`` of every video an earlier ledger file records as
-  scanned by ``model_version`` (see ``vouches``)."""
-  table = read_parquet_file(path)
-  if 'source_updated_at' not in table.column_names:
-    return  # ledgers from before versions were recorded cannot vouch
-  if 'coverage' not in table.column_names:
-    # Ledgers from before coverage was recorded called a video "scanned"
-    # however few of its samples were scored: they cannot vouch.
-    return
-  identity = [c for c in ledger.VERSION_COLUMNS if c in table.column_names]
-  for row in table.select(['video_uri', 'status', 'model_version', 'scan_id',
-                           'size_bytes', 'source_updated_at',
-                           'samples_expected', 'coverage',
-                           *identity]).to_pylist():
-    if vouches(row, model_version, min_coverage):
-      yield row['video_uri'], probing.ScannedVersion(
-          row['scan_id'], ledger.recorded_version(row))
-
-
-def latest_scan(versions: Iterable[probing.ScannedVersion]
-                ) -> probing.ScannedVersion:
-  """The version recorded by the latest scan (scan ids sort by time)."""
-  return max(versions, key=lambda version: version.scan_id)
+  scanned by ``model_version`` (see ``vouches``), read in batches of
+  ``LEDGER_BATCH_ROWS`` rows."""
+  with open_parquet_file(path) as table:
+    columns = table.schema_arrow.names
+    if 'source_updated_at' not in columns:
+      return  # ledgers from before versions were recorded cannot vouch
+    if 'coverage' not in columns:
+      # Ledgers from before coverage was recorded called a video "scanned"
+      # however few of its samples were scored: they cannot vouch.
+      return
+    identity = [c for c in ledger.VERSION_COLUMNS if c in columns]
+    for batch in table.iter_batches(
+        batch_size=LEDGER_BATCH_ROWS,
+        columns=['video_uri', 'status', 'model_version', 'scan_id',
+                 'size_bytes', 'source_updated_at', 'samples_expected',
+                 'coverage', *identity]):
+      for row in batch.to_pylist():
+        if vouches(row, model_version, min_coverage):
+          yield row['video_uri'], probing.ScannedVersion(
+              row['scan_id'], ledger.recorded_version(row))
 
 
 def check_ledgers(output_root: str) -> List[str]:
-  """Reads every committed earlier ledger file under ``output_root``
+  """The committed earlier ledger files under ``output_root``
   (``scan_state.committed_paths``: a killed scan's committed waves count,
-  its uncommitted files never) once, when the graph is built: a file that
-  is not Parquet raises ``BrokenParquetFile`` naming it before any work,
-  instead of failing the job inside Beam after the decoding started.
-  Returns the files."""
+  its uncommitted files never), each one's footer read once when the graph
+  is built (a few KB each, never the rows): a file that is not Parquet
+  raises ``BrokenParquetFile`` naming it before any work, instead of
+  failing the job inside Beam after the decoding started."""
   paths = scan_state.committed_paths(output_root, 'videos')
-  for path in paths:
-    read_parquet_file(path)
+  check_parquet_footers(paths)
   return paths
 
 
 class PreviouslyScanned(beam.PTransform):
-  """Earlier ledgers under an output root -> ``(uri, latest version)``;
-  the ledgers are checked when the graph is built (``check_ledgers``)."""
+  """Earlier ledgers under an output root -> ``(uri, latest version)``,
+  keyed for ``JoinPreviousScans``; the ledgers are checked when the graph
+  is built (``check_ledgers``)."""
 
   def __init__(self, output_root: str, model_version: str,
                min_coverage: float = 1.0):
@@ -148,13 +153,27 @@ class PreviouslyScanned(beam.PTransform):
             | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
                                                     self._model_version,
                                                     self._min_coverage)
-            | 'LatestScanPerUri' >> beam.CombinePerKey(latest_scan))
+            | 'LatestScanPerUri' >> beam.CombinePerKey(probing.latest_scan))
 
 
-def dead_probe(bad: Tuple[VideoRef, Tuple]) -> Failure:
+def join_earlier_scans(joined: Tuple[str, Mapping[str, Iterable]]
+                       ) -> Iterator[Tuple[VideoRef,
+                                           Optional[probing.ScannedVersion]]]:
+  """``JoinPreviousScans``'s ``(uri, {'refs', 'earlier'})`` groups as
+  ``(ref, latest earlier version or None)`` (``probing.with_earlier_scan``)."""
+  _, grouped = joined
+  return probing.with_earlier_scan(grouped['refs'], grouped['earlier'])
+
+
+def never_scanned(ref: VideoRef) -> Tuple[VideoRef, None]:
+  """An input without ``--skip-scanned``: no earlier version to compare."""
+  return ref, None
+
+
+def dead_probe(bad: Tuple[Tuple[VideoRef, object], Tuple]) -> Failure:
   """A dead-lettered probe (Beam's ``(input, (type, value, traceback))``)
   as its input's failure."""
-  ref, (exc_type, exc_value, _) = bad
+  (ref, _), (exc_type, exc_value, _) = bad
   return probing.dead_probe_failure(ref, exc_type, exc_value)
 
 
@@ -283,6 +302,27 @@ class AssembleVideoFn(beam.DoFn):
       yield beam.pvalue.TaggedOutput(LEDGER, row)
     for sample in result.samples:
       yield beam.pvalue.TaggedOutput(FRAME_SCORES, sample)
+
+
+class SummarizeScanFn(beam.CombineFn):
+  """Ledger rows and flagged clips -> the scan's ``summary.ScanSummary``
+  (counts and at most ``summary.MAX_LISTED`` listed of each kind)."""
+
+  def create_accumulator(self) -> summary.ScanTally:
+    return summary.ScanTally()
+
+  def add_input(self, tally: summary.ScanTally, record) -> summary.ScanTally:
+    return tally.add(record)
+
+  def merge_accumulators(self, tallies: Iterable[summary.ScanTally]
+                         ) -> summary.ScanTally:
+    merged = summary.ScanTally()
+    for tally in tallies:
+      merged.merge(tally)
+    return merged
+
+  def extract_output(self, tally: summary.ScanTally) -> summary.ScanSummary:
+    return tally.result()
 
 
 def key_by_video(record):

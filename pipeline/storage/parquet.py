@@ -1,7 +1,8 @@
 """Writing and reading back the scan's Parquet datasets on any filesystem."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+import contextlib
+from typing import Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -109,20 +110,31 @@ def read_parquet_file(path: str) -> pa.Table:
                             f'{_one_line(exc)}') from exc
 
 
+@contextlib.contextmanager
+def open_parquet_file(path: str) -> Iterator[pq.ParquetFile]:
+  """One Parquet file opened through ``FileSystems`` (any scheme) with only
+  its footer read: the rows are then read in batches
+  (``ParquetFile.iter_batches``), never whole.  A file that is no Parquet
+  raises ``BrokenParquetFile`` naming it."""
+  with FileSystems.open(
+      path, mime_type='application/octet-stream',
+      compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    try:
+      parquet = pq.ParquetFile(f)
+    except pa.ArrowException as exc:
+      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
+                              f'{_one_line(exc)}') from exc
+    yield parquet
+
+
 def check_parquet_footers(paths: List[str]) -> int:
   """Reads the footer of every file of ``paths`` (a few KB each, not the
   data): a file that is no Parquet raises ``BrokenParquetFile`` naming it,
   before a job that would read it inside Beam starts.  Returns how many
   files there are."""
   for path in paths:
-    try:
-      with FileSystems.open(
-          path, mime_type='application/octet-stream',
-          compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        pq.read_metadata(f)
-    except pa.ArrowException as exc:
-      raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
-                              f'{_one_line(exc)}') from exc
+    with open_parquet_file(path):
+      pass
   return len(paths)
 
 
