@@ -40,9 +40,9 @@ def test_scan_reads_gs_patterns_and_manifests_and_writes_gs(
   assert golden_ledger <= ledger
   written = {b.name.split('/')[2] for b in
              emulator.bucket('results').list_blobs(prefix='rescans/')}
-  # The partitions and the claim (``_claims/scan=gcs``), and the state
-  # beside it: complete, on GCS too.
-  assert written == {'scan=gcs', 'state'}
+  # The partitions and the claim (``_claims/scan=gcs``), the state beside
+  # it (complete, on GCS too) and the summary (``_summaries/scan=gcs.json``).
+  assert written == {'scan=gcs', 'state', 'scan=gcs.json'}
   state = scan_state.read_state('gs://results/rescans', 'gcs')
   assert (state.state, state.committed) == (scan_state.COMPLETE, (0,))
 
@@ -82,7 +82,7 @@ def test_a_scan_in_waves_on_gcs_commits_reads_and_cleans_up_by_wave(
   removed = scan_state.clean_orphans(root)
   assert removed and all('wave-00001' in p for p in removed)
   left = sorted(b.name for b in results.list_blobs(prefix='waved/')
-                if '/scan=wv/' in b.name)
+                if '/scan=wv/' in b.name and '/_summaries/' not in b.name)
   assert left and all('/wave-00000-of-00002-part-' in n for n in left)
   assert seen() == [u for u in uris if waves[u] == 0]
 
