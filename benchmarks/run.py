@@ -96,7 +96,9 @@ TARGETS = {
     'sparse_keyframes_vs_dense': ('<=', sparse_keyframes.TARGET_RATIO),
     'small_files_vs_anchor': ('<=', 1.3),
 }
-ONLY_FIGURES = ('sparse_keyframes', 'small_files', 'archive_scale')
+# Figures a full run adds after the others; ``--only`` also runs figure 4.
+EXTRA_FIGURES = ('sparse_keyframes', 'small_files', 'archive_scale')
+ONLY_FIGURES = ('scaling',) + EXTRA_FIGURES
 
 
 def _versions() -> Dict[str, str]:
@@ -550,10 +552,46 @@ def build_arg_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def scaling_figure(args, paths: Sequence[str], startup: Sequence[str],
+                   repeats: int, log) -> Dict[str, object]:
+  """Figure 4: the whole scan with 2 workers against 1, and the same for a
+  2-s video (the fixed start-up, subtracted in ``speedup_of_the_work``)."""
+  pinned = ['--decode-threads', '1', '--inference-threads', '1',
+            '--runner', 'DirectRunner',
+            '--direct_running_mode', 'multi_processing']
+  one = repeated_scans(paths, args.model, pinned + ['--direct_num_workers',
+                                                    '1'], repeats, log,
+                       '1 worker')
+  two = repeated_scans(paths, args.model, pinned + ['--direct_num_workers',
+                                                    '2'], repeats, log,
+                       '2 workers')
+  fixed_one = repeated_scans(startup, args.model, pinned + [
+      '--direct_num_workers', '1'], repeats, log, '1 worker, 2-s video')
+  fixed_two = repeated_scans(startup, args.model, pinned + [
+      '--direct_num_workers', '2'], repeats, log, '2 workers, 2-s video')
+  work_one = Spread.of([r['wall_s'] - f['wall_s'] for r, f in zip(one, fixed_one)])
+  work_two = Spread.of([r['wall_s'] - f['wall_s'] for r, f in zip(two, fixed_two)])
+  return {
+      'one_worker_s': _spread(one, 'wall_s').as_dict(),
+      'two_workers_s': _spread(two, 'wall_s').as_dict(),
+      'fixed_one_worker_s': _spread(fixed_one, 'wall_s').as_dict(),
+      'fixed_two_workers_s': _spread(fixed_two, 'wall_s').as_dict(),
+      'speedup': ratio(_spread(one, 'wall_s'), _spread(two, 'wall_s')).as_dict(),
+      'speedup_of_the_work': ratio(work_one, work_two).as_dict(),
+      # What the segment plan allows, dealt out as the runner does.
+      'plan_balance': balance.balance(
+          paths, int(options.DEFAULT_SEGMENT_SECONDS * 1000), 2)}
+
+
 def extra_figures(args, names: Sequence[str], repeats: int, log
                   ) -> Dict[str, object]:
-  """Figures 9, 10 and 11."""
+  """Figures 9, 10 and 11, and with ``--only`` figure 4."""
   figures: Dict[str, object] = {}
+  if 'scaling' in names:
+    log('4. scaling')
+    paths = corpus.write_corpus(args.corpus_dir, log)
+    startup = [corpus.write_bench_video(args.corpus_dir, corpus.STARTUP_VIDEO)]
+    figures['scaling'] = scaling_figure(args, paths, startup, repeats, log)
   if 'sparse_keyframes' in names:
     log('9. one keyframe against a 1-s GOP')
     width, height = sparse_keyframes.RUN_SIZE
@@ -686,31 +724,7 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
           [total_s / r['process_wall_s'] for r in default_runs]).as_dict()}
 
   log('4. scaling')
-  pinned = ['--decode-threads', '1', '--inference-threads', '1',
-            '--runner', 'DirectRunner',
-            '--direct_running_mode', 'multi_processing']
-  one = repeated_scans(paths, args.model, pinned + ['--direct_num_workers',
-                                                    '1'], repeats, log,
-                       '1 worker')
-  two = repeated_scans(paths, args.model, pinned + ['--direct_num_workers',
-                                                    '2'], repeats, log,
-                       '2 workers')
-  fixed_one = repeated_scans(startup, args.model, pinned + [
-      '--direct_num_workers', '1'], repeats, log, '1 worker, 2-s video')
-  fixed_two = repeated_scans(startup, args.model, pinned + [
-      '--direct_num_workers', '2'], repeats, log, '2 workers, 2-s video')
-  work_one = Spread.of([r['wall_s'] - f['wall_s'] for r, f in zip(one, fixed_one)])
-  work_two = Spread.of([r['wall_s'] - f['wall_s'] for r, f in zip(two, fixed_two)])
-  figures['scaling'] = {
-      'one_worker_s': _spread(one, 'wall_s').as_dict(),
-      'two_workers_s': _spread(two, 'wall_s').as_dict(),
-      'fixed_one_worker_s': _spread(fixed_one, 'wall_s').as_dict(),
-      'fixed_two_workers_s': _spread(fixed_two, 'wall_s').as_dict(),
-      'speedup': ratio(_spread(one, 'wall_s'), _spread(two, 'wall_s')).as_dict(),
-      'speedup_of_the_work': ratio(work_one, work_two).as_dict(),
-      # What the segment plan allows, dealt out as the runner does.
-      'plan_balance': balance.balance(
-          paths, int(options.DEFAULT_SEGMENT_SECONDS * 1000), 2)}
+  figures['scaling'] = scaling_figure(args, paths, startup, repeats, log)
 
   if not (args.quick or args.skip_memory):
     log('5. memory')
@@ -750,7 +764,7 @@ def run(argv: Optional[Sequence[str]] = None, log=print) -> Dict:
       'speedup', 'peak_rss_bytes', 'false_matches')}
 
   if not args.quick:
-    figures.update(extra_figures(args, ONLY_FIGURES, repeats, log))
+    figures.update(extra_figures(args, EXTRA_FIGURES, repeats, log))
 
   results['cost_inputs'] = cost_inputs(results)
   if args.json:
