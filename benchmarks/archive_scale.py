@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import schemas
+from benchmarks.measure import print_figure
 from benchmarks.measure import run_child
 from pipeline.inference import contract as model_contract
 from pipeline.storage.parquet import read_partition
@@ -141,11 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   figure = archive_scale(args.rows, args.model,
                          multi_processing=not args.no_multi_processing)
-  text = json.dumps(figure, indent=2)
-  if args.json:
-    with open(args.json, 'w', encoding='utf-8') as f:
-      f.write(text)
-  print(text)
+  print_figure(figure, args.json)
   return 0
 
 

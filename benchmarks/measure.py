@@ -10,6 +10,7 @@ multi-processing worker counts; pages they share are counted once).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import statistics
 import subprocess
@@ -168,3 +169,13 @@ def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None,
     raise RuntimeError(f'{" ".join(argv[:4])} ... exited {run.returncode}: '
                        f'{run.stderr[-2000:]}')
   return run
+
+
+def print_figure(figure: Dict, json_path: Optional[str] = None) -> None:
+  """A benchmark's figure printed as JSON (and written to ``json_path``):
+  what each benchmark's ``main`` ends with."""
+  text = json.dumps(figure, indent=2)
+  if json_path:
+    with open(json_path, 'w', encoding='utf-8') as f:
+      f.write(text)
+  print(text)

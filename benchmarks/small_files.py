@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import shutil
 import statistics
@@ -33,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import av
 
 from benchmarks import corpus
+from benchmarks.measure import print_figure
 from benchmarks.measure import Spread
 from benchmarks.measure import timed
 from pipeline.inference import contract as model_contract
@@ -182,11 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--json', default=None, metavar='PATH')
   args = parser.parse_args(argv)
   figure = small_files(args.clips, args.model, args.corpus_dir, args.repeats)
-  text = json.dumps(figure, indent=2)
-  if args.json:
-    with open(args.json, 'w', encoding='utf-8') as f:
-      f.write(text)
-  print(text)
+  print_figure(figure, args.json)
   return 0
 
 

@@ -73,6 +73,19 @@ def _one_pass(path, info, stats=None):
   return _decode(path, whole[0], info, stats)
 
 
+def _whole_and_pieces(path, planned, info):
+  """The samples of one pass and the frames it decoded, and the samples of
+  each planned segment and the frames they decoded in all."""
+  whole_stats = decode.DecodeStats()
+  whole = _one_pass(path, info, whole_stats)
+  by_segment, decoded = [], 0
+  for segment in planned:
+    stats = decode.DecodeStats()
+    by_segment.append(_decode(path, segment, info, stats))
+    decoded += stats.frames_decoded
+  return whole, whole_stats.frames_decoded, by_segment, decoded
+
+
 def _same_samples(a, b):
   assert [(s.index, s.ts_ms) for s in a] == [(s.index, s.ts_ms) for s in b]
   for x, y in zip(a, b):
@@ -99,19 +112,17 @@ def test_planned_segments_decode_each_frame_once_and_sample_as_one_pass(
     tmp_path):
   path = _keyed(tmp_path, 'keyed.mp4', 12.0, KEYFRAMES_S)
   info, planned = _plan(path)
-  whole_stats = decode.DecodeStats()
-  whole = _one_pass(path, info, whole_stats)
-  pieces, decoded = [], 0
-  for segment in planned:
-    stats = decode.DecodeStats()
-    pieces += _decode(path, segment, info, stats)
-    decoded += stats.frames_decoded
+  whole, whole_frames, by_segment, decoded = _whole_and_pieces(
+      path, planned, info)
+  pieces = []
+  for segment, samples in zip(planned, by_segment):
+    pieces += samples
     first_frame_s = min(s.frame_ms for s in pieces[-1:]) / 1000
     assert first_frame_s >= segment.start_ms / 1000 - 0.1
   _same_samples(pieces, whole)
   # No segment decodes from an earlier keyframe: only the frames a segment
   # reads past its end to see its last sample are decoded twice.
-  assert decoded <= whole_stats.frames_decoded + len(planned) * LEAD_FRAMES
+  assert decoded <= whole_frames + len(planned) * LEAD_FRAMES
 
 
 def test_one_keyframe_is_one_segment_decoded_in_one_pass(tmp_path):
@@ -301,12 +312,7 @@ def test_every_container_starts_segments_on_keyframes(tmp_path, codec,
   for segment in planned:
     assert any(k * 1000 <= segment.start_ms <= k * 1000 + 1
                for k in keyframes_ms), (segment.start_ms, keyframes_ms)
-  whole_stats = decode.DecodeStats()
-  whole = _one_pass(path, info, whole_stats)
-  pieces, decoded = [], 0
-  for segment in planned:
-    stats = decode.DecodeStats()
-    pieces += _decode(path, segment, info, stats)
-    decoded += stats.frames_decoded
-  _same_samples(pieces, whole)
-  assert decoded <= whole_stats.frames_decoded + len(planned) * LEAD_FRAMES
+  whole, whole_frames, by_segment, decoded = _whole_and_pieces(
+      path, planned, info)
+  _same_samples([s for samples in by_segment for s in samples], whole)
+  assert decoded <= whole_frames + len(planned) * LEAD_FRAMES
