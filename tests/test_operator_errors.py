@@ -640,3 +640,28 @@ def test_the_console_script_exits_2_with_one_line():
       cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
   assert done.returncode == 2
   assert 'did you mean --threshold?' in one_error_line(done.stderr)
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--pdq-hex', 'LIST', '--verdict', 'unsure'],
+     '--verdict needs --from-verdicts'),
+    (['--pdq-hex', 'LIST', '--video-id', 'v1'],
+     '--video-id needs --frame-hashes'),
+    (['--vpdq', 'LIST', '--hash-scan-id', 's1'],
+     '--hash-scan-id needs --frame-hashes'),
+    (['--vpdq', 'LIST', '--entry-per-hash'],
+     '--entry-per-hash needs --pdq-hex'),
+])
+def test_bank_flags_that_need_another_source_are_refused(
+    capsys, tmp_path, extra, message):
+  """A flag that only one source reads, given with another, would be
+  ignored: one line and exit 2, and no bank is written."""
+  listed = tmp_path / 'list.txt'
+  listed.write_text('f' * 64 + '\n', encoding='utf-8')
+  bank = tmp_path / 'bank'
+  argv = [str(listed) if a == 'LIST' else a for a in extra]
+  code, out, err = rescan(capsys, 'bank', 'import', '--bank', str(bank),
+                          '--id', 'b', '--label', 'x', *argv)
+  assert code == 2 and out == ''
+  assert message in one_error_line(err)
+  assert not bank.exists()

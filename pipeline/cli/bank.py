@@ -48,9 +48,9 @@ def build_import_parser() -> argparse.ArgumentParser:
                       'in the clip\'s time range; the bank then matches '
                       'every video the clip is found in')
   parser.add_argument('--verdict', choices=review_tables.VERDICTS,
-                      default=review_tables.VIOLATING,
+                      default=None,
                       help='with --from-verdicts: the outcome to bank '
-                      '(default %(default)s)')
+                      f'(default {review_tables.VIOLATING})')
   parser.add_argument('--video-id', action='append', default=[],
                       help='with --frame-hashes: a video to bank (repeatable)')
   parser.add_argument('--hash-scan-id', default=None,
@@ -63,6 +63,31 @@ def build_import_parser() -> argparse.ArgumentParser:
                       help='with --pdq-hex: every hash is an entry of its '
                       'own, named by its hex (image hash lists)')
   return parser
+
+
+# Flags that only mean something with one source, and that source: given
+# without it they would be ignored, so they are refused.
+SOURCE_OF_FLAG = {
+    'verdict': 'from_verdicts',
+    'video_id': 'frame_hashes',
+    'hash_scan_id': 'frame_hashes',
+    'entry_per_hash': 'pdq_hex',
+}
+
+
+def parse_import_args(argv: Sequence[str]) -> argparse.Namespace:
+  """The import flags; a flag given without the source it belongs to is a
+  one-line usage error (exit 2), not silently ignored."""
+  parser = build_import_parser()
+  args = parser.parse_args(argv)
+  for flag, source in SOURCE_OF_FLAG.items():
+    if getattr(args, flag) not in (None, [], False) and not getattr(
+        args, source):
+      parser.error(f'--{flag.replace("_", "-")} needs '
+                   f'--{source.replace("_", "-")}')
+  if args.verdict is None:
+    args.verdict = review_tables.VIOLATING
+  return args
 
 
 def import_request(args: argparse.Namespace) -> hash_banks.ImportRequest:
@@ -116,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not argv or argv[0] != 'import':
     print(USAGE, file=sys.stderr)
     return 2
-  args = build_import_parser().parse_args(argv[1:])
+  args = parse_import_args(argv[1:])
   try:
     bank, added = hash_banks.import_bank(import_request(args))
   except (DigestListError, VerdictUsageError) as exc:
