@@ -56,8 +56,7 @@ from pipeline.media.streams import stream_start_seconds
 # A seek that lands after the segment start is retried this much earlier,
 # then from the beginning of the file.
 SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
-# Damaged packets tolerated in one segment before it is given up.
-MAX_DAMAGED_PACKETS = 200
+MAX_DAMAGED_PACKETS = media_errors.MAX_DAMAGED_PACKETS
 
 # What each decode mode asks of FFmpeg's decoder.
 _SKIP_FRAME = {EXACT: 'DEFAULT', FAST: 'NONREF', KEYFRAMES: 'NONKEY'}

@@ -1,4 +1,4 @@
-"""Choosing a container's video stream and its time origin."""
+"""Choosing a container's video and audio streams, and the time origin."""
 from __future__ import annotations
 
 import av
@@ -22,6 +22,19 @@ def select_video_stream(container: av.container.InputContainer):
   defaults = [s for s in candidates
               if s.disposition & av.stream.Disposition.default]
   return (defaults or candidates)[0]
+
+
+def select_audio_stream(container: av.container.InputContainer):
+  """The audio stream an audio model hears: the one marked default, else
+  the first; only streams FFmpeg can decode count.  ``None`` if there is
+  none (a video without sound is not an error)."""
+  candidates = [s for s in container.streams.audio
+                if s.codec_context is not None
+                and s.codec_context.sample_rate
+                and s.codec_context.layout.nb_channels]
+  defaults = [s for s in candidates
+              if s.disposition & av.stream.Disposition.default]
+  return (defaults or candidates or [None])[0]
 
 
 def stream_start_seconds(stream) -> float:
