@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from pipeline.media import audio
+from pipeline.media import decode
 from pipeline.media.streams import select_video_stream
 from pipeline.media.streams import stream_start_seconds
+from pipeline.storage import files as storage
 from tests.fixtures import audio_media as media
 
 # A model at 16 kHz with 0.5 s windows every 0.25 s.
@@ -173,3 +175,43 @@ def test_the_grid_assigns_each_window_to_one_range():
   odd = audio.AudioGrid(44100, 42336, 21168)  # 0.96 s and 0.48 s
   assert odd.indices(0, 960) == range(0, 2)
   assert odd.start_ms(3) == pytest.approx(1440.0)
+
+
+def test_the_segment_decode_cuts_audio_in_its_own_container(tmp_path):
+  """``decode.iter_samples`` with an ``AudioRequest``: the frames are those
+  of a decode without it, the windows those of ``cut_audio_windows``, in
+  one pass and in segments (also one too short for a frame sample)."""
+  path = media.write_with_audio(
+      str(tmp_path / 'both.webm'), SECONDS,
+      [media.Track('libopus', 48000, 'stereo',
+                   media.bursts(BURSTS_S, BURST_S, 2))], 'webm')
+  cuts = CUTS_MS[:3] + (2310,) + CUTS_MS[3:]
+  alone = _in_segments(path, cuts)
+
+  def decode_range(start, end, request):
+    with storage.open_media(path) as reader:
+      return list(decode.iter_samples(reader, start, end, 2.0, (32, 24),
+                                      audio=request))
+
+  frames, windows = [], []
+  for start, end in zip(cuts, cuts[1:]):
+    request = audio.AudioRequest(GRID)
+    samples = decode_range(start, end, request)
+    plain = decode_range(start, end, None)
+    assert [s.index for s in samples] == [s.index for s in plain]
+    assert all(np.array_equal(a.image, b.image)
+               for a, b in zip(samples, plain))
+    assert request.track.status == audio.OK
+    assert request.stats.error_kind is None
+    frames += samples
+    windows += request.track.windows
+  assert [s.index for s in frames] == list(range(int(SECONDS * 2)))
+  assert [w.index for w in windows] == [w.index for w in alone]
+  assert all(a.samples.tobytes() == b.samples.tobytes()
+             for a, b in zip(windows, alone))
+  silent = media.write_with_audio(str(tmp_path / 'silent.mp4'), 1.0, [])
+  with storage.open_media(silent) as reader:
+    request = audio.AudioRequest(GRID)
+    assert len(list(decode.iter_samples(reader, 0, 1000, 2.0, (32, 24),
+                                        audio=request))) == 2
+  assert request.track == audio.AudioTrack(audio.NO_AUDIO, [])

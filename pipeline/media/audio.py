@@ -120,6 +120,16 @@ class AudioTrack(NamedTuple):
   channels: Optional[int] = None
 
 
+@dataclasses.dataclass
+class AudioRequest:
+  """Asks ``decode.iter_samples`` to cut the audio windows of its range in
+  the same open container, after its frames; ``track`` holds the result
+  once the samples are exhausted."""
+  grid: AudioGrid
+  stats: AudioStats = dataclasses.field(default_factory=AudioStats)
+  track: Optional[AudioTrack] = None
+
+
 def _planar_float(frame: av.AudioFrame, channels: int) -> np.ndarray:
   """A decoded frame as float32 ``[channels, samples]`` in ``[-1, 1]``."""
   data = frame.to_ndarray()
