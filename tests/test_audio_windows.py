@@ -215,3 +215,59 @@ def test_the_segment_decode_cuts_audio_in_its_own_container(tmp_path):
     assert len(list(decode.iter_samples(reader, 0, 1000, 2.0, (32, 24),
                                         audio=request))) == 2
   assert request.track == audio.AudioTrack(audio.NO_AUDIO, [])
+
+
+@pytest.mark.parametrize('container,codec', [('mp4', 'aac'),
+                                             ('matroska', 'libopus')])
+def test_the_grid_starts_at_the_video_streams_origin(tmp_path, container,
+                                                     codec):
+  # The picture starts 0.5 s into the file, the sound at 0: a burst 2.0 s
+  # into the file is 1.5 s into the video, the time frames are sampled by.
+  path = media.write_with_audio(
+      str(tmp_path / f'late.{container}'), 4.0,
+      [media.Track(codec, 48000, 'mono', media.bursts([2.0], BURST_S))],
+      container, video_start_s=0.5)
+  whole = _cut(path, 0, 4000)
+  loud = [w.start_ms for w in whole.windows
+          if np.abs(w.samples).max() > 0.3]
+  assert loud == [1250.0, 1500.0, 1750.0]
+  parts = _in_segments(path, (0, 1400, 4000))
+  assert [w.samples.tobytes() for w in parts] == [
+      w.samples.tobytes() for w in whole.windows]
+
+
+def test_damaged_and_truncated_audio_is_survived(tmp_path):
+  # Matroska: a cut file still opens (an MP4 with its index at the end
+  # does not, and fails at probe before any decode).
+  path = media.write_with_audio(
+      str(tmp_path / 'v.mkv'), SECONDS,
+      [media.Track('libopus', 48000, 'stereo',
+                   media.bursts(BURSTS_S, BURST_S, 2))], 'matroska')
+  data = bytearray(open(path, 'rb').read())
+  truncated = tmp_path / 'truncated.mkv'
+  truncated.write_bytes(bytes(data[:len(data) * 6 // 10]))
+  damaged = tmp_path / 'damaged.mkv'
+  rng = np.random.default_rng(3)
+  for at in rng.integers(len(data) // 4, len(data) * 3 // 4, 300):
+    data[at] ^= 0xFF
+  damaged.write_bytes(bytes(data))
+  clean = {w.index: w.samples.tobytes() for w in _cut(path, 0, 9000).windows}
+  counts = {}
+  for broken in (truncated, damaged):
+    with av.open(str(broken)) as container:
+      origin = stream_start_seconds(select_video_stream(container))
+      stats = audio.AudioStats()
+      track = audio.cut_audio_windows(container, origin, GRID, 0,
+                                      int(SECONDS * 1000), stats)
+    assert track.status == audio.OK, broken
+    # Whatever could be decoded is cut, on the grid, at full length.
+    assert track.windows and [w.index for w in track.windows] == sorted(
+        {w.index for w in track.windows})
+    assert all(w.samples.shape == (GRID.window_samples,)
+               and np.all(np.abs(w.samples) <= 1) for w in track.windows)
+    counts[broken.name] = len(track.windows)
+    if broken == damaged:  # the damage reached the sound
+      assert any(clean.get(w.index) != w.samples.tobytes()
+                 for w in track.windows) or len(track.windows) < 36
+  # The cut file's windows end about where its bytes do.
+  assert 0.4 * 36 < counts['truncated.mkv'] < 0.8 * 36, counts
