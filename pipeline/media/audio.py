@@ -227,6 +227,8 @@ class AudioCutter:
     context = stream.codec_context
     self.source_rate = context.sample_rate
     self.channels = context.layout.nb_channels
+    # The stream's packets are timed in its time base.
+    self._seconds_per_tick = float(stream.time_base)
     common = math.gcd(self.source_rate, grid.sample_rate)
     pad = Fraction(math.ceil(MIN_PAD_SECONDS * common), common)
     self.pad_source = int(pad * self.source_rate)
@@ -262,8 +264,9 @@ class AudioCutter:
     if self.done or packet.pts is None:
       return
     self.stats.packets_read += 1
-    start = float(packet.pts * packet.time_base) - self.origin_s
-    end = start + float((packet.duration or 0) * packet.time_base)
+    seconds = self._seconds_per_tick
+    start = packet.pts * seconds - self.origin_s
+    end = start + (packet.duration or 0) * seconds
     for index in range(self._next, self.block_range.stop):
       lo, hi = self._span_s(index)
       if start >= hi:
