@@ -271,3 +271,23 @@ def test_damaged_and_truncated_audio_is_survived(tmp_path):
                  for w in track.windows) or len(track.windows) < 36
   # The cut file's windows end about where its bytes do.
   assert 0.4 * 36 < counts['truncated.mkv'] < 0.8 * 36, counts
+
+
+def test_pcm_is_heard_and_a_hostile_rate_is_unsupported_not_a_crash(tmp_path):
+  pcm = media.write_with_audio(
+      str(tmp_path / 'pcm.mkv'), 2.0,
+      [media.Track('pcm_s16le', 22050, 'stereo', media.tone(440.0,
+                                                           channels=2))],
+      'matroska')
+  track = _cut(pcm, 0, 2000)
+  assert (track.status, track.codec, track.channels) == (
+      audio.OK, 'pcm_s16le', 2)
+  assert abs(_dominant_hz(track.windows[3].samples, GRID.sample_rate)
+             - 440) < 4
+  # Beyond streams.MAX_AUDIO_SOURCE_RATE: not heard, and said so.
+  fast = media.write_with_audio(
+      str(tmp_path / 'fast.mkv'), 1.0,
+      [media.Track('pcm_s16le', 500_000, 'mono', media.tone(440.0))],
+      'matroska')
+  assert _cut(fast, 0, 1000) == audio.AudioTrack(audio.UNSUPPORTED_AUDIO,
+                                                 [])

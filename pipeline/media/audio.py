@@ -66,6 +66,8 @@ SEEK_BACKOFF_S = (0.0, 2.0, 10.0, 60.0)
 
 OK = 'ok'
 NO_AUDIO = 'no_audio'
+# Audio streams, but none FFmpeg decodes within the bounds below.
+UNSUPPORTED_AUDIO = 'unsupported_audio'
 
 # Integer sample formats and the value of full scale.
 _FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
@@ -130,20 +132,22 @@ class AudioRequest:
   track: Optional[AudioTrack] = None
 
 
-def _planar_float(frame: av.AudioFrame, channels: int) -> np.ndarray:
-  """A decoded frame as float32 ``[channels, samples]`` in ``[-1, 1]``."""
+def _mono(frame: av.AudioFrame, channels: int) -> np.ndarray:
+  """A decoded frame as float32 ``[samples]``: the mean of its channels,
+  full scale 1."""
   data = frame.to_ndarray()
   if not frame.format.is_planar:
     data = data.reshape(-1, channels).T
   if data.dtype == np.uint8:
-    return (data.astype(np.float32) - 128.0) / 128.0
-  if data.dtype in _FULL_SCALE:
-    return (data / _FULL_SCALE[data.dtype]).astype(np.float32)
-  return data.astype(np.float32)
+    data = (data.astype(np.float32) - 128.0) / 128.0
+  elif data.dtype in _FULL_SCALE:
+    data = (data / _FULL_SCALE[data.dtype]).astype(np.float32)
+  return data.mean(axis=0, dtype=np.float32)
 
 
 class _Block:
-  """One block's fresh decoder and its source samples, pads included."""
+  """One block's fresh decoder and its source samples (mixed down to
+  mono as they are decoded), pads included."""
 
   def __init__(self, cutter: 'AudioCutter', index: int):
     self.cutter = cutter
@@ -158,7 +162,7 @@ class _Block:
     # Source sample (from the origin) where this block's buffer starts.
     self.first = index * BLOCK_SECONDS * rate - cutter.pad_source
     length = BLOCK_SECONDS * rate + 2 * cutter.pad_source
-    self.source = np.zeros((cutter.channels, length), np.float32)
+    self.source = np.zeros(length, np.float32)
     self.covered = np.zeros(length, bool)
 
   def decode(self, packet: Optional[av.Packet]) -> None:
@@ -178,10 +182,10 @@ class _Block:
         continue
       at = round((float(frame.pts * frame.time_base) - self.cutter.origin_s)
                  * self.cutter.source_rate) - self.first
-      data = _planar_float(frame, self.cutter.channels)
-      lo, hi = max(at, 0), min(at + data.shape[1], self.source.shape[1])
+      data = _mono(frame, self.cutter.channels)
+      lo, hi = max(at, 0), min(at + len(data), len(self.source))
       if lo < hi:
-        self.source[:, lo:hi] = data[:, lo - at:hi - at]
+        self.source[lo:hi] = data[lo - at:hi - at]
         self.covered[lo:hi] = True
 
   def output(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -195,8 +199,8 @@ class _Block:
     if not self.covered.any():
       return samples, np.zeros(length, bool)
     resampler = av.AudioResampler(format='flt', layout='mono', rate=rate)
-    mono = self.source.mean(axis=0, dtype=np.float32)[np.newaxis]
-    frame = av.AudioFrame.from_ndarray(mono, format='fltp', layout='mono')
+    frame = av.AudioFrame.from_ndarray(self.source[np.newaxis],
+                                       format='fltp', layout='mono')
     frame.sample_rate = cutter.source_rate
     frame.pts = 0
     frame.time_base = Fraction(1, cutter.source_rate)
@@ -344,13 +348,15 @@ def cut_audio_windows(container, origin_s: float, grid: AudioGrid,
   """The windows of ``grid`` that start in ``[start_ms, end_ms)`` (ms from
   the video's origin ``origin_s``, in the container's time), from the
   container's audio stream (``select_audio_stream``); ``NO_AUDIO`` if it
-  has none.  Damaged packets are stepped over (at most
+  has none, ``UNSUPPORTED_AUDIO`` if none it has can be heard (no
+  decoder, or a rate or channel count beyond ``streams``' bounds).  Damaged packets are stepped over (at most
   ``MAX_DAMAGED_PACKETS``); a demux that breaks keeps what it has; both
   are recorded in ``stats``."""
   stats = stats if stats is not None else AudioStats()
   stream = select_audio_stream(container)
   if stream is None:
-    return AudioTrack(NO_AUDIO, [])
+    return AudioTrack(UNSUPPORTED_AUDIO if container.streams.audio
+                      else NO_AUDIO, [])
   cutter = AudioCutter(stream, origin_s, grid, start_ms, end_ms, stats)
   if cutter.block_range:
     try:
