@@ -106,6 +106,8 @@ def test_modalities_are_not_mixed_up(good_model, tmp_path):
     ({'hop_seconds': 0.0001}, '"hop_seconds" must be in'),
     ({'hop_seconds': '0.25'}, '"hop_seconds" has the wrong type'),
     ({'hop_seconds': 0.25001}, 'whole number of samples'),
+    ({'window_seconds': 30, 'hop_seconds': 0.25},
+     '"window_seconds" must be at most 64 x "hop_seconds", it is 120 x'),
     ({'labels': []}, 'non-empty list'),
     ({'labels': ['a', 'a']}, 'duplicates'),
     ({'threshold': 1.5}, r'"threshold" must be in \[0, 1\]'),
@@ -153,3 +155,18 @@ def test_bad_audio_signatures_are_named(tmp_path, serve, message):
   path = _write(str(tmp_path / 'bad'), serve, _metadata())
   with pytest.raises(ContractError, match=message):
     model_contract.resolve_audio_model(path)
+
+
+def test_the_scan_budget_bounds_a_segments_windows_and_a_batch(good_model):
+  spec = model_contract.load_audio_model_spec(good_model)
+  # 0.5 s windows every 0.25 s at 16 kHz: 32000 bytes each.
+  assert model_contract.audio_input_bytes(spec) == 32000
+  model_contract.check_audio_scan_budget(spec, 60.0, 1024)
+  with pytest.raises(ContractError, match=r'^--audio-batch-size 40000 .*'
+                     r'at most 33554$'):
+    model_contract.check_audio_scan_budget(spec, 60.0, 40000,
+                                           '--audio-batch-size')
+  with pytest.raises(ContractError,
+                     match=r'^16778 audio windows per segment .* lower '
+                           r'--segment-seconds$'):
+    model_contract.check_audio_scan_budget(spec, 4194.25, 1)

@@ -84,6 +84,9 @@ MAX_SAMPLE_RATE = 96_000
 # windows per second of audio (at most 100).
 MAX_AUDIO_WINDOW_SECONDS = 30.0
 MIN_AUDIO_HOP_SECONDS = 0.01
+# Windows one moment of audio is in ("window_seconds" / "hop_seconds"),
+# like MAX_WINDOW frames per visual input.
+MAX_AUDIO_OVERLAP = 64
 # How far "window_seconds" x "sample_rate" (and the hop's) may be from a
 # whole number of samples.
 _WHOLE_SAMPLES_TOLERANCE = 1e-6
@@ -293,6 +296,9 @@ def parse_audio_metadata(path: str,
     elif not MIN_AUDIO_HOP_SECONDS <= hop <= window:
       problems.append(f'"hop_seconds" must be in [{MIN_AUDIO_HOP_SECONDS:g}'
                       f', "window_seconds"], it is {hop:g}')
+    elif window > hop * MAX_AUDIO_OVERLAP:
+      problems.append(f'"window_seconds" must be at most {MAX_AUDIO_OVERLAP}'
+                      f' x "hop_seconds", it is {window / hop:g} x')
     elif not problems:
       for key in ('window_seconds', 'hop_seconds'):
         if not _whole_samples(metadata[key], rate):
@@ -333,11 +339,37 @@ def check_scan_budget(spec: ModelSpec, fps: float, segment_seconds: float,
         f'input size x 3) exceed the limit of '
         f'{MAX_SEGMENT_INPUT_BYTES >> 20} MiB per segment: lower '
         '--segment-seconds or --fps')
+  _check_batch_bytes(batch_size, each, '--batch-size')
+
+
+def _check_batch_bytes(batch_size: int, each: int, flag: str) -> None:
   if batch_size * each > MAX_BATCH_INPUT_BYTES:
     raise ContractError(
-        f'--batch-size {batch_size} of {each}-byte inputs exceeds the limit '
-        f'of {MAX_BATCH_INPUT_BYTES >> 20} MiB per batch: lower --batch-size '
+        f'{flag} {batch_size} of {each}-byte inputs exceeds the limit '
+        f'of {MAX_BATCH_INPUT_BYTES >> 20} MiB per batch: lower {flag} '
         f'to at most {MAX_BATCH_INPUT_BYTES // each}')
+
+
+def audio_input_bytes(spec: AudioModelSpec) -> int:
+  """Bytes of one audio model input: S float32 samples."""
+  return spec.window_samples * 4
+
+
+def check_audio_scan_budget(spec: AudioModelSpec, segment_seconds: float,
+                            batch_size: int,
+                            batch_flag: str = '--batch-size') -> None:
+  """``check_scan_budget`` for an audio model: the windows that start in
+  one segment (held at once, like its samples) and one batch of them."""
+  each = audio_input_bytes(spec)
+  windows = math.ceil(segment_seconds / spec.hop_seconds) + 1
+  if windows * each > MAX_SEGMENT_INPUT_BYTES:
+    raise ContractError(
+        f'{windows} audio windows per segment (--segment-seconds '
+        f'{segment_seconds:g} / "hop_seconds" {spec.hop_seconds:g}) of '
+        f'{each} bytes each exceed the limit of '
+        f'{MAX_SEGMENT_INPUT_BYTES >> 20} MiB per segment: lower '
+        '--segment-seconds')
+  _check_batch_bytes(batch_size, each, batch_flag)
 
 
 def _not_a_number(text: str) -> float:
