@@ -1,6 +1,8 @@
 """The audio model contract is checked before any work, like the visual one."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -170,3 +172,18 @@ def test_the_scan_budget_bounds_a_segments_windows_and_a_batch(good_model):
                      match=r'^16778 audio windows per segment .* lower '
                            r'--segment-seconds$'):
     model_contract.check_audio_scan_budget(spec, 4194.25, 1)
+
+
+def test_an_audio_model_given_as_the_visual_model_is_one_line(good_model,
+                                                              tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'scan', '--input',
+       str(tmp_path / '*.mp4'), '--output', str(tmp_path / 'out'),
+       '--model', good_model],
+      cwd=root, env=dict(os.environ, PYTHONPATH=root), capture_output=True,
+      text=True, timeout=300, check=False)
+  assert result.returncode == 2
+  assert result.stderr == (f'rescan: error: {good_model} is an audio model '
+                           '("modality": "audio"), not a visual one\n')
+  assert not (tmp_path / 'out').exists()
