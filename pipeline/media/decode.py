@@ -42,6 +42,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from pipeline.hashes import pdq as hashing
+from pipeline.media import audio as media_audio
 from pipeline.media import errors as media_errors
 from pipeline.media import frame_size
 from pipeline.media import probe
@@ -56,8 +57,7 @@ from pipeline.media.streams import stream_start_seconds
 # A seek that lands after the segment start is retried this much earlier,
 # then from the beginning of the file.
 SEEK_BACKOFF_MS = (0, 2_000, 10_000, 60_000)
-# Damaged packets tolerated in one segment before it is given up.
-MAX_DAMAGED_PACKETS = 200
+MAX_DAMAGED_PACKETS = media_errors.MAX_DAMAGED_PACKETS
 
 # What each decode mode asks of FFmpeg's decoder.
 _SKIP_FRAME = {EXACT: 'DEFAULT', FAST: 'NONREF', KEYFRAMES: 'NONKEY'}
@@ -356,7 +356,9 @@ def iter_samples(source: BinaryIO,
                  keyframe_interval_ms: Optional[float] = None,
                  threads: int = 0,
                  hash_fidelity: str = EXACT,
-                 max_seconds: Optional[float] = None) -> Iterator[Sample]:
+                 max_seconds: Optional[float] = None,
+                 audio: Optional[media_audio.AudioRequest] = None
+                 ) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
   Args:
@@ -383,13 +385,16 @@ def iter_samples(source: BinaryIO,
     hash_fidelity: with ``on_hash_pick``, ``EXACT`` decodes every frame
       (``mode`` then only matters without hashing), ``APPROXIMATE`` keeps
       ``mode``'s decode and hashes the first frame of each interval.
+    audio: also cut an audio model's windows of ``[start_ms, end_ms)``
+      from the same open container once the frames are done
+      (``audio.cut_audio_windows``); the result lands in ``audio.track``.
   """
   stats = stats if stats is not None else DecodeStats()
   mode = sampling.decode_mode(mode, fps, keyframe_interval_ms,
                               hashing=on_hash_pick is not None,
                               hash_fidelity=hash_fidelity)
   indices = sampling.sample_index_range(start_ms, end_ms, fps)
-  if not indices and on_hash_pick is None:
+  if not indices and on_hash_pick is None and audio is None:
     return
   # A range without samples (a low --fps) may still hold frames to hash.
   first_in_range = indices.start
@@ -454,6 +459,9 @@ def iter_samples(source: BinaryIO,
       for frame_ms, _ in frames:
         if frame_ms >= end_ms:
           break
+    if audio is not None:
+      audio.track = media_audio.cut_audio_windows(
+          container, origin_s, audio.grid, start_ms, end_ms, audio.stats)
 
 
 def sample_frames(uri: str,

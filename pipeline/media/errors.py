@@ -35,6 +35,9 @@ CRASH = 'crash'
 FORBIDDEN_URI = 'forbidden_uri'
 
 MAX_MESSAGE_CHARS = 300
+# Damaged packets tolerated in one segment (of its video, and of its audio)
+# before it is given up.
+MAX_DAMAGED_PACKETS = 200
 
 
 class MediaError(Exception):

@@ -1,4 +1,4 @@
-"""Choosing a container's video stream and its time origin."""
+"""Choosing a container's video and audio streams, and the time origin."""
 from __future__ import annotations
 
 import av
@@ -22,6 +22,30 @@ def select_video_stream(container: av.container.InputContainer):
   defaults = [s for s in candidates
               if s.disposition & av.stream.Disposition.default]
   return (defaults or candidates)[0]
+
+
+# Bounds on an audio stream's header (it is hostile input): beyond them a
+# stream is not heard.  384 kHz is the highest rate in use; 64 channels
+# are FFmpeg's own limit for most decoders.
+MAX_AUDIO_SOURCE_RATE = 384_000
+MAX_AUDIO_CHANNELS = 64
+
+
+def select_audio_stream(container: av.container.InputContainer):
+  """The audio stream an audio model hears: the one marked default, else
+  the first; only streams FFmpeg can decode, with a rate in
+  ``[1, MAX_AUDIO_SOURCE_RATE]`` and ``[1, MAX_AUDIO_CHANNELS]`` channels,
+  count.  ``None`` if there is none (a video without sound is not an
+  error)."""
+  candidates = [s for s in container.streams.audio
+                if s.codec_context is not None
+                and 1 <= (s.codec_context.sample_rate or 0)
+                <= MAX_AUDIO_SOURCE_RATE
+                and 1 <= s.codec_context.layout.nb_channels
+                <= MAX_AUDIO_CHANNELS]
+  defaults = [s for s in candidates
+              if s.disposition & av.stream.Disposition.default]
+  return (defaults or candidates or [None])[0]
 
 
 def stream_start_seconds(stream) -> float:
