@@ -53,6 +53,7 @@ from apache_beam.io.filesystems import FileSystems
 
 import schemas
 from pipeline.runtime.private import private_files
+from pipeline.runtime.usage import listing
 from pipeline.storage import files as storage_files
 from pipeline.storage import parquet as parquet_output
 from pipeline.storage import scan_state
@@ -169,12 +170,6 @@ def scan_ids(data: ReviewData) -> List[str]:
       GROUP BY scan_id ORDER BY max(scanned_at), scan_id""")]
 
 
-def _listing(values: Sequence[str], most: int = 8) -> str:
-  shown = ', '.join(repr(v) for v in values[:most])
-  more = len(values) - most
-  return shown + (f' and {more} more' if more > 0 else '')
-
-
 def rethreshold_sources(data: ReviewData) -> Dict[str, str]:
   """The ``rescan rethreshold`` partitions among ``data``'s clips: their id
   -> the scan whose stored scores they were re-assembled from."""
@@ -209,7 +204,7 @@ def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
     if unknown or not resolved:
       raise ReviewUsageError(
           f'no scan {unknown[0] if unknown else LATEST_SCAN!r} under this '
-          f'root (scans: {_listing(known) or "none"})')
+          f'root (scans: {listing(known)})')
     sources = rethreshold_sources(data)
     ledgers = list(resolved) + [sources[s] for s in resolved if s in sources]
     return dataclasses.replace(data, clips=_only_scans(data.clips, resolved),
@@ -237,7 +232,7 @@ def check_root(root: str, data: ReviewData) -> None:
   if children:
     raise ReviewUsageError(
         f'{root} holds no scan output itself, but these folders in it do: '
-        f'{_listing(children, 3)}; pass one of them as --output')
+        f'{listing(children, 3)}; pass one of them as --output')
   raise ReviewUsageError(f'{root} holds no scan output (no Parquet files '
                          'under videos/ or flagged_clips/): is it the '
                          '--output root of a scan?')
@@ -434,7 +429,7 @@ def check_names(data: ReviewData, labels: Sequence[str] = (),
     known = _column_values(con, sql)
     missing = [w for w in wanted if w not in set(known)]
     if missing:
-      hint = f" ({kind}s: {_listing(known) or 'none'})" if list_known else ''
+      hint = f" ({kind}s: {listing(known)})" if list_known else ''
       raise ReviewUsageError(f'no scan under this root has {kind} '
                              f'{missing[0]!r}{hint}')
 

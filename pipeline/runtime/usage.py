@@ -42,6 +42,16 @@ def one_line(text: str) -> str:
   return ' '.join(str(text).split())
 
 
+def listing(values: Sequence[str], most: int = 8) -> str:
+  """``values`` for a one-line message: the first ``most`` quoted, then
+  how many more; ``none`` when there are none."""
+  if not values:
+    return 'none'
+  shown = ', '.join(repr(v) for v in values[:most])
+  more = len(values) - most
+  return shown + (f' and {more} more' if more > 0 else '')
+
+
 def option_strings(parser: argparse.ArgumentParser) -> List[str]:
   """Every ``--flag`` spelling ``parser`` accepts."""
   return [s for action in parser._actions  # pylint: disable=protected-access

@@ -72,12 +72,20 @@ def build_pipeline(p: beam.Pipeline, config: ScanConfig,
 
 def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
              ) -> Dict[str, beam.PCollection]:
-  """Checks the inputs, then adds the scan (wave ``wave``) and its writes
-  to ``p``."""
-  config = settings.config
+  """Checks the budget and the inputs, then adds the scan (wave ``wave``)
+  and its writes to ``p``."""
   check_budget(settings)
-  for spec_input in config.inputs:
+  for spec_input in settings.config.inputs:
     inputs.check_input(spec_input)
+  return add_wave(p, settings, wave)
+
+
+def add_wave(p: beam.Pipeline, settings: ScanSettings, wave: int
+             ) -> Dict[str, beam.PCollection]:
+  """Adds wave ``wave`` of the scan and its writes to ``p``, unchecked:
+  ``run`` checks once (``add_scan``, on the first wave's pipeline), not
+  once per wave (a manifest is streamed whole to check it)."""
+  config = settings.config
   outputs = (p
              | 'ListInputs' >> beam.Create(list(config.inputs))
              | 'ScanVideos' >> ScanVideos(settings, wave))
@@ -129,7 +137,7 @@ def run(argv: Optional[Sequence[str]] = None,
         p = first
         if wave:
           p = runners.create_pipeline(config.beam_args)
-          add_scan(p, settings, wave)
+          add_wave(p, settings, wave)
         result = p.run()
         reporter.follow(result, config.beam_args)
         if result.wait_until_finish() in _NOT_FINISHED:

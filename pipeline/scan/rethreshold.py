@@ -23,16 +23,17 @@ import schemas
 from schemas.tables import PARTITION_KEY
 
 from pipeline.runtime import runners
+from pipeline.runtime.usage import listing
 from pipeline.scan import ledger
 from pipeline.scan import rescoring
 from pipeline.scan.clips import ClipRules
 from pipeline.storage import claims
+from pipeline.storage import scan_state
 from pipeline.storage import writable
+from pipeline.storage.parquet import ReadFiles
 from pipeline.storage.parquet import WriteDataset
 from pipeline.storage.parquet import cast_file
 from pipeline.storage.parquet import check_parquet_footers
-from pipeline.storage import scan_state
-from pipeline.storage.parquet import ReadFiles
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.storage.parquet import read_partition
 from pipeline.storage.scan_ids import new_scan_id
@@ -50,12 +51,6 @@ def scans_with(root: str, dataset: str) -> List[str]:
   marker = f'/{PARTITION_KEY}='
   return sorted({path[path.rindex(marker) + len(marker):].split('/')[0]
                  for path in scan_state.committed_paths(root, dataset)})
-
-
-def _listing(values: Sequence[str], most: int = 8) -> str:
-  shown = ', '.join(repr(v) for v in values[:most])
-  return shown + (f' and {len(values) - most} more'
-                  if len(values) > most else '') if values else 'none'
 
 
 def latest_scored_scan(root: str, scans: Sequence[str]) -> str:
@@ -106,11 +101,11 @@ def load_source(root: str, threshold: float,
     scan_id = latest_scored_scan(root, scored)
   elif scan_id not in scanned:
     raise RethresholdUsageError(
-        f'no scan {scan_id!r} under {root} (scans: {_listing(scanned)})')
+        f'no scan {scan_id!r} under {root} (scans: {listing(scanned)})')
   elif scan_id not in scored:
     raise RethresholdUsageError(
         f'scan {scan_id} stored no frame_scores (it ran with '
-        '--no-frame-scores); scans with scores: ' + _listing(scored))
+        '--no-frame-scores); scans with scores: ' + listing(scored))
   scores, ledger_files, clips = (
       scan_state.committed_paths(root, dataset, scan_id)
       for dataset in ('frame_scores', 'videos', 'flagged_clips'))
@@ -126,7 +121,7 @@ def load_source(root: str, threshold: float,
   if label is not None and label not in labels:
     raise RethresholdUsageError(
         f'no label {label!r} in the frame_scores of scan {scan_id} '
-        f'(labels: {_listing(labels)})')
+        f'(labels: {listing(labels)})')
   return Source(scan_id, labels, rescoring.stored_rules(sample, threshold),
                 scores, ledger_files, clips)
 

@@ -145,12 +145,6 @@ def parquet_paths(pattern: str) -> List[str]:
                 for metadata in FileSystems.match([pattern])[0].metadata_list)
 
 
-def read_tables(pattern: str) -> List[pa.Table]:
-  """Every Parquet file matching ``pattern``, read through ``FileSystems``
-  (any scheme), one table per file."""
-  return [read_parquet_file(path) for path in parquet_paths(pattern)]
-
-
 def read_partition(root: str, dataset: str, scan_id: str) -> pa.Table:
   """One scan's committed rows of one dataset
   (``scan_state.committed_paths``), through ``FileSystems`` (any scheme).
@@ -168,22 +162,20 @@ def read_partition_rows(root: str, dataset: str, scan_id: str,
                         column: str, values: Sequence[str],
                         batch_rows: int = 65_536) -> pa.Table:
   """One scan's committed rows of one dataset whose ``column`` is among
-  ``values`` (``scan_state.committed_paths``), read file by file in record batches: memory holds the rows asked for
-  and one batch, not the partition (``frame_scores`` of a long scan)."""
+  ``values`` (``scan_state.committed_paths``), read file by file in record
+  batches (``open_parquet_file``): memory holds the rows asked for and one
+  batch, not the partition (``frame_scores`` of a long scan)."""
   check_scan_id(scan_id)
   schema = schemas.DATASETS[dataset]
   wanted = pa.array(sorted(set(values)), schema.field(column).type)
   tables = []
   for path in scan_state.committed_paths(root, dataset, scan_id):
     try:
-      with FileSystems.open(
-          path, mime_type='application/octet-stream',
-          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+      with open_parquet_file(path) as parquet:
         batches = [
             batch.filter(pc.is_in(batch.column(column), value_set=wanted))
-            for batch in pq.ParquetFile(f).iter_batches(
-                batch_size=batch_rows)]
-    except pa.ArrowException as exc:
+            for batch in parquet.iter_batches(batch_size=batch_rows)]
+    except pa.ArrowException as exc:  # a footer that reads, pages that do not
       raise BrokenParquetFile(f'{path} is not a readable Parquet file: '
                               f'{_one_line(exc)}') from exc
     if batches:
