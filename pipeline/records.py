@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime
 from typing import NamedTuple, Optional, Tuple
 
+from schemas.tables import MODALITY_VISUAL
+
 
 class VideoRef(NamedTuple):
   """One input video, as named by a file pattern or a manifest row.
@@ -143,6 +145,8 @@ class FlaggedClip(NamedTuple):
   thumbnail: Optional[bytes]
   # Set only on the clips of a ``rescan rethreshold`` partition.
   source_scan_id: Optional[str] = None
+  # 'visual' or 'audio' (``schemas.tables.MODALITIES``).
+  modality: str = MODALITY_VISUAL
 
 
 class SampleScore(NamedTuple):
@@ -159,6 +163,7 @@ class SampleScore(NamedTuple):
   sample_interval_ms: float
   merge_gap_ms: float
   min_clip_ms: float
+  modality: str = MODALITY_VISUAL
 
 
 class VideoLedgerRow(NamedTuple):
@@ -193,3 +198,11 @@ class VideoLedgerRow(NamedTuple):
   scan_id: str
   scanned_at: datetime.datetime
   content_md5: Optional[str]
+  # With --audio-model (None otherwise): see ``schemas.tables.VIDEOS``.
+  audio_status: Optional[str] = None
+  audio_windows_scored: Optional[int] = None
+  audio_windows_expected: Optional[int] = None
+  audio_coverage: Optional[float] = None
+  audio_max_score: Optional[float] = None
+  audio_model_name: Optional[str] = None
+  audio_model_version: Optional[str] = None

@@ -29,6 +29,20 @@ _SCAN = [
     pa.field('scanned_at', _TIMESTAMP_UTC, nullable=False),
 ]
 
+# Which model flagged a clip or scored a sample: the visual model (frames)
+# or the audio model (waveform windows of the soundtrack).
+MODALITY_VISUAL = 'visual'
+MODALITY_AUDIO = 'audio'
+MODALITIES = (MODALITY_VISUAL, MODALITY_AUDIO)
+
+
+def _modality(what: str) -> pa.Field:
+  return pa.field('modality', pa.string(), nullable=False,
+                  metadata={'description': f'"visual" or "audio": the model '
+                            f'that {what} (files written before audio '
+                            f'scanning read as "visual")'})
+
+
 FLAGGED_CLIPS = pa.schema(
     [
         pa.field('clip_id', pa.string(), nullable=False),
@@ -52,9 +66,13 @@ FLAGGED_CLIPS = pa.schema(
                            'for a `rescan rethreshold` partition, the scan '
                            'whose frame_scores its clips were re-assembled '
                            'from (at the threshold of column threshold)'}),
+        _modality('flagged the clip; for "audio", frames counts the '
+                  'windows, model_name, model_version and threshold are '
+                  'the audio model\'s'),
     ],
     metadata={'description': 'One row per flagged clip: a run of sampled '
-              'frames scoring at or above the threshold for one label.'})
+              'frames (or, for modality "audio", of soundtrack windows) '
+              'scoring at or above the threshold for one label.'})
 
 FRAME_SCORES = pa.schema(
     [
@@ -71,6 +89,8 @@ FRAME_SCORES = pa.schema(
         pa.field('sample_interval_ms', pa.float64(), nullable=False),
         pa.field('merge_gap_ms', pa.float64(), nullable=False),
         pa.field('min_clip_ms', pa.float64(), nullable=False),
+        _modality('gave the score; for "audio", ts_ms is the start of '
+                  'the window scored'),
     ],
     metadata={'description': 'One row per scored sample and label (with '
               '--frame-scores, the default): the score of the frame sampled '
@@ -137,6 +157,24 @@ VIDEOS = pa.schema(
                            'for composite objects), elsewhere with --digests '
                            'or --verify-digest; matched exactly against the '
                            'md5 entries of hash banks'}),
+        pa.field('audio_status', pa.string(),
+                 metadata={'description': 'with --audio-model: "ok", '
+                           '"no_audio" (the file has no audio stream), '
+                           '"unsupported_audio" (it has one that cannot be '
+                           'decoded), "partial" (fewer windows scored than '
+                           'the soundtrack promised) or "failed"; null when '
+                           'the scan had no audio model'}),
+        pa.field('audio_windows_scored', pa.int64(),
+                 metadata={'description': 'audio windows scored'}),
+        pa.field('audio_windows_expected', pa.int64(),
+                 metadata={'description': 'windows the audio grid over the '
+                           'probed duration should give'}),
+        pa.field('audio_coverage', pa.float64(),
+                 metadata={'description': 'audio_windows_scored / '
+                           'audio_windows_expected; null when none expected'}),
+        pa.field('audio_max_score', pa.float32()),
+        pa.field('audio_model_name', pa.string()),
+        pa.field('audio_model_version', pa.string()),
     ],
     metadata={'description': 'The per-scan ledger: exactly one row per '
               'input video, status "scanned", "partial", "failed" or '

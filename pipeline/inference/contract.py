@@ -44,6 +44,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.storage import files as storage
+from schemas import tables
 from pipeline.runtime.tensorflow_import import import_tensorflow
 
 METADATA_FILE = 'rescan_model.json'
@@ -53,9 +54,9 @@ OUTPUT_NAME = 'scores'
 AUDIO_INPUT_NAME = 'waveform'
 # ``modality`` in rescan_model.json; absent means VISUAL.
 MODALITY_KEY = 'modality'
-VISUAL = 'visual'
-AUDIO = 'audio'
-MODALITIES = (VISUAL, AUDIO)
+VISUAL = tables.MODALITY_VISUAL
+AUDIO = tables.MODALITY_AUDIO
+MODALITIES = tables.MODALITIES
 
 # Bounds of the metadata's values (model/README.md).  The model's sampling
 # rate: 120 samples per second is every frame of 120 fps footage.
