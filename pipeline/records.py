@@ -110,10 +110,26 @@ class SegmentOutcome(NamedTuple):
   error_kind: Optional[str] = None
   error_message: Optional[str] = None
   packets_damaged: int = 0
+  # With an audio model: the segment's audio (``pipeline.media.audio``'s
+  # OK, NO_AUDIO or UNSUPPORTED_AUDIO; None when the audio was not cut,
+  # e.g. the frames' decode failed first), the windows cut, the audio
+  # packets stepped over and what ended the audio's decode.
+  audio_status: Optional[str] = None
+  audio_windows: int = 0
+  audio_packets_damaged: int = 0
+  audio_error_kind: Optional[str] = None
+  audio_error_message: Optional[str] = None
 
 
 class SampleKey(NamedTuple):
   """Identifies one sampled frame on its way through inference."""
+  video_id: str
+  ts_ms: int
+
+
+class WindowKey(NamedTuple):
+  """Identifies one audio window (its start, ms from the video's origin,
+  rounded) on its way through inference."""
   video_id: str
   ts_ms: int
 

@@ -81,7 +81,10 @@ def test_metadata_json_matches_the_real_pipeline_options():
   assert [p['name'] for p in parameters] == list(
       flex_template_parameter_names())
   required = {p['name'] for p in parameters if not p['isOptional']}
-  assert required == {'input', 'output', 'model'}
+  # --model and --audio-model: at least one, checked when parsed.
+  assert required == {'input', 'output'}
+  by_name = {p['name']: p for p in parameters}
+  assert by_name['model']['regexes'] == by_name['audio_model']['regexes']
   assert all(flex_template.is_valid_parameter_name(p['name'])
              for p in parameters)
   assert all(p['helpText'] and '%(' not in p['helpText'] for p in parameters)

@@ -476,6 +476,15 @@ def load_signature(spec) -> LoadedModel:
   return LoadedModel(owner=loaded, function=signatures[SIGNATURE])
 
 
+def example_shape(spec) -> Tuple[Tuple[int, ...], str]:
+  """The shape and dtype of one input of a model (``ModelSpec``: a frame
+  or a window of frames, uint8; ``AudioModelSpec``: a waveform of S
+  samples, float32), as the scan feeds it."""
+  if isinstance(spec, AudioModelSpec):
+    return (spec.window_samples,), 'float32'
+  return expected_input_shape(spec)[1:], 'uint8'
+
+
 def expected_input_shape(spec: ModelSpec) -> Tuple[Optional[int], ...]:
   frame = (spec.input_height, spec.input_width, 3)
   return (None, spec.window) + frame if spec.window > 1 else (None,) + frame

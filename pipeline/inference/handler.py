@@ -6,12 +6,14 @@ handler loads any SavedModel that obeys the model contract; everything else
 is Beam's own: its batching arguments, ``PredictionResult`` (the model input
 as ``example``, float32 ``[C]`` scores as ``inference``), and the large-model
 sharing of ``model_copies``.  The scan wraps it in Beam's
-``KeyedModelHandler`` to carry each sample's key.
+``KeyedModelHandler`` to carry each sample's key.  The same handler serves
+a visual model (``frames``, uint8) and an audio model (``waveform``,
+float32; ``ScoreAudio``): the spec says which.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
@@ -19,6 +21,7 @@ from apache_beam.ml.inference.base import PredictionResult
 
 from pipeline.inference import contract as model_contract
 from pipeline.inference.contract import LoadedModel
+from pipeline.inference.contract import AudioModelSpec
 from pipeline.inference.contract import ModelSpec
 from pipeline.runtime.tensorflow_import import import_tensorflow
 
@@ -57,9 +60,10 @@ def limit_tensorflow_threads(intra_op_threads: int) -> None:
 
 class SavedModelHandler(ModelHandler[np.ndarray, PredictionResult,
                                       LoadedModel]):
-  """Batches uint8 frames (or windows) into the ``serving_default`` call."""
+  """Batches uint8 frames (or windows of frames), or float32 audio
+  windows, into the ``serving_default`` call."""
 
-  def __init__(self, spec: ModelSpec, max_batch_size: int = 64,
+  def __init__(self, spec: Union[ModelSpec, AudioModelSpec], max_batch_size: int = 64,
                require_gpu: bool = False, intra_op_threads: int = 0,
                model_copies: Optional[int] = None):
     """Batches are ``max_batch_size`` frames (only a bundle's last may be
@@ -87,9 +91,8 @@ class SavedModelHandler(ModelHandler[np.ndarray, PredictionResult,
     model = model_contract.load_signature(self._spec)
     # The first call sets TensorFlow's kernels and buffers up: done here,
     # once per loaded model, not in the first batch's latency.
-    model(np.zeros((self._max_batch_size,) +
-                   model_contract.expected_input_shape(self._spec)[1:],
-                   np.uint8))
+    shape, dtype = model_contract.example_shape(self._spec)
+    model(np.zeros((self._max_batch_size,) + shape, dtype))
     return model
 
   def run_inference(self, batch: Sequence[np.ndarray], model: LoadedModel,

@@ -67,7 +67,7 @@ SEEK_BACKOFF_S = (0.0, 2.0, 10.0, 60.0)
 OK = 'ok'
 NO_AUDIO = 'no_audio'
 # Audio streams, but none FFmpeg decodes within the bounds below.
-UNSUPPORTED_AUDIO = 'unsupported_audio'
+UNSUPPORTED_AUDIO = media_errors.UNSUPPORTED_AUDIO
 
 # Integer sample formats and the value of full scale.
 _FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}

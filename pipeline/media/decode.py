@@ -357,7 +357,8 @@ def iter_samples(source: BinaryIO,
                  threads: int = 0,
                  hash_fidelity: str = EXACT,
                  max_seconds: Optional[float] = None,
-                 audio: Optional[media_audio.AudioRequest] = None
+                 audio: Optional[media_audio.AudioRequest] = None,
+                 frames: bool = True
                  ) -> Iterator[Sample]:
   """Decodes the grid samples in ``[start_ms, end_ms)`` from ``source``.
 
@@ -388,12 +389,15 @@ def iter_samples(source: BinaryIO,
     audio: also cut an audio model's windows of ``[start_ms, end_ms)``
       from the same open container once the frames are done
       (``audio.cut_audio_windows``); the result lands in ``audio.track``.
+    frames: False samples no frame (an audio-only scan): frames are then
+      decoded only for ``on_hash_pick``.
   """
   stats = stats if stats is not None else DecodeStats()
   mode = sampling.decode_mode(mode, fps, keyframe_interval_ms,
                               hashing=on_hash_pick is not None,
                               hash_fidelity=hash_fidelity)
-  indices = sampling.sample_index_range(start_ms, end_ms, fps)
+  indices = (sampling.sample_index_range(start_ms, end_ms, fps) if frames
+             else range(0))
   if not indices and on_hash_pick is None and audio is None:
     return
   # A range without samples (a low --fps) may still hold frames to hash.

@@ -26,6 +26,10 @@ NO_FRAMES = 'no_frames'
 # Fewer samples scored than the timeline promised (--min-coverage): damaged,
 # concealed or dropped frames, or a lost segment, left part unseen.
 LOW_COVERAGE = 'low_coverage'
+# An audio model's scan heard nothing: the video has audio streams but
+# none FFmpeg decodes, or its audio gave no window.
+UNSUPPORTED_AUDIO = 'unsupported_audio'
+NO_AUDIO_WINDOWS = 'no_audio_windows'
 IO_ERROR = 'io_error'
 INTERNAL_ERROR = 'internal_error'
 TOO_MANY_FRAMES = 'too_many_frames'

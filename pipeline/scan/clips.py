@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -36,11 +36,20 @@ class ClipSpan:
 @dataclasses.dataclass(frozen=True)
 class ClipRules:
   """What turns scores into clips: the threshold, the grid's sample
-  interval (a sample stands for that long) and the merge rules."""
+  interval, the merge rules, and how long a sample stands for
+  (``span_ms``: the sample interval unless set; an audio window of
+  ``window_seconds`` longer than its hop stands for its whole window)."""
   threshold: float
   sample_interval_ms: float
   merge_gap_ms: float = DEFAULT_MERGE_GAP_MS
   min_clip_ms: float = 0.0
+  span_ms: Optional[float] = None
+
+  @property
+  def sample_span_ms(self) -> float:
+    """How long one sample stands for: a clip ends this long after its
+    last flagged sample, and the merge gap is measured from there."""
+    return self.sample_interval_ms if self.span_ms is None else self.span_ms
 
 
 def _runs(positive: np.ndarray) -> List[List[int]]:
@@ -82,14 +91,14 @@ def assemble_clips(samples: Sequence[FrameScore], labels: Sequence[str],
     merged: List[List[int]] = []
     for first, last in runs:
       if merged:
-        previous_end = times[merged[-1][1]] + rules.sample_interval_ms
+        previous_end = times[merged[-1][1]] + rules.sample_span_ms
         if times[first] - previous_end <= rules.merge_gap_ms:
           merged[-1][1] = last
           continue
       merged.append([first, last])
     for first, last in merged:
       start = int(times[first])
-      end = int(min(times[last] + rules.sample_interval_ms, duration_ms))
+      end = int(min(times[last] + rules.sample_span_ms, duration_ms))
       end = max(end, start + 1)
       if end - start < rules.min_clip_ms:
         continue

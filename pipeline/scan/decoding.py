@@ -12,17 +12,22 @@ from typing import Iterable, Iterator, Tuple, Union
 import numpy as np
 
 from pipeline.hashes.pdq import FrameHash
+from pipeline.media import audio as media_audio
 from pipeline.media import decode
 from pipeline.media import errors as media_errors
 from pipeline.media import windows
 from pipeline.records import SampleKey
 from pipeline.records import Segment
 from pipeline.records import SegmentOutcome
+from pipeline.records import WindowKey
 from pipeline.scan.settings import ScanSettings
 from pipeline.storage import files as storage
 
-# A sample keyed for inference, one frame hash, or the segment's outcome.
-SegmentRecord = Union[Tuple[SampleKey, np.ndarray], FrameHash, SegmentOutcome]
+# A sample or an audio window keyed for inference, one frame hash, or the
+# segment's outcome.
+SegmentRecord = Union[Tuple[SampleKey, np.ndarray],
+                      Tuple[WindowKey, np.ndarray], FrameHash,
+                      SegmentOutcome]
 
 
 def model_inputs(samples: Iterable[decode.Sample], window: int
@@ -36,9 +41,12 @@ def model_inputs(samples: Iterable[decode.Sample], window: int
 
 def decode_segment(segment: Segment, settings: ScanSettings
                    ) -> Iterator[SegmentRecord]:
-  """Yields ``(SampleKey, model input)`` for each sample of the segment,
-  then its frame hashes (with ``--hashes``), then its one
-  ``SegmentOutcome``.
+  """Yields ``(SampleKey, model input)`` for each sample of the segment
+  (with a visual model), then with an audio model ``(WindowKey, waveform)``
+  for each audio window that starts in it (cut from the same open
+  container, ``decode.iter_samples``' ``audio``), then its frame hashes
+  (with ``--hashes``), then its one ``SegmentOutcome``, which records the
+  audio's status too.
 
   Damaged or unreadable media ends decoding and is recorded in the
   outcome, and so is an unexpected exception: it may be met in the watched
@@ -49,6 +57,10 @@ def decode_segment(segment: Segment, settings: ScanSettings
   config = settings.config
   stats = decode.DecodeStats()
   count = 0
+  request = (media_audio.AudioRequest(settings.audio_grid)
+             if settings.audio_grid is not None else None)
+  windows_cut = 0
+  spec = settings.spec
   hasher = (decode.FrameHasher(segment.video_id, segment.uri, config.scan_id)
             if config.hashes else None)
   try:
@@ -56,8 +68,9 @@ def decode_segment(segment: Segment, settings: ScanSettings
       try:
         samples = decode.iter_samples(
             reader, segment.start_ms, segment.end_ms, settings.fps,
-            settings.spec.input_size, stats,
-            context_samples=settings.spec.window - 1,
+            # An audio-only scan samples no frame: no size to resize to.
+            spec.input_size if spec else (1, 1), stats,
+            context_samples=spec.window - 1 if spec else 0,
             max_pixels=config.max_pixels,
             # A segment spanning several --segment-seconds (sparse
             # keyframes) is held to as many times the limits.
@@ -69,10 +82,17 @@ def decode_segment(segment: Segment, settings: ScanSettings
             mode=config.sampling,
             keyframe_interval_ms=segment.keyframe_interval_ms,
             threads=config.decode_threads,
-            hash_fidelity=config.hash_fidelity)
-        for sample, model_input in model_inputs(samples, settings.spec.window):
+            hash_fidelity=config.hash_fidelity,
+            audio=request, frames=spec is not None)
+        for sample, model_input in model_inputs(samples,
+                                                spec.window if spec else 1):
           count += 1
           yield SampleKey(segment.video_id, sample.ts_ms), model_input
+        if request is not None and request.track is not None:
+          for window in request.track.windows:
+            windows_cut += 1
+            yield (WindowKey(segment.video_id, round(window.start_ms)),
+                   window.samples)
       finally:
         stats.bytes_read = reader.bytes_read
   except media_errors.MEDIA_EXCEPTIONS as exc:
@@ -83,9 +103,18 @@ def decode_segment(segment: Segment, settings: ScanSettings
                            f'{media_errors.short_message(exc)}')
   if hasher is not None:
     yield from hasher.hashes
-  yield SegmentOutcome(segment.video_id, segment.index, count,
-                       stats.bytes_read, stats.error_kind,
-                       stats.error_message, stats.packets_damaged)
+  track = request.track if request is not None else None
+  audio_stats = request.stats if request is not None else None
+  yield SegmentOutcome(
+      segment.video_id, segment.index, count, stats.bytes_read,
+      stats.error_kind, stats.error_message, stats.packets_damaged,
+      audio_status=track.status if track is not None else None,
+      audio_windows=windows_cut,
+      audio_packets_damaged=(audio_stats.packets_damaged
+                             if audio_stats else 0),
+      audio_error_kind=audio_stats.error_kind if audio_stats else None,
+      audio_error_message=(audio_stats.error_message if audio_stats
+                           else None))
 
 
 def dead_letter_kind(exc_type) -> str:

@@ -37,7 +37,7 @@ def parameters() -> List[Dict[str, Any]]:
         'helpText': _help(action),
         'isOptional': not action.required,
     }
-    if action.dest in ('output', 'model'):
+    if action.dest in ('output', 'model', 'audio_model'):
       parameter['regexes'] = [r'^(gs://|/).+$']
     result.append(parameter)
   return result

@@ -6,6 +6,8 @@ the steps of ``pipeline.scan.transforms``.
       (-> JoinPreviousScans with --skip-scanned) -> ProbeVideos -> PlanSegments
       -> ReshuffleSegments -> DecodeSegments -> ScoreFrames (RunInference)
       -> GroupByVideo -> AssembleVideos   (+ MatchHashes with --bank)
+    DecodeSegments -> ScoreAudio (RunInference, with --audio-model)
+      -> KeyAudioScoresByVideo -> GroupByVideo
 
 Its step labels (the strings before ``>>``) are a stable interface: Dataflow
 matches steps by them when a job is updated, and tests look for them.
@@ -56,8 +58,8 @@ class ScanVideos(beam.PTransform):
       # A keyed join, not a side input: no worker holds the earlier ledgers.
       earlier = (specs.pipeline
                  | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
-                     s.skip_scanned_root, s.spec.version,
-                     s.config.min_coverage))
+                     s.skip_scanned_root, s.model_versions[0],
+                     s.config.min_coverage, s.model_versions[1]))
       joined = (
           {'refs': refs | 'KeyRefsForJoin' >> beam.Map(transforms.key_by_file),
            'earlier': earlier}
@@ -83,16 +85,25 @@ class ScanVideos(beam.PTransform):
         | 'ReshuffleSegments' >> beam.Reshuffle()
         | 'DecodeSegments' >> beam.ParDo(
             transforms.DecodeSegmentFn(s)).with_outputs(
-                transforms.OUTCOMES, transforms.HASHES,
+                transforms.OUTCOMES, transforms.HASHES, transforms.AUDIO,
                 main='samples').with_exception_handling(
                     dead_letter_tag=transforms.DEAD_LETTER,
                     exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
                     use_subprocess=s.config.decode_isolation == 'subprocess',
                     timeout=s.config.segment_timeout_seconds))
-    scores = (decoded['samples']
-              | 'ScoreFrames' >> transforms.score_frames(s)
-              | 'KeyScoresByVideo' >> beam.ParDo(
-                  transforms.ScoreToRecordFn(s.threshold)))
+    scored = {}
+    if s.frames_scored:
+      scored['scores'] = (decoded['samples']
+                          | 'ScoreFrames' >> transforms.score_frames(s)
+                          | 'KeyScoresByVideo' >> beam.ParDo(
+                              transforms.ScoreToRecordFn(s.threshold)))
+    if s.audio_spec is not None:
+      # Its own RunInference: its own model, batches and batch size.
+      scored['audio_scores'] = (
+          decoded[transforms.AUDIO]
+          | 'ScoreAudio' >> transforms.score_frames(s, audio=True)
+          | 'KeyAudioScoresByVideo' >> beam.Map(
+              transforms.audio_score_record))
     # Counted before the Flatten, which the local runner does not fuse
     # across, so that progress moves while segments decode.
     outcomes = (
@@ -115,7 +126,7 @@ class ScanVideos(beam.PTransform):
             'skipped': skipped | 'KeySkippedByVideo' >> beam.Map(
                 transforms.key_by_video),
             'outcomes': outcomes,
-            'scores': scores,
+            **scored,
         }
         | 'GroupByVideo' >> beam.CoGroupByKey()
         | 'AssembleVideos' >> beam.ParDo(

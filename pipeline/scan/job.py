@@ -62,12 +62,17 @@ class WaveFailed(RuntimeError):
 
 def build_pipeline(p: beam.Pipeline, config: ScanConfig,
                    spec: Optional[model_contract.ModelSpec] = None,
-                   wave: int = 0) -> Dict[str, beam.PCollection]:
+                   wave: int = 0,
+                   audio_spec: Optional[model_contract.AudioModelSpec] = None
+                   ) -> Dict[str, beam.PCollection]:
   """Adds the scan (wave ``wave`` of ``config.waves``) to ``p``; returns
-  the collections it writes, by dataset.  ``spec`` defaults to the
-  model's, read from ``config.model``."""
-  spec = spec or model_contract.resolve_model(config.model)
-  return add_scan(p, resolve_settings(config, spec), wave)
+  the collections it writes, by dataset.  ``spec`` and ``audio_spec``
+  default to the models', read from ``config.model`` and
+  ``config.audio_model``."""
+  spec = spec or _model(config.model, model_contract.resolve_model)
+  audio_spec = audio_spec or _model(config.audio_model,
+                                    model_contract.resolve_audio_model)
+  return add_scan(p, resolve_settings(config, spec, audio_spec), wave)
 
 
 def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
@@ -114,11 +119,13 @@ def run(argv: Optional[Sequence[str]] = None,
     raise ValueError('a test pipeline runs one wave; build one pipeline '
                      'per wave with build_pipeline(..., wave=i)')
   # The metadata's bounds and the memory budget are checked before the
-  # model is loaded (a 20000x20000 probe call would be work).
-  check_budget(resolve_settings(config, model_contract.load_model_spec(
-      config.model)))
-  settings = resolve_settings(config, model_contract.resolve_model(
-      config.model))
+  # models are loaded (a 20000x20000 probe call would be work).
+  check_budget(resolve_settings(
+      config, _model(config.model, model_contract.load_model_spec),
+      _model(config.audio_model, model_contract.load_audio_model_spec)))
+  settings = resolve_settings(
+      config, _model(config.model, model_contract.resolve_model),
+      _model(config.audio_model, model_contract.resolve_audio_model))
   first = test_pipeline or runners.create_pipeline(config.beam_args)
   add_scan(first, settings)
   writable.check_datasets_writable(config.output, WRITE_LABELS)
@@ -157,9 +164,20 @@ def run(argv: Optional[Sequence[str]] = None,
   return config
 
 
+def _model(path: Optional[str], load):
+  """``load(path)``, or ``None`` when that model was not given."""
+  return load(path) if path else None
+
+
 def check_budget(settings: ScanSettings) -> None:
-  """Refuses (``ContractError``) flags that, with the model, would hold
+  """Refuses (``ContractError``) flags that, with the models, would hold
   more than the memory budget per segment or per batch."""
-  model_contract.check_scan_budget(settings.spec, settings.fps,
-                                   settings.config.segment_seconds,
-                                   settings.config.batch_size)
+  config = settings.config
+  if settings.spec is not None:
+    model_contract.check_scan_budget(settings.spec, settings.fps,
+                                     config.segment_seconds,
+                                     config.batch_size)
+  if settings.audio_spec is not None:
+    model_contract.check_audio_scan_budget(
+        settings.audio_spec, config.segment_seconds,
+        config.audio_batch_size, '--audio-batch-size')

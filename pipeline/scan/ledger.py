@@ -23,6 +23,28 @@ Every input ends as exactly one ledger row:
   ``partial`` (``low_coverage``), never ``scanned``: damaged, concealed or
   dropped frames, or a lost segment, left part of it unseen.  Its clips
   are still written.
+
+With an audio model (``--audio-model``) the row also records what was
+heard (``audio_*`` columns, all null without one):
+
+* ``audio_status``: ``no_audio`` for a file without an audio stream (not a
+  failure: there is nothing to hear), ``unsupported_audio`` when none of
+  its audio streams can be decoded, else ``ok``, ``partial`` (fewer than
+  ``--min-coverage`` of the expected windows scored) or ``failed`` (none);
+* ``audio_windows_expected``: the audio grid's windows whose start lies in
+  ``[0, duration)``; ``audio_coverage`` the share scored;
+* the audio clips (``modality`` ``audio``) come from the same clip
+  assembly (``clips_of_scores``) under the audio rules
+  (``ScanSettings.audio_clip_rules``), and ``clips`` counts both
+  modalities' clips.
+
+The row's ``status`` says whether everything the scan asked for was looked
+at: in an audio-only scan it follows the audio (``no_audio`` is
+``scanned``, ``unsupported_audio`` and ``failed`` are ``failed``,
+``partial`` is ``partial``) and ``model_name``/``model_version`` are the
+audio model's; with both models a video whose picture was scanned but
+whose audio is ``partial``, ``failed`` or ``unsupported_audio`` is
+``partial``, with the audio's ``error_kind``.
 """
 from __future__ import annotations
 
@@ -30,6 +52,9 @@ import datetime
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
 
 import schemas
+from schemas.tables import MODALITY_AUDIO
+from schemas.tables import MODALITY_VISUAL
+from pipeline.media import audio as media_audio
 from pipeline.media import errors as media_errors
 from pipeline.media import sampling
 from pipeline.media import segments as segment_planning
@@ -46,6 +71,12 @@ from pipeline.scan import clips as clip_assembly
 from pipeline.scan.settings import ScanSettings
 
 DUPLICATE_VIDEO_ID = 'duplicate_video_id'
+# ``audio_status`` values.
+AUDIO_OK = media_audio.OK
+AUDIO_NO_AUDIO = media_audio.NO_AUDIO
+AUDIO_UNSUPPORTED = media_audio.UNSUPPORTED_AUDIO
+AUDIO_PARTIAL = schemas.STATUS_PARTIAL
+AUDIO_FAILED = schemas.STATUS_FAILED
 
 
 class VideoResult(NamedTuple):
@@ -112,9 +143,12 @@ def ledger_row(settings: ScanSettings, **fields) -> VideoLedgerRow:
              frames_scored=0, segments=0,
              segments_failed=0, packets_damaged=0, bytes_read=0,
              max_score=None, clips=0)
+  audio = settings.audio_spec
+  if audio is not None:
+    row.update(audio_model_name=audio.name, audio_model_version=audio.version)
   row.update(fields)
-  return VideoLedgerRow(model_name=settings.spec.name,
-                        model_version=settings.spec.version,
+  return VideoLedgerRow(model_name=settings.main_spec.name,
+                        model_version=settings.main_spec.version,
                         scan_id=settings.config.scan_id,
                         scanned_at=settings.config.scanned_at, **row)
 
@@ -159,6 +193,7 @@ class ClipOrigin(NamedTuple):
   scan_id: str
   scanned_at: datetime.datetime
   source_scan_id: Optional[str] = None
+  modality: str = MODALITY_VISUAL
 
 
 def clips_of_scores(video_id: str, video_uri: str, duration_ms: int,
@@ -181,31 +216,57 @@ def clips_of_scores(video_id: str, video_uri: str, duration_ms: int,
           model_version=origin.model_version, threshold=rules.threshold,
           scan_id=origin.scan_id, scanned_at=origin.scanned_at,
           thumbnail=thumbnail_at.get(span.peak_ms),
-          source_scan_id=origin.source_scan_id)
+          source_scan_id=origin.source_scan_id, modality=origin.modality)
       for span in spans
   ]
 
 
-def scan_origin(settings: ScanSettings) -> ClipOrigin:
-  """The clips of this scan are the scan's own."""
-  return ClipOrigin(settings.spec.name, settings.spec.version,
-                    settings.config.scan_id, settings.config.scanned_at)
+class Modality(NamedTuple):
+  """One of the scan's models as clip assembly sees it: which modality,
+  the model, and its clip rules."""
+  name: str
+  spec: object
+  rules: clip_assembly.ClipRules
+
+
+def visual(settings: ScanSettings) -> Modality:
+  return Modality(MODALITY_VISUAL, settings.spec, settings.clip_rules)
+
+
+def audio(settings: ScanSettings) -> Modality:
+  return Modality(MODALITY_AUDIO, settings.audio_spec,
+                  settings.audio_clip_rules)
+
+
+def scan_origin(settings: ScanSettings,
+                modality: Optional[Modality] = None) -> ClipOrigin:
+  """The clips of this scan are the scan's own (of the visual model
+  unless ``modality`` says)."""
+  modality = modality or visual(settings)
+  return ClipOrigin(modality.spec.name, modality.spec.version,
+                    settings.config.scan_id, settings.config.scanned_at,
+                    modality=modality.name)
 
 
 def flagged_clips(info: VideoInfo, scores: Sequence[FrameScore],
-                  settings: ScanSettings) -> List[FlaggedClip]:
-  """The clips of a probed video's scores (``clips_of_scores``)."""
+                  settings: ScanSettings,
+                  modality: Optional[Modality] = None) -> List[FlaggedClip]:
+  """The clips of a probed video's scores (``clips_of_scores``) by the
+  visual model, or by ``modality``'s."""
+  modality = modality or visual(settings)
   return clips_of_scores(info.video_id, info.uri, info.duration_ms, scores,
-                         settings.spec.labels, settings.clip_rules,
-                         scan_origin(settings))
+                         modality.spec.labels, modality.rules,
+                         scan_origin(settings, modality))
 
 
 def sample_scores(info: VideoInfo, scores: Sequence[FrameScore],
-                  settings: ScanSettings) -> List[SampleScore]:
-  """The ``frame_scores`` rows of a probed video: one per sample and label,
-  by label then time (so a label's curve is contiguous and compresses),
-  each with the scan's clip rules."""
-  rules = settings.clip_rules
+                  settings: ScanSettings,
+                  modality: Optional[Modality] = None) -> List[SampleScore]:
+  """The ``frame_scores`` rows of a probed video: one per sample (or audio
+  window, ``modality``) and label, by label then time (so a label's curve
+  is contiguous and compresses), each with the modality's clip rules."""
+  modality = modality or visual(settings)
+  rules = modality.rules
   ordered = sorted(scores, key=lambda s: s.ts_ms)
   return [
       SampleScore(scan_id=settings.config.scan_id, video_id=info.video_id,
@@ -213,8 +274,8 @@ def sample_scores(info: VideoInfo, scores: Sequence[FrameScore],
                   score=score.scores[column], threshold=rules.threshold,
                   sample_interval_ms=rules.sample_interval_ms,
                   merge_gap_ms=rules.merge_gap_ms,
-                  min_clip_ms=rules.min_clip_ms)
-      for column, label in enumerate(settings.spec.labels)
+                  min_clip_ms=rules.min_clip_ms, modality=modality.name)
+      for column, label in enumerate(modality.spec.labels)
       for score in ordered
   ]
 
@@ -232,10 +293,11 @@ def coverage(scored: int, expected: int) -> Optional[float]:
   return scored / expected if expected > 0 else None
 
 
-def coverage_message(scored: int, expected: int) -> str:
+def coverage_message(scored: int, expected: int,
+                     what: str = 'samples') -> str:
   """E.g. ``37 of 65 samples scored (56%)``: floored, so a share just
   under the bar never reads as 100%."""
-  return (f'{scored} of {expected} samples scored '
+  return (f'{scored} of {expected} {what} scored '
           f'({int(100 * scored // expected) if expected else 0}%)')
 
 
@@ -245,61 +307,173 @@ def is_partial(scored: int, expected: int, min_coverage: float) -> bool:
   return share is not None and share < min_coverage
 
 
-def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
-                 scores: Iterable[FrameScore],
-                 settings: ScanSettings) -> VideoResult:
-  """The clips and ledger row of a video that was probed and decoded."""
-  outcomes = sorted(outcomes, key=lambda o: o.index)
-  # One score per sample time.
-  scores = list({s.ts_ms: s for s in scores}.values())
+class Verdict(NamedTuple):
+  """What one modality's decode and scoring say of a video."""
+  status: str
+  error_kind: Optional[str] = None
+  error_message: Optional[str] = None
+
+
+class Heard(NamedTuple):
+  """One modality's part of a video's result: its verdict, its ledger
+  columns, its clips and its ``frame_scores`` rows."""
+  verdict: Verdict
+  fields: dict
+  clips: List[FlaggedClip]
+  samples: Sequence[SampleScore]
+
+
+def _one_per_time(scores: Iterable[FrameScore]) -> List[FrameScore]:
+  return list({s.ts_ms: s for s in scores}.values())
+
+
+def _scored(info: VideoInfo, scores: Sequence[FrameScore],
+            settings: ScanSettings, modality: Modality):
+  clips = flagged_clips(info, scores, settings, modality)
+  samples = (sample_scores(info, scores, settings, modality)
+             if settings.config.frame_scores else ())
+  return clips, samples
+
+
+def _looked(info: VideoInfo, outcomes: Sequence[SegmentOutcome],
+            scores: Sequence[FrameScore], settings: ScanSettings) -> Heard:
+  """The visual model's part: samples expected and scored, clips."""
   errors = [o for o in outcomes if o.error_kind]
   expected = samples_expected(info, settings)
-  common = dict(video_id=info.video_id, video_uri=info.uri,
-                size_bytes=info.size_bytes, duration_ms=info.duration_ms,
-                width=info.width, height=info.height, codec=info.codec,
-                source_updated_at=_utc(info.updated_s),
-                frames_scored=len(scores), samples_expected=expected,
-                coverage=coverage(len(scores), expected),
-                segments=len(outcomes),
-                segments_failed=len(errors),
-                packets_damaged=sum(o.packets_damaged for o in outcomes),
-                bytes_read=sum(o.bytes_read for o in outcomes),
-                **identity_fields(info))
+  fields = dict(frames_scored=len(scores), samples_expected=expected,
+                coverage=coverage(len(scores), expected))
   if not scores:
     first = errors[0] if errors else None
-    return VideoResult([], [ledger_row(
-        settings, status=schemas.STATUS_FAILED,
-        error_kind=first.error_kind if first else media_errors.NO_FRAMES,
-        error_message=(first.error_message if first else
-                       'no frame could be decoded'), **common)])
+    return Heard(Verdict(
+        schemas.STATUS_FAILED,
+        first.error_kind if first else media_errors.NO_FRAMES,
+        first.error_message if first else 'no frame could be decoded'),
+                 fields, [], ())
   fatal = [o for o in errors
            if o.error_kind in media_errors.FATAL_SEGMENT_KINDS]
-  clips = flagged_clips(info, scores, settings)
-  samples = (sample_scores(info, scores, settings)
-             if settings.config.frame_scores else ())
+  clips, samples = _scored(info, scores, settings, visual(settings))
   reported = (fatal or errors or [None])[0]
-  status = schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED
-  error_kind = reported.error_kind if reported else None
-  error_message = reported.error_message if reported else None
+  verdict = Verdict(schemas.STATUS_FAILED if fatal else schemas.STATUS_SCANNED,
+                    reported.error_kind if reported else None,
+                    reported.error_message if reported else None)
   if not fatal and is_partial(len(scores), expected,
                               settings.config.min_coverage):
-    status, error_kind = schemas.STATUS_PARTIAL, media_errors.LOW_COVERAGE
-    error_message = '; '.join(filter(None, (
-        coverage_message(len(scores), expected), error_message)))
+    verdict = Verdict(schemas.STATUS_PARTIAL, media_errors.LOW_COVERAGE,
+                      '; '.join(filter(None, (
+                          coverage_message(len(scores), expected),
+                          verdict.error_message))))
+  fields['max_score'] = max(max(score.scores) for score in scores)
+  return Heard(verdict, fields, clips, samples)
+
+
+def audio_windows_expected(info: VideoInfo, settings: ScanSettings) -> int:
+  """The audio windows the probed timeline should give: those of the
+  audio grid whose start lies in ``[0, duration)`` (every segment cuts
+  the windows that start in it)."""
+  return len(settings.audio_grid.indices(0, info.duration_ms))
+
+
+def _heard(info: VideoInfo, outcomes: Sequence[SegmentOutcome],
+           scores: Sequence[FrameScore], settings: ScanSettings) -> Heard:
+  """The audio model's part: its ``audio_*`` columns, verdict and clips."""
+  statuses = {o.audio_status for o in outcomes}
+  if AUDIO_NO_AUDIO in statuses or AUDIO_UNSUPPORTED in statuses:
+    unsupported = AUDIO_NO_AUDIO not in statuses
+    return Heard(
+        Verdict(schemas.STATUS_FAILED, AUDIO_UNSUPPORTED,
+                'no audio stream FFmpeg can decode') if unsupported
+        else Verdict(schemas.STATUS_SCANNED),
+        dict(audio_status=AUDIO_UNSUPPORTED if unsupported
+             else AUDIO_NO_AUDIO, audio_windows_scored=0), [], ())
+  expected = audio_windows_expected(info, settings)
+  share = coverage(len(scores), expected)
+  fields = dict(audio_windows_scored=len(scores),
+                audio_windows_expected=expected, audio_coverage=share,
+                audio_max_score=(max(max(s.scores) for s in scores)
+                                 if scores else None))
+  # What went wrong with the audio: its own decode, else the segment's.
+  problems = [(o.audio_error_kind, o.audio_error_message)
+              for o in outcomes if o.audio_error_kind] + [
+                  (o.error_kind, o.error_message) for o in outcomes
+                  if o.error_kind and o.audio_status is None]
+  kind, message = problems[0] if problems else (None, None)
+  clips, samples = _scored(info, scores, settings, audio(settings))
+  if not scores and expected > 0:
+    verdict = Verdict(schemas.STATUS_FAILED,
+                      kind or media_errors.NO_AUDIO_WINDOWS,
+                      message or 'no audio window could be cut')
+    fields['audio_status'] = AUDIO_FAILED
+  elif is_partial(len(scores), expected, settings.config.min_coverage):
+    verdict = Verdict(schemas.STATUS_PARTIAL, media_errors.LOW_COVERAGE,
+                      '; '.join(filter(None, (
+                          coverage_message(len(scores), expected,
+                                           'audio windows'), message))))
+    fields['audio_status'] = AUDIO_PARTIAL
+  else:
+    verdict = Verdict(schemas.STATUS_SCANNED, kind, message)
+    fields['audio_status'] = AUDIO_OK
+  return Heard(verdict, fields, clips, samples)
+
+
+def combined_verdict(seen: Optional[Verdict],
+                     heard: Optional[Verdict]) -> Verdict:
+  """The row's status from the visual and the audio verdicts (either may
+  be absent): never ``scanned`` unless everything asked for was looked
+  at; a scanned picture with unheard audio is ``partial``."""
+  if seen is None or heard is None:
+    return seen or heard
+  if heard.status == schemas.STATUS_SCANNED or (
+      seen.status == schemas.STATUS_FAILED):
+    return seen
+  kind = (seen.error_kind if seen.status == schemas.STATUS_PARTIAL
+          else heard.error_kind)
+  return Verdict(schemas.STATUS_PARTIAL, kind, '; '.join(filter(None, (
+      seen.error_message if seen.status == schemas.STATUS_PARTIAL else None,
+      f'audio: {heard.error_message}'))))
+
+
+def probed_video(info: VideoInfo, outcomes: Iterable[SegmentOutcome],
+                 scores: Iterable[FrameScore],
+                 settings: ScanSettings,
+                 audio_scores: Iterable[FrameScore] = ()) -> VideoResult:
+  """The clips and ledger row of a video that was probed and decoded."""
+  outcomes = sorted(outcomes, key=lambda o: o.index)
+  errors = [o for o in outcomes if o.error_kind]
+  parts = []
+  if settings.spec is not None:
+    parts.append(_looked(info, outcomes, _one_per_time(scores), settings))
+  if settings.audio_spec is not None:
+    parts.append(_heard(info, outcomes, _one_per_time(audio_scores),
+                        settings))
+  seen = parts[0].verdict if settings.spec is not None else None
+  heard = parts[-1].verdict if settings.audio_spec is not None else None
+  verdict = combined_verdict(seen, heard)
+  clips = [clip for part in parts for clip in part.clips]
+  samples = [sample for part in parts for sample in part.samples]
+  fields = {key: value for part in parts for key, value in part.fields.items()}
   return VideoResult(clips, [ledger_row(
-      settings, status=status, error_kind=error_kind,
-      error_message=error_message,
-      max_score=max(max(score.scores) for score in scores),
-      clips=len(clips), **common)], samples)
+      settings, video_id=info.video_id, video_uri=info.uri,
+      size_bytes=info.size_bytes, duration_ms=info.duration_ms,
+      width=info.width, height=info.height, codec=info.codec,
+      source_updated_at=_utc(info.updated_s),
+      segments=len(outcomes), segments_failed=len(errors),
+      packets_damaged=sum(o.packets_damaged + o.audio_packets_damaged
+                          for o in outcomes),
+      bytes_read=sum(o.bytes_read for o in outcomes),
+      status=verdict.status, error_kind=verdict.error_kind,
+      error_message=verdict.error_message, clips=len(clips),
+      **fields, **identity_fields(info))], samples)
 
 
 def assemble_video(video_id: str, probed: Sequence[VideoInfo],
                    failed: Sequence[Failure], skipped: Sequence[Skipped],
                    outcomes: Iterable[SegmentOutcome],
                    scores: Iterable[FrameScore],
-                   settings: ScanSettings) -> VideoResult:
+                   settings: ScanSettings,
+                   audio_scores: Iterable[FrameScore] = ()) -> VideoResult:
   """One video's probe record (``probed``, ``failed`` or ``skipped``),
-  segment outcomes and scores -> its clips and ledger row."""
+  segment outcomes, scores and audio window scores -> its clips and
+  ledger row."""
   records = [*probed, *failed, *skipped]
   if len(records) > 1:
     return VideoResult([], duplicate_rows(video_id, records, settings))
@@ -309,4 +483,4 @@ def assemble_video(video_id: str, probed: Sequence[VideoInfo],
     return VideoResult([], [failed_probe_row(failed[0], settings)])
   if not probed:
     return VideoResult([], [])
-  return probed_video(probed[0], outcomes, scores, settings)
+  return probed_video(probed[0], outcomes, scores, settings, audio_scores)

@@ -26,6 +26,9 @@ from pipeline.storage.scan_ids import scan_id_arg
 
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_BATCH_SIZE = 64
+# Audio windows per inference batch: a 1 s window at 16 kHz is 64 KB, so a
+# batch of 256 is 16 MB.
+DEFAULT_AUDIO_BATCH_SIZE = 256
 DEFAULT_MERGE_GAP_SECONDS = DEFAULT_MERGE_GAP_MS / 1000
 DEFAULT_MIN_CLIP_SECONDS = 0.0
 DEFAULT_MAX_PIXELS = frame_size.DEFAULT_MAX_PIXELS
@@ -73,7 +76,9 @@ class ScanConfig:
   """Everything a scan needs besides Beam's own options."""
   inputs: Tuple[str, ...]
   output: str
-  model: str
+  # The visual model (--model), the audio model (--audio-model): at least
+  # one is given.
+  model: Optional[str]
   scan_id: str
   scanned_at: datetime.datetime
   fps: Optional[float] = None
@@ -105,6 +110,8 @@ class ScanConfig:
   inference_accelerator: Optional[str] = None
   require_gpu: Optional[bool] = None
   model_copies: Optional[int] = None
+  audio_model: Optional[str] = None
+  audio_batch_size: int = DEFAULT_AUDIO_BATCH_SIZE
   beam_args: Tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -128,9 +135,16 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'output', required=True, metavar='ROOT',
        help='Output root; datasets go to ROOT/flagged_clips/ and '
        'ROOT/videos/, partitioned by scan_id.')
-  _add(parser, 'model', required=True, metavar='DIR',
-       help='SavedModel directory obeying the model contract '
-       '(model/README.md).')
+  _add(parser, 'model', default=None, metavar='DIR',
+       help='SavedModel directory of a visual model obeying the model '
+       'contract (model/README.md). At least one of --model and '
+       '--audio-model is required.')
+  _add(parser, 'audio_model', default=None, metavar='DIR',
+       help='SavedModel directory of an audio model (model/README.md, '
+       '"modality": "audio"): each segment\'s audio is cut into the '
+       'model\'s windows in the same decode and scored beside the frames; '
+       'its clips have modality "audio". With no --model, the scan hears '
+       'only (frames are then decoded only for --hashes).')
   _add(parser, 'fps', type=FPS, default=None,
        help=f'Frames sampled per second, in {FPS.interval} (default: the '
        'model\'s "fps").')
@@ -158,6 +172,11 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'batch_size', type=BATCH_SIZE, default=DEFAULT_BATCH_SIZE,
        help=f'Largest inference batch, in {BATCH_SIZE.interval}; one batch '
        'of model inputs must fit in '
+       f'{contract.MAX_BATCH_INPUT_BYTES >> 20} MiB (default %(default)s).')
+  _add(parser, 'audio_batch_size', type=BATCH_SIZE,
+       default=DEFAULT_AUDIO_BATCH_SIZE,
+       help='Largest inference batch of audio windows (--audio-model), in '
+       f'{BATCH_SIZE.interval}; one batch must fit in '
        f'{contract.MAX_BATCH_INPUT_BYTES >> 20} MiB (default %(default)s).')
   _add(parser, 'merge_gap_seconds', type=CLIP_SECONDS,
        default=DEFAULT_MERGE_GAP_SECONDS,
@@ -301,7 +320,11 @@ def parse_scan_args(argv: Sequence[str],
                     now: Optional[datetime.datetime] = None) -> ScanConfig:
   """Parses our flags; the flags we do not know are kept for Beam, and
   must be Beam's (``usage.check_beam_args``: a typo is a usage error)."""
-  known, beam_args = usage.parse_job_args(build_arg_parser(), argv)
+  parser = build_arg_parser()
+  known, beam_args = usage.parse_job_args(parser, argv)
+  if known.model is None and known.audio_model is None:
+    parser.error('give a visual model (--model DIR), an audio model '
+                 '(--audio-model DIR) or both')
   now = now or datetime.datetime.now(datetime.timezone.utc)
   values = vars(known)
   if values['require_gpu'] is None:

@@ -8,6 +8,11 @@ what the scan compared, the clips equal those a fresh scan at that threshold
 writes.  ``rescan rethreshold`` writes them as a new partition; ``rescan
 review top --min-score`` below a scan's threshold lists them (near-misses).
 Pure: tables in, records out.
+
+Only the visual model's rows are re-assembled (``visual_rows``): an audio
+window stands for its whole ``window_seconds``, which ``frame_scores``
+does not record, so the audio rows of a scan with ``--audio-model`` are
+left out (and its audio clips are not rewritten).
 """
 from __future__ import annotations
 
@@ -16,11 +21,13 @@ from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple)
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.records import FlaggedClip
 from pipeline.records import FrameScore
 from pipeline.scan import clips as clip_assembly
 from pipeline.scan import ledger
+from schemas.tables import MODALITY_VISUAL
 
 VideoKey = Tuple[str, str]   # (video_id, video_uri)
 _RULE_COLUMNS = ('sample_interval_ms', 'merge_gap_ms', 'min_clip_ms')
@@ -40,9 +47,25 @@ class LedgerVideo:
   scanned_at: object
 
 
+def visual_rows(frame_scores: pa.Table) -> pa.Table:
+  """The rows of the visual model's scores (files written before audio
+  have no ``modality`` column: all of theirs)."""
+  if 'modality' not in frame_scores.column_names:
+    return frame_scores
+  return frame_scores.filter(pc.equal(frame_scores.column('modality'),
+                                      MODALITY_VISUAL))
+
+
+def is_visual(row: Mapping) -> bool:
+  """Whether a stored row (a dict) is the visual model's."""
+  return row.get('modality', MODALITY_VISUAL) == MODALITY_VISUAL
+
+
 def stored_rules(frame_scores: pa.Table, threshold: float
                  ) -> clip_assembly.ClipRules:
-  """The clip rules one scan recorded with its scores, at ``threshold``."""
+  """The clip rules one scan recorded with its visual scores, at
+  ``threshold``."""
+  frame_scores = visual_rows(frame_scores)
   values = {}
   for column in _RULE_COLUMNS:
     distinct = set(frame_scores.column(column).to_pylist())
@@ -74,7 +97,8 @@ def ledger_videos(videos: pa.Table) -> Dict[VideoKey, LedgerVideo]:
 StoredScore = Tuple[str, int, float]
 LEDGER_COLUMNS = ('video_id', 'video_uri', 'duration_ms', 'model_name',
                   'model_version', 'scanned_at')
-SCORE_COLUMNS = ('video_id', 'video_uri', 'label', 'ts_ms', 'score')
+SCORE_COLUMNS = ('video_id', 'video_uri', 'label', 'ts_ms', 'score',
+                 'modality')
 
 
 def video_samples(key: VideoKey, rows: Iterable[StoredScore]
@@ -140,13 +164,14 @@ def reassembled_clips(frame_scores: pa.Table, videos: pa.Table,
   ``videos`` is the scan's ledger (durations and model); ``origin`` names
   the run the clips belong to; ``thumbnails`` is ``thumbnails_of`` the
   scan's clips."""
+  frame_scores = visual_rows(frame_scores)
   if frame_scores.num_rows == 0:
     return []
   rules = stored_rules(frame_scores, threshold)
   ledger_rows = ledger_videos(videos)
   thumbnails = thumbnails or {}
   by_video: Dict[VideoKey, List[StoredScore]] = {}
-  columns = frame_scores.select(list(SCORE_COLUMNS)).to_pydict()
+  columns = frame_scores.select(list(SCORE_COLUMNS[:5])).to_pydict()
   for video_id, uri, label, ts_ms, score in zip(*columns.values()):
     if not labels or label in labels:
       by_video.setdefault((video_id, uri), []).append((label, ts_ms, score))

@@ -9,6 +9,8 @@ records the scan it came from (``source_scan_id``) and the new
 the source scan.  Readers keep one answer per video
 (``pipeline.review.query``): a rethreshold partition never answers by
 default (the scan's own clips do), and is shown when named with ``--scan``.
+Only the visual model's scores are re-assembled (``rescoring.visual_rows``):
+a scan's audio clips (``--audio-model``) are not rewritten.
 """
 from __future__ import annotations
 
@@ -112,11 +114,14 @@ def load_source(root: str, threshold: float,
   for paths in (scores, ledger_files, clips):
     check_parquet_footers(paths)
   sample = next((table for table in (
-      cast_file(read_parquet_file(path), schemas.FRAME_SCORES, path)
+      rescoring.visual_rows(cast_file(read_parquet_file(path),
+                                      schemas.FRAME_SCORES, path))
       for path in scores) if table.num_rows), None)
   if sample is None:
-    raise RethresholdUsageError(f'scan {scan_id} stored no scores (its '
-                                'frame_scores are empty)')
+    raise RethresholdUsageError(f'scan {scan_id} stored no scores of a '
+                                'visual model (its frame_scores are empty, '
+                                'or hold audio windows only, which '
+                                'rethreshold does not re-assemble)')
   labels = tuple(sorted(set(sample.column('label').to_pylist())))
   if label is not None and label not in labels:
     raise RethresholdUsageError(
@@ -172,6 +177,7 @@ def add_rethreshold(p: beam.Pipeline, root: str, source: Source,
   scores = (p
             | 'ReadFrameScores' >> ReadFiles(
                 source.scores, columns=rescoring.SCORE_COLUMNS)
+            | 'OnlyVisualScores' >> beam.Filter(rescoring.is_visual)
             | 'KeyScoresByVideo' >> beam.Map(_key_scores))
   if label is not None:
     scores = scores | 'OnlyLabel' >> beam.Filter(

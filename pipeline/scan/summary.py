@@ -17,6 +17,8 @@ from pipeline.records import FlaggedClip
 from pipeline.records import VideoLedgerRow
 from pipeline.runtime.terminal import printable
 from pipeline.storage.scan_ids import check_scan_id
+from schemas.tables import MODALITY_AUDIO
+from schemas.tables import MODALITY_VISUAL
 from schemas.tables import PARTITION_KEY
 
 MAX_LISTED = 20
@@ -38,6 +40,7 @@ class ListedClip(NamedTuple):
   end_ms: int
   peak_score: float
   mean_score: float
+  modality: str = MODALITY_VISUAL
 
 
 def _clip_order(clip: ListedClip):
@@ -49,14 +52,15 @@ def _video_order(video: ListedVideo):
 
 
 class ScanSummary(NamedTuple):
-  """What the summary says: counts by ledger status, the clip count, and at
-  most ``MAX_LISTED`` failed videos, partial videos (by URI) and clips (by
-  peak score)."""
+  """What the summary says: counts by ledger status, the clip count (and
+  how many of them the audio model flagged), and at most ``MAX_LISTED``
+  failed videos, partial videos (by URI) and clips (by peak score)."""
   videos_by_status: Dict[str, int]
   clips: int
   failed: Tuple[ListedVideo, ...]
   partial: Tuple[ListedVideo, ...]
   top_clips: Tuple[ListedClip, ...]
+  audio_clips: int = 0
 
   @property
   def videos(self) -> int:
@@ -71,7 +75,8 @@ class ScanSummary(NamedTuple):
     return cls(dict(record['videos_by_status']), int(record['clips']),
                tuple(ListedVideo(*v) for v in record['failed']),
                tuple(ListedVideo(*v) for v in record['partial']),
-               tuple(ListedClip(*c) for c in record['top_clips']))
+               tuple(ListedClip(*c) for c in record['top_clips']),
+               int(record.get('audio_clips', 0)))
 
 
 class ScanTally:
@@ -82,6 +87,7 @@ class ScanTally:
   def __init__(self):
     self.by_status: Dict[str, int] = {}
     self.clips = 0
+    self.audio_clips = 0
     self.failed: List[ListedVideo] = []
     self.partial: List[ListedVideo] = []
     self.top_clips: List[ListedClip] = []
@@ -92,6 +98,7 @@ class ScanTally:
     tally = cls()
     tally.by_status = dict(summary.videos_by_status)
     tally.clips = summary.clips
+    tally.audio_clips = summary.audio_clips
     tally.failed = list(summary.failed)
     tally.partial = list(summary.partial)
     tally.top_clips = list(summary.top_clips)
@@ -101,9 +108,11 @@ class ScanTally:
     """Counts one ledger row or one flagged clip."""
     if isinstance(record, FlaggedClip):
       self.clips += 1
+      self.audio_clips += record.modality == MODALITY_AUDIO
       self._keep(self.top_clips, ListedClip(
           record.video_uri, record.label, record.start_ms, record.end_ms,
-          record.peak_score, record.mean_score), _clip_order)
+          record.peak_score, record.mean_score, record.modality),
+                 _clip_order)
       return self
     row: VideoLedgerRow = record
     self.by_status[row.status] = self.by_status.get(row.status, 0) + 1
@@ -118,6 +127,7 @@ class ScanTally:
     for status, count in other.by_status.items():
       self.by_status[status] = self.by_status.get(status, 0) + count
     self.clips += other.clips
+    self.audio_clips += other.audio_clips
     for mine, theirs, order in ((self.failed, other.failed, _video_order),
                                 (self.partial, other.partial, _video_order),
                                 (self.top_clips, other.top_clips,
@@ -138,7 +148,8 @@ class ScanTally:
                           (self.top_clips, _clip_order)):
       _truncate(listed, order)
     return ScanSummary(dict(self.by_status), self.clips, tuple(self.failed),
-                       tuple(self.partial), tuple(self.top_clips))
+                       tuple(self.partial), tuple(self.top_clips),
+                       self.audio_clips)
 
 
 def _truncate(listed: list, order) -> None:
@@ -217,7 +228,9 @@ def format_summary(summary: ScanSummary, root: str, scan_id: str) -> str:
       + (f'{partial} partial (not fully looked at), ' if partial else '')
       + f'{failed} failed, '
       + (f'{skipped} skipped (unchanged since an earlier scan), '
-         if skipped else '') + f'{summary.clips} flagged clips']
+         if skipped else '') + f'{summary.clips} flagged clips'
+      + (f' ({summary.audio_clips} heard by the audio model)'
+         if summary.audio_clips else '')]
   for video in summary.failed:
     lines.append(f"  failed  {printable(video.error_kind):<18} "
                  f"{printable(video.video_uri)}")
@@ -225,8 +238,9 @@ def format_summary(summary: ScanSummary, root: str, scan_id: str) -> str:
     lines.append(f"  partial {_percent(video.coverage):<18} "
                  f"{printable(video.video_uri)}")
   for clip in summary.top_clips:
+    kind = 'audio' if clip.modality == MODALITY_AUDIO else 'clip'
     lines.append(
-        f"  clip    {printable(clip.label):<14} "
+        f"  {kind:<7} {printable(clip.label):<14} "
         f"{_seconds(clip.start_ms):>8} - "
         f"{_seconds(clip.end_ms):<8} peak {clip.peak_score:.2f} "
         f"mean {clip.mean_score:.2f}  {printable(clip.video_uri)}")

@@ -26,6 +26,7 @@ from pipeline.records import Segment
 from pipeline.records import SegmentOutcome
 from pipeline.records import Skipped
 from pipeline.records import VideoRef
+from pipeline.records import WindowKey
 from pipeline.scan import decoding
 from pipeline.scan import ledger
 from pipeline.scan import probing
@@ -40,6 +41,7 @@ NAMESPACE = progress.NAMESPACE
 # Output tags.
 OUTCOMES = 'outcomes'
 HASHES = 'hashes'
+AUDIO = 'audio'
 LEDGER = 'ledger'
 FRAME_SCORES = 'frame_scores'
 DEAD_LETTER = 'dead_letter'
@@ -81,13 +83,17 @@ class ProbeVideoFn(beam.DoFn):
     yield result
 
 
-def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
+def vouches(row: Mapping, model_version: str, min_coverage: float,
+            audio_model_version: Optional[str] = None) -> bool:
   """Whether an earlier ledger row proves its video was looked at: only a
   ``scanned`` row (never ``partial``, ``failed`` or ``skipped``) of this
-  model version, whose coverage reaches this scan's ``--min-coverage``."""
+  model version and this audio model version (both absent, or both
+  equal: a visual-only row does not vouch for a scan that also hears),
+  whose coverage reaches this scan's ``--min-coverage``."""
   coverage = row['coverage']
   return (row['status'] == schemas.STATUS_SCANNED
           and row['model_version'] == model_version
+          and row.get('audio_model_version') == audio_model_version
           and row['source_updated_at'] is not None
           and (coverage is None and row['samples_expected'] == 0
                or coverage is not None and coverage >= min_coverage))
@@ -98,10 +104,12 @@ def vouches(row: Mapping, model_version: str, min_coverage: float) -> bool:
 LEDGER_BATCH_ROWS = 8192
 
 
-def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0
+def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0,
+                     audio_model_version: Optional[str] = None
                      ) -> Iterator[Tuple[str, probing.ScannedVersion]]:
   """``(uri, version)`` of every video an earlier ledger file records as
-  scanned by ``model_version`` (see ``vouches``), read in batches of
+  scanned by ``model_version`` and ``audio_model_version`` (see
+  ``vouches``; a ledger from before audio has none), read in batches of
   ``LEDGER_BATCH_ROWS`` rows."""
   with open_parquet_file(path) as table:
     columns = table.schema_arrow.names
@@ -112,13 +120,14 @@ def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0
       # however few of its samples were scored: they cannot vouch.
       return
     identity = [c for c in ledger.VERSION_COLUMNS if c in columns]
+    audio = [c for c in ('audio_model_version',) if c in columns]
     for batch in table.iter_batches(
         batch_size=LEDGER_BATCH_ROWS,
         columns=['video_uri', 'status', 'model_version', 'scan_id',
                  'size_bytes', 'source_updated_at', 'samples_expected',
-                 'coverage', *identity]):
+                 'coverage', *audio, *identity]):
       for row in batch.to_pylist():
-        if vouches(row, model_version, min_coverage):
+        if vouches(row, model_version, min_coverage, audio_model_version):
           yield row['video_uri'], probing.ScannedVersion(
               row['scan_id'], ledger.recorded_version(row))
 
@@ -141,10 +150,12 @@ class PreviouslyScanned(beam.PTransform):
   is built (``check_ledgers``)."""
 
   def __init__(self, output_root: str, model_version: str,
-               min_coverage: float = 1.0):
+               min_coverage: float = 1.0,
+               audio_model_version: Optional[str] = None):
     super().__init__()
     self._model_version = model_version
     self._min_coverage = min_coverage
+    self._audio_model_version = audio_model_version
     self._paths = check_ledgers(output_root)
 
   def expand(self, pbegin):
@@ -152,7 +163,8 @@ class PreviouslyScanned(beam.PTransform):
             | 'MatchLedgers' >> beam.Create(self._paths)
             | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
                                                     self._model_version,
-                                                    self._min_coverage)
+                                                    self._min_coverage,
+                                                    self._audio_model_version)
             | 'LatestScanPerUri' >> beam.CombinePerKey(probing.latest_scan))
 
 
@@ -179,8 +191,8 @@ def dead_probe(bad: Tuple[Tuple[VideoRef, object], Tuple]) -> Failure:
 
 class DecodeSegmentFn(beam.DoFn):
   """Decodes one segment (``decoding.decode_segment``): its samples, keyed
-  for inference, are the main output; its frame hashes and its outcome are
-  tagged.
+  for inference, are the main output; its audio windows (keyed by
+  ``WindowKey``), its frame hashes and its outcome are tagged.
 
   It may run in a watched child process (see ``--decode-isolation``), where
   Beam metrics do not reach the runner: ``CountSegmentOutcomesFn`` counts
@@ -196,6 +208,8 @@ class DecodeSegmentFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(HASHES, record)
       elif isinstance(record, SegmentOutcome):
         yield beam.pvalue.TaggedOutput(OUTCOMES, record)
+      elif isinstance(record[0], WindowKey):
+        yield beam.pvalue.TaggedOutput(AUDIO, record)
       else:
         yield record
 
@@ -230,25 +244,40 @@ class CountSegmentOutcomesFn(beam.DoFn):
     yield outcome.video_id, outcome
 
 
-def inference_handler(settings: ScanSettings) -> KeyedModelHandler:
-  """The model handler of ``ScoreFrames``: our SavedModel handler, keyed by
-  ``SampleKey`` with Beam's ``KeyedModelHandler``."""
+def inference_handler(settings: ScanSettings,
+                      audio: bool = False) -> KeyedModelHandler:
+  """The model handler of ``ScoreFrames`` (or, ``audio``, of
+  ``ScoreAudio``: the audio model, batched by ``--audio-batch-size``): our
+  SavedModel handler, keyed by ``SampleKey`` (``WindowKey``) with Beam's
+  ``KeyedModelHandler``."""
   config = settings.config
   return KeyedModelHandler(SavedModelHandler(
-      settings.spec, max_batch_size=config.batch_size,
+      settings.audio_spec if audio else settings.spec,
+      max_batch_size=config.audio_batch_size if audio else config.batch_size,
       require_gpu=bool(config.require_gpu),
       intra_op_threads=config.inference_threads,
       model_copies=config.model_copies))
 
 
-def score_frames(settings: ScanSettings) -> RunInference:
-  """RunInference over the samples; with ``--inference-accelerator`` this
-  step alone asks for the accelerator."""
-  inference = RunInference(inference_handler(settings))
+def score_frames(settings: ScanSettings, audio: bool = False
+                 ) -> RunInference:
+  """RunInference over the samples (``audio``: over the audio windows);
+  with ``--inference-accelerator`` the inference steps alone ask for the
+  accelerator."""
+  inference = RunInference(inference_handler(settings, audio))
   if settings.config.inference_accelerator:
     inference = inference.with_resource_hints(
         accelerator=settings.config.inference_accelerator)
   return inference
+
+
+def audio_score_record(keyed: Tuple[WindowKey, PredictionResult]
+                       ) -> Tuple[str, FrameScore]:
+  """An audio window's inference result -> ``(video_id, FrameScore)`` at
+  the window's start (no thumbnail: a clip of sound has no picture)."""
+  key, result = keyed
+  return key.video_id, FrameScore(
+      key.ts_ms, tuple(float(s) for s in result.inference))
 
 
 class ScoreToRecordFn(beam.DoFn):
@@ -271,9 +300,9 @@ class ScoreToRecordFn(beam.DoFn):
 
 
 class AssembleVideoFn(beam.DoFn):
-  """One video's probe record, segment outcomes and scores -> its clips
-  (main output), its ledger row and, with ``--frame-scores``, its scored
-  samples (``ledger.assemble_video``)."""
+  """One video's probe record, segment outcomes, scores and audio scores
+  -> its clips (main output), its ledger row and, with ``--frame-scores``,
+  its scored samples and windows (``ledger.assemble_video``)."""
 
   def __init__(self, settings: ScanSettings):
     self._settings = settings
@@ -293,8 +322,9 @@ class AssembleVideoFn(beam.DoFn):
     video_id, grouped = element
     result = ledger.assemble_video(
         video_id, list(grouped['probed']), list(grouped['failed']),
-        list(grouped['skipped']), grouped['outcomes'], grouped['scores'],
-        self._settings)
+        list(grouped['skipped']), grouped['outcomes'],
+        grouped.get('scores', ()), self._settings,
+        audio_scores=grouped.get('audio_scores', ()))
     self._clips.inc(len(result.clips))
     yield from result.clips
     for row in result.rows:
