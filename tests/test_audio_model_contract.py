@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from pipeline.inference import contract as model_contract
 from pipeline.inference.contract import ContractError
+from tests.fixtures import audio_model
 
 RATE = 16000
 WINDOW_S, HOP_S = 0.5, 0.25
@@ -37,13 +38,7 @@ def _serve(name='waveform', dtype=tf.float32, shape=(None, SAMPLES),
 
 
 def _write(path, serve, metadata):
-  module = tf.Module()
-  module.serve = serve
-  tf.saved_model.save(module, path, signatures={'serving_default': serve})
-  with open(os.path.join(path, 'rescan_model.json'), 'w',
-            encoding='utf-8') as f:
-    json.dump(metadata, f)
-  return path
+  return audio_model.write_model(path, tf.Module(), serve, metadata)
 
 
 @pytest.fixture(scope='module')

@@ -89,14 +89,18 @@ def vouches(row: Mapping, model_version: str, min_coverage: float,
   ``scanned`` row (never ``partial``, ``failed`` or ``skipped``) of this
   model version and this audio model version (both absent, or both
   equal: a visual-only row does not vouch for a scan that also hears),
-  whose coverage reaches this scan's ``--min-coverage``."""
+  whose coverage, and audio coverage, reach this scan's
+  ``--min-coverage`` (an audio-only row expects no samples, a row
+  without an audio stream no windows)."""
   coverage = row['coverage']
+  audio_coverage = row.get('audio_coverage')
   return (row['status'] == schemas.STATUS_SCANNED
           and row['model_version'] == model_version
           and row.get('audio_model_version') == audio_model_version
           and row['source_updated_at'] is not None
-          and (coverage is None and row['samples_expected'] == 0
-               or coverage is not None and coverage >= min_coverage))
+          and (coverage is None and row['samples_expected'] in (0, None)
+               or coverage is not None and coverage >= min_coverage)
+          and (audio_coverage is None or audio_coverage >= min_coverage))
 
 
 # Ledger rows read at a time by ``scanned_versions``: a worker holds one
@@ -120,7 +124,8 @@ def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0,
       # however few of its samples were scored: they cannot vouch.
       return
     identity = [c for c in ledger.VERSION_COLUMNS if c in columns]
-    audio = [c for c in ('audio_model_version',) if c in columns]
+    audio = [c for c in ('audio_model_version', 'audio_coverage')
+             if c in columns]
     for batch in table.iter_batches(
         batch_size=LEDGER_BATCH_ROWS,
         columns=['video_uri', 'status', 'model_version', 'scan_id',
