@@ -42,8 +42,9 @@ GRID = audio.AudioGrid(sample_rate=16000, window_samples=15360,
                        hop_samples=7680)
 
 
-def _write(path: str, seconds: float) -> str:
-  """A 640x360 30 fps H.264 video with AAC stereo bursts."""
+def write_bench_video(path: str, seconds: float) -> str:
+  """A 640x360 30 fps H.264 video with AAC stereo bursts (one every 7 s)
+  (also ``benchmarks.audio_cost``'s corpus)."""
   bursts = audio_media.bursts([t + 0.5 for t in range(0, int(seconds), 7)],
                               0.3, 2)
   saved = audio_media.FPS, audio_media.SIZE
@@ -68,7 +69,7 @@ def _ranges(seconds: float, segment_seconds: float):
 
 def run(seconds: float, segment_seconds: float, repeats: int) -> Dict:
   folder = tempfile.mkdtemp(prefix='audio-bench-')
-  path = _write(os.path.join(folder, 'bench.mp4'), seconds)
+  path = write_bench_video(os.path.join(folder, 'bench.mp4'), seconds)
   ranges = _ranges(seconds, segment_seconds)
 
   def frames(with_audio: bool):

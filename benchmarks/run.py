@@ -32,6 +32,9 @@ Figures (see README.md for the targets):
      wall time and peak memory of the launcher and the workers, then a
      ``--skip-scanned`` scan against N earlier rows
      (``benchmarks.archive_scale``).
+  12. audio cost: a visual-only scan against a visual + audio scan
+     (``--audio-model``) of the same corpus, the audio's share of wall and
+     CPU time (``benchmarks.audio_cost``).
 
 ``--only small_files,archive_scale`` runs just those figures and merges
 them into the existing results.json (the other figures are kept as they
@@ -55,6 +58,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks import archive_scale
+from benchmarks import audio_cost
 from benchmarks import balance
 from benchmarks import corpus
 from benchmarks import cost_model
@@ -97,7 +101,8 @@ TARGETS = {
     'small_files_vs_anchor': ('<=', 1.3),
 }
 # Figures a full run adds after the others; ``--only`` also runs figure 4.
-EXTRA_FIGURES = ('sparse_keyframes', 'small_files', 'archive_scale')
+EXTRA_FIGURES = ('sparse_keyframes', 'small_files', 'archive_scale',
+                 'audio_cost')
 ONLY_FIGURES = ('scaling',) + EXTRA_FIGURES
 
 
@@ -585,7 +590,7 @@ def scaling_figure(args, paths: Sequence[str], startup: Sequence[str],
 
 def extra_figures(args, names: Sequence[str], repeats: int, log
                   ) -> Dict[str, object]:
-  """Figures 9, 10 and 11, and with ``--only`` figure 4."""
+  """Figures 9, 10, 11 and 12, and with ``--only`` figure 4."""
   figures: Dict[str, object] = {}
   if 'scaling' in names:
     log('4. scaling')
@@ -611,6 +616,17 @@ def extra_figures(args, names: Sequence[str], repeats: int, log
     log(f'11. archive scale ({args.archive_rows:,} rows)')
     figures['archive_scale'] = {str(args.archive_rows): (
         archive_scale.archive_scale(args.archive_rows, args.model, log))}
+  if 'audio_cost' in names:
+    videos, seconds = ((2, 5.0) if args.quick else
+                       (audio_cost.DEFAULT_VIDEOS, audio_cost.DEFAULT_SECONDS))
+    log(f'12. audio cost ({videos} videos x {seconds:g} s)')
+    folder = os.path.join(args.corpus_dir, 'audio_cost')
+    paths = audio_cost.write_corpus(folder, videos, seconds)
+    heard = audio_cost.audio_model.export_burst_model(
+        os.path.join(folder, 'audio_model'))
+    figures['audio_cost'] = dict(audio_cost.figure(
+        lambda inputs, extra: scan_once(inputs, args.model, extra), paths,
+        heard, repeats, log), videos=videos, seconds=seconds)
   return figures
 
 
