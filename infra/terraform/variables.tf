@@ -360,12 +360,12 @@ variable "bigquery_dataset_id" {
 
 variable "external_tables" {
   type        = set(string)
-  description = "Result datasets to expose as BigQuery external tables. BigQuery reads the schema from the Parquet files when a table is created, so add a name only once a scan has written files under RESULTS/NAME/."
+  description = "Result datasets to expose as BigQuery external tables. BigQuery reads the schema from the Parquet files when a table is created, so add a name only once a scan has written files under RESULTS/NAME/ (and re-create a table to see columns added later, e.g. modality and audio_* from --audio-model)."
   default     = []
 
   validation {
-    condition     = alltrue([for t in var.external_tables : contains(["flagged_clips", "videos", "hash_matches"], t)])
-    error_message = "external_tables may contain only flagged_clips, videos and hash_matches."
+    condition     = alltrue([for t in var.external_tables : contains(["flagged_clips", "videos", "hash_matches", "frame_scores"], t)])
+    error_message = "external_tables may contain only flagged_clips, videos, hash_matches and frame_scores."
   }
 }
 
