@@ -28,6 +28,7 @@ import tempfile
 from typing import Callable, Dict, List, Optional, Sequence
 
 from benchmarks import audio_windows
+from benchmarks import corpus
 from benchmarks.measure import print_figure
 from benchmarks.measure import Spread
 from tests.fixtures import audio_model
@@ -46,12 +47,7 @@ def write_corpus(folder: str, videos: int, seconds: float) -> List[str]:
   os.makedirs(folder, exist_ok=True)
   source = audio_windows.write_bench_video(
       os.path.join(folder, 'source.mp4'), seconds)
-  paths = []
-  for i in range(videos):
-    path = os.path.join(folder, f'video{i:03d}.mp4')
-    shutil.copyfile(source, path)
-    paths.append(path)
-  return paths
+  return corpus.copies(source, folder, videos, 'video')
 
 
 def _share(both: Spread, visual: Spread) -> float:

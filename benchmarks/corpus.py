@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from typing import Iterator, List, Tuple
 
 import av
@@ -155,3 +156,16 @@ def write_hour_video(folder: str) -> Tuple[str, str]:
   minute = write_bench_video(folder, MINUTE_VIDEO)
   hour = os.path.join(folder, f'{MINUTE_VIDEO.name}_x{HOUR_COPIES}.mp4')
   return minute, write_repeated(minute, hour, HOUR_COPIES)
+
+
+def copies(source: str, folder: str, count: int,
+           stem: str = 'clip') -> List[str]:
+  """``count`` copies of ``source`` in ``folder``, each its own file
+  (``STEM00000.EXT``, ...): a corpus of many files of one cost."""
+  extension = os.path.splitext(source)[1]
+  paths = []
+  for i in range(count):
+    path = os.path.join(folder, f'{stem}{i:05d}{extension}')
+    shutil.copyfile(source, path)
+    paths.append(path)
+  return paths

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -53,13 +52,8 @@ PER_VIDEO_REPEATS = 20
 
 def write_clips(corpus_dir: str, folder: str, count: int) -> List[str]:
   """``count`` copies of one 5-s 360p clip, each its own file."""
-  source = corpus.write_bench_video(corpus_dir, SMALL_CLIP)
-  paths = []
-  for i in range(count):
-    path = os.path.join(folder, f'clip{i:05d}.mp4')
-    shutil.copyfile(source, path)
-    paths.append(path)
-  return paths
+  return corpus.copies(corpus.write_bench_video(corpus_dir, SMALL_CLIP),
+                       folder, count)
 
 
 def _median_ms(fn: Callable[[], object], repeats: int = PER_VIDEO_REPEATS
