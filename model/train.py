@@ -104,18 +104,20 @@ class ValidationReport(keras.callbacks.Callback):
 
   (Keras' own ``AUC`` metric bins scores into fixed thresholds and cannot
   resolve the scores near 0 and 1 that class weighting produces.)
+  ``score`` gives the model's scores of the validation examples, whose
+  targets are ``targets``.
   """
 
-  def __init__(self, sampled: SampledVideos, rows: np.ndarray,
-               labels: Sequence[str], loss: keras.losses.Loss,
-               batch_size: int):
+  def __init__(self, score: Callable[[keras.Model], np.ndarray],
+               targets: np.ndarray, labels: Sequence[str],
+               loss: keras.losses.Loss):
     super().__init__()
-    self._sampled, self._rows, self._labels = sampled, rows, labels
-    self._loss, self._batch_size = loss, batch_size
+    self._score, self._targets, self._labels = score, targets, labels
+    self._loss = loss
 
   def on_epoch_end(self, epoch, logs=None):
-    scores = predict(self.model, self._sampled, self._rows, self._batch_size)
-    targets = self._sampled.targets[self._rows]
+    scores = self._score(self.model)
+    targets = self._targets
     if logs is not None:
       logs['val_loss'] = float(self._loss(targets, scores))
       for column, label in enumerate(self._labels):
@@ -125,7 +127,7 @@ class ValidationReport(keras.callbacks.Callback):
           logs[f'val_pr_auc_{label}'] = pr_auc
 
 
-def _label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
+def label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
   positives = targets.sum(axis=0).astype(int)
   return ', '.join(f'{label} {count}' for label, count in
                    zip(labels, positives))
@@ -163,8 +165,10 @@ def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
       config.batch_size, config.seed, augmentation)
   callbacks = [StopAfterSteps(total_steps)]
   if len(validation_rows):
-    callbacks.append(ValidationReport(sampled, validation_rows, labels, loss,
-                                      config.batch_size))
+    callbacks.append(ValidationReport(
+        lambda model: predict(model, sampled, validation_rows,
+                              config.batch_size),
+        sampled.targets[validation_rows], labels, loss))
   verbose = 1 if sys.stdout.isatty() else 2
   classifier.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
                  shuffle=False, callbacks=callbacks, verbose=verbose)
@@ -182,32 +186,42 @@ def predict(classifier: keras.Model, sampled: SampledVideos,
   return classifier.predict(dataset, verbose=0)   # targets are ignored
 
 
+def validation_report(scores: np.ndarray, targets: np.ndarray,
+                      videos: Sequence[str], labels: Sequence[str],
+                      threshold: float) -> Dict:
+  """Per-label PR AUC and P/R/F1 at ``threshold`` on the validation
+  examples (of ``videos``)."""
+  if not len(targets):
+    return {'videos': 0, 'note': 'no validation videos (--val-fraction 0)'}
+  return {'videos': len(videos), 'samples': int(len(targets)),
+          'labels': metrics.label_report(targets, scores, labels,
+                                         {'at_threshold': threshold})}
+
+
 def validation_metrics(classifier: keras.Model, sampled: SampledVideos,
                        rows: np.ndarray, labels: Sequence[str],
                        threshold: float) -> Dict:
   """Per-label PR AUC and P/R/F1 at ``threshold`` on the validation videos."""
-  if not len(rows):
-    return {'videos': 0, 'note': 'no validation videos (--val-fraction 0)'}
-  scores = predict(classifier, sampled, rows)
-  videos = sorted({sampled.videos[i] for i in sampled.video_index[rows]})
-  return {'videos': len(videos), 'samples': int(len(rows)),
-          'labels': metrics.label_report(sampled.targets[rows], scores,
-                                         labels, {'at_threshold': threshold})}
+  return validation_report(
+      predict(classifier, sampled, rows), sampled.targets[rows],
+      sorted({sampled.videos[i] for i in sampled.video_index[rows]}),
+      labels, threshold)
 
 
-def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
-                   split: video_split.VideoSplit, samples: Dict[str, int],
-                   validation: Dict, seconds: float) -> Dict:
-  """``rescan_model.json`` of a freshly trained model: the contract's keys
-  with threshold 0.5, plus how, when and from what it was made."""
-  version = config.version or datetime.datetime.now(
+def version_of(version: Optional[str]) -> str:
+  """``--version``, else the UTC time of training."""
+  return version or datetime.datetime.now(
       datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
-  metadata = export.contract_metadata(
-      config.name, version, data.labels, config.input_height,
-      config.input_width, config.fps, DEFAULT_THRESHOLD, config.window)
-  metadata.update({
+
+
+def provenance(config, data: annotations.LabelledVideos,
+               split: video_split.VideoSplit, samples: Dict[str, int],
+               validation: Dict, seconds: float) -> Dict:
+  """How, when and from what a model was made: the keys beside the
+  contract's in ``rescan_model.json`` (``config`` a training config
+  dataclass with a ``description``)."""
+  return {
       'description': config.description,
-      'backbone': config.backbone,
       'created_at': export.utc_now_iso(),
       'code_version': export.code_version(),
       'training': {
@@ -222,7 +236,21 @@ def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
       },
       'metrics': {'validation': validation},
       'threshold_selection': {'rule': 'default 0.5 (not yet evaluated)'},
-  })
+  }
+
+
+def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
+                   split: video_split.VideoSplit, samples: Dict[str, int],
+                   validation: Dict, seconds: float) -> Dict:
+  """``rescan_model.json`` of a freshly trained model: the contract's keys
+  with threshold 0.5, plus how, when and from what it was made."""
+  metadata = export.contract_metadata(
+      config.name, version_of(config.version), data.labels,
+      config.input_height, config.input_width, config.fps,
+      DEFAULT_THRESHOLD, config.window)
+  metadata.update(provenance(config, data, split, samples, validation,
+                             seconds))
+  metadata['backbone'] = config.backbone
   return metadata
 
 
@@ -247,9 +275,9 @@ def train(config: TrainConfig, log: Log = print) -> TrainResult:
   if not len(train_rows):
     raise DataError('the training videos gave no samples')
   log(f'samples: {len(train_rows)} training '
-      f'({_label_counts(sampled.targets[train_rows], data.labels)} positive), '
+      f'({label_counts(sampled.targets[train_rows], data.labels)} positive), '
       f'{len(validation_rows)} validation '
-      f'({_label_counts(sampled.targets[validation_rows], data.labels)} '
+      f'({label_counts(sampled.targets[validation_rows], data.labels)} '
       'positive)')
   classifier = fit(config, sampled, train_rows, validation_rows, data.labels,
                    log)
