@@ -61,19 +61,25 @@ def train_args(workdir: str, out: str) -> List[str]:
           '--description', DESCRIPTION]
 
 
+def evaluation_args(workdir: str, out: str, split: str,
+                    write_threshold: bool = True) -> List[str]:
+  """``rescan evaluate`` on one split, its report in
+  ``out/evaluation/SPLIT``; the calibration split writes the threshold."""
+  return (['--model', out, '--data', os.path.join(workdir, split),
+           '--target-precision', TARGET_PRECISION, '--out-dir',
+           os.path.join(out, 'evaluation', split)] +
+          ([] if write_threshold else ['--no-write-threshold']))
+
+
 def calibration_args(workdir: str, out: str) -> List[str]:
-  return ['--model', out, '--data', os.path.join(workdir, 'calibration'),
-          '--target-precision', TARGET_PRECISION, '--out-dir',
-          os.path.join(out, 'evaluation', 'calibration')]
+  return evaluation_args(workdir, out, 'calibration')
 
 
 def test_args(workdir: str, out: str) -> List[str]:
-  return ['--model', out, '--data', os.path.join(workdir, 'test'),
-          '--target-precision', TARGET_PRECISION, '--out-dir',
-          os.path.join(out, 'evaluation', 'test'), '--no-write-threshold']
+  return evaluation_args(workdir, out, 'test', write_threshold=False)
 
 
-def _announce(command: str, args: Sequence[str]) -> None:
+def announce(command: str, args: Sequence[str]) -> None:
   print(f'\n$ {command} {shlex.join(args)}', flush=True)
 
 
@@ -93,7 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                        'annotations.csv')):
       print(f'reusing {folder}')
       continue
-    _announce('python -m model.demo_dataset', dataset_args(args.workdir,
+    announce('python -m model.demo_dataset', dataset_args(args.workdir,
                                                            split))
     demo_dataset.main(dataset_args(args.workdir, split))
   generated = time.monotonic()
@@ -101,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
            ('evaluate', test_args))
   for command, make_args in steps:
     step_args = make_args(args.workdir, args.out)
-    _announce(f'rescan {command}', step_args)
+    announce(f'rescan {command}', step_args)
     code = rescan.main([command, *step_args])
     if code:
       return code
