@@ -27,8 +27,6 @@ white noise.
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -42,11 +40,10 @@ import keras  # pylint: disable=wrong-import-order,wrong-import-position
 from model import annotations  # pylint: disable=wrong-import-position
 from model import audio_data
 from model import export
-from model import metrics
+from model import input_pipeline
 from model import report_tables
 from model import train as visual_train
 from model import video_split
-from model import weighted_loss
 from model.annotations import DataError
 from model.audio_data import AudioWindows
 from pipeline.inference import contract as model_contract
@@ -64,25 +61,12 @@ NOISE_LEVEL = 0.003
 
 
 @dataclasses.dataclass(frozen=True)
-class AudioTrainConfig:
+class AudioTrainConfig(visual_train.CommonTrainConfig):
   """Everything that determines a trained audio model."""
-  data: str
-  out: str
-  annotations: Optional[str] = None
-  epochs: int = 10
-  max_steps: Optional[int] = None
-  batch_size: int = 32
-  seed: int = 0
+  name: str = 'rescan-audio-classifier'
   sample_rate: int = 16_000
   window_seconds: float = 0.96
   hop_seconds: float = 0.48
-  labels: Optional[Tuple[str, ...]] = None
-  val_fraction: float = 0.25
-  learning_rate: float = 2e-3
-  augment: bool = True
-  name: str = 'rescan-audio-classifier'
-  version: Optional[str] = None
-  description: str = visual_train.TrainConfig.description
 
 
 @keras.saving.register_keras_serializable(package='rescan')
@@ -156,7 +140,6 @@ def training_dataset(waveforms: np.ndarray, rows: np.ndarray,
   """Endless shuffled ``(waveforms, targets)`` batches of ``rows``."""
   if not len(rows):
     raise ValueError('no training examples')
-  batch_size = min(batch_size, len(rows))
   waves = tf.constant(waveforms)
 
   def prepare(step, batch):
@@ -166,14 +149,8 @@ def training_dataset(waveforms: np.ndarray, rows: np.ndarray,
       x = augment_waveforms(x, tf.stack([tf.cast(seed, tf.int64), step]))
     return x, labels
 
-  return (tf.data.Dataset.from_tensor_slices((rows, targets[rows]))
-          .shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-          .repeat()
-          .batch(batch_size, drop_remainder=True)
-          .enumerate()
-          .map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
-               deterministic=True)
-          .prefetch(tf.data.AUTOTUNE))
+  return input_pipeline.shuffled_batches(rows, targets[rows], batch_size,
+                                         seed, prepare)
 
 
 def predict(classifier: keras.Model, windows: AudioWindows,
@@ -189,37 +166,19 @@ def fit(config: AudioTrainConfig, windows: AudioWindows,
         train_rows: np.ndarray, validation_rows: np.ndarray,
         labels: Sequence[str], log=print) -> keras.Model:
   """Builds and trains the classifier; deterministic for a seed."""
-  visual_train.make_deterministic(config.seed)
-  train_targets = windows.targets[train_rows]
-  weights = weighted_loss.positive_weights(train_targets)
-  log('positive weights: ' + ', '.join(
-      f'{l} {w:.1f}' for l, w in zip(labels, weights)))
-  steps_per_epoch = max(len(train_rows) // min(config.batch_size,
-                                               len(train_rows)), 1)
-  total_steps = config.epochs * steps_per_epoch
-  if config.max_steps is not None:
-    total_steps = min(total_steps, config.max_steps)
-  epochs = math.ceil(total_steps / steps_per_epoch)
-  log(f'training {total_steps} steps ({epochs} epoch(s) of '
-      f'{steps_per_epoch} batches of {config.batch_size})')
-  classifier = build_audio_classifier(
-      config.sample_rate, windows.waveforms.shape[1], len(labels))
-  schedule = keras.optimizers.schedules.CosineDecay(
-      config.learning_rate, decay_steps=max(total_steps, 1), alpha=0.05)
-  loss = weighted_loss.WeightedBinaryCrossentropy(weights)
-  classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss,
-                     jit_compile=False)
-  data = training_dataset(windows.waveforms, train_rows, windows.targets,
-                          config.batch_size, config.seed, config.augment)
-  callbacks = [visual_train.StopAfterSteps(total_steps)]
+  validation = None
   if len(validation_rows):
-    callbacks.append(visual_train.ValidationReport(
-        lambda model: predict(model, windows, validation_rows),
-        windows.targets[validation_rows], labels, loss))
-  classifier.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                 shuffle=False, callbacks=callbacks,
-                 verbose=1 if sys.stdout.isatty() else 2)
-  return classifier
+    validation = (lambda model: predict(model, windows, validation_rows),
+                  windows.targets[validation_rows])
+  return visual_train.fit_model(
+      config,
+      lambda: build_audio_classifier(
+          config.sample_rate, windows.waveforms.shape[1], len(labels)),
+      windows.targets[train_rows],
+      lambda: training_dataset(windows.waveforms, train_rows,
+                               windows.targets, config.batch_size,
+                               config.seed, config.augment),
+      validation, labels, log)
 
 
 def train_audio(config: AudioTrainConfig,

@@ -23,18 +23,13 @@ and is not a real gunfire detector.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from typing import List, Optional, Sequence
 
+from model import build_demo_model
 from model import demo_audio_dataset
 from model.build_demo_model import DemoSplit
-from model.build_demo_model import TARGET_PRECISION
-from model.build_demo_model import announce
-from model.build_demo_model import evaluation_args
-from pipeline.cli import main as rescan
 
 SPLITS = (DemoSplit('train', 17, 200), DemoSplit('calibration', 18, 60),
           DemoSplit('test', 19, 80))
@@ -60,42 +55,12 @@ def train_args(workdir: str, out: str) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(
-      prog='python -m model.build_demo_audio_model',
-      description=__doc__.split('\n\n')[0])
-  parser.add_argument('--workdir', default=os.path.join(
-      '.cache', 'demo_audio_dataset'))
-  parser.add_argument('--out', default=os.path.join('model',
-                                                    'demo_audio_model'))
-  parser.add_argument('--reuse-data', action='store_true',
-                      help='keep generated data sets that already exist')
-  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  started = time.monotonic()
-  for split in SPLITS:
-    folder = os.path.join(args.workdir, split.name)
-    if args.reuse_data and os.path.exists(os.path.join(folder,
-                                                       'annotations.csv')):
-      print(f'reusing {folder}')
-      continue
-    announce('python -m model.demo_audio_dataset',
-             dataset_args(args.workdir, split))
-    demo_audio_dataset.main(dataset_args(args.workdir, split))
-  generated = time.monotonic()
-  steps = [('train', train_args(args.workdir, args.out)),
-           ('evaluate', evaluation_args(args.workdir, args.out,
-                                        'calibration')),
-           ('evaluate', evaluation_args(args.workdir, args.out, 'test',
-                                        write_threshold=False))]
-  for command, step_args in steps:
-    announce(f'rescan {command}', step_args)
-    code = rescan.main([command, *step_args])
-    if code:
-      return code
-  finished = time.monotonic()
-  print(f'\ndemo audio model in {args.out}: data {generated - started:.0f} '
-        f's, training and evaluation {finished - generated:.0f} s, total '
-        f'{finished - started:.0f} s; target precision {TARGET_PRECISION}')
-  return 0
+  return build_demo_model.build(
+      'python -m model.build_demo_audio_model', __doc__.split('\n\n')[0],
+      os.path.join('.cache', 'demo_audio_dataset'),
+      os.path.join('model', 'demo_audio_model'), SPLITS,
+      ('model.demo_audio_dataset', demo_audio_dataset.main), dataset_args,
+      train_args, argv)
 
 
 if __name__ == '__main__':

@@ -302,22 +302,31 @@ def _span(start_s: float, end_s: float) -> str:
   return f'{start_s:5.1f}s - {end_s:5.1f}s'
 
 
+def _found(clip: Optional[FoundClip]) -> str:
+  return ('missed' if clip is None else
+          f'found {_span(clip.start_ms / 1000, clip.end_ms / 1000)}')
+
+
+def _line(kind: str, label: str, start_s: float, end_s: float, what: str,
+          uri: str, root: str) -> str:
+  """One line of a check: planted or false, the label, the span, what
+  was found, the video."""
+  return (f'  {kind:<7} {label:<13} {_span(start_s, end_s)}  {what:<24} '
+          f'{os.path.relpath(uri, root)}')
+
+
 def format_check(check: DemoCheck, root: str) -> str:
   """The planted ground truth beside what the scan flagged."""
   lines = [f'ground truth: planted intervals and the clip found for each '
            f'(start and end within {check.tolerance_s:g} s)']
   for match in check.matches:
-    event, clip = match.event, match.clip
-    found = ('missed' if clip is None else
-             f'found {_span(clip.start_ms / 1000, clip.end_ms / 1000)}')
-    lines.append(f'  planted {event.label:<13} '
-                 f'{_span(event.start_s, event.end_s)}  {found:<24} '
-                 f'{os.path.relpath(match.video_uri, root)}')
+    event = match.event
+    lines.append(_line('planted', event.label, event.start_s, event.end_s,
+                       _found(match.clip), match.video_uri, root))
   for clip in check.false_clips:
-    lines.append(f'  false   {clip.label:<13} '
-                 f'{_span(clip.start_ms / 1000, clip.end_ms / 1000)}  '
-                 f'{"(nothing planted)":<24} '
-                 f'{os.path.relpath(clip.video_uri, root)}')
+    lines.append(_line('false', clip.label, clip.start_ms / 1000,
+                       clip.end_ms / 1000, '(nothing planted)',
+                       clip.video_uri, root))
   found = ', '.join(f'{label} {hit}/{total}' for label in (WEAPON,
                                                              MUZZLE_FLASH)
                     for hit, total in (check.found(label),))
@@ -377,16 +386,12 @@ def format_audio_check(check: AudioCheck, root: str) -> str:
   rows = [(m.video_uri, m.event, m.clip) for m in check.found] + [
       (uri, event, None) for uri, event in check.missed]
   for uri, event, clip in sorted(rows, key=lambda r: (r[0], r[1].start_s)):
-    found = ('missed' if clip is None else
-             f'found {_span(clip.start_ms / 1000, clip.end_ms / 1000)}')
-    lines.append(f'  planted {event.label:<13} '
-                 f'{_span(event.start_s, event.end_s)}  {found:<24} '
-                 f'{os.path.relpath(uri, root)}')
+    lines.append(_line('planted', event.label, event.start_s, event.end_s,
+                       _found(clip), uri, root))
   for clip in check.false_clips:
-    lines.append(f'  false   {clip.label:<13} '
-                 f'{_span(clip.start_ms / 1000, clip.end_ms / 1000)}  '
-                 f'{"(no gunfire planted)":<24} '
-                 f'{os.path.relpath(clip.video_uri, root)}')
+    lines.append(_line('false', clip.label, clip.start_ms / 1000,
+                       clip.end_ms / 1000, '(no gunfire planted)',
+                       clip.video_uri, root))
   found, missed, false = check.counts
   lines.append(f'audio check: found {GUNFIRE} {found}/{found + missed}; '
                f'{false} false clips')

@@ -47,8 +47,8 @@ Log = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Everything that determines a trained model."""
+class CommonTrainConfig:
+  """The settings every modality's training shares."""
   data: str
   out: str
   annotations: Optional[str] = None
@@ -56,12 +56,7 @@ class TrainConfig:
   max_steps: Optional[int] = None
   batch_size: int = 32
   seed: int = 0
-  fps: float = 2.0
-  input_width: int = 96
-  input_height: int = 96
   labels: Optional[Tuple[str, ...]] = None
-  backbone: str = 'mobilenet_v3_small'
-  window: int = 1
   val_fraction: float = 0.25
   learning_rate: float = 2e-3
   augment: bool = True
@@ -69,6 +64,16 @@ class TrainConfig:
   version: Optional[str] = None
   description: str = ('Trained with rescan train (model/README.md); '
                       'threshold_selection says how the threshold was set.')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(CommonTrainConfig):
+  """Everything that determines a trained (visual) model."""
+  fps: float = 2.0
+  input_width: int = 96
+  input_height: int = 96
+  backbone: str = 'mobilenet_v3_small'
+  window: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,46 +138,65 @@ def label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
                    zip(labels, positives))
 
 
-def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
-        validation_rows: np.ndarray, labels: Sequence[str],
-        log: Log = print) -> keras.Model:
-  """Builds and trains the classifier; deterministic for a seed."""
+def fit_model(config: CommonTrainConfig,
+              build: Callable[[], keras.Model], train_targets: np.ndarray,
+              dataset: Callable[[], tf.data.Dataset],
+              validation: Optional[Tuple[Callable[[keras.Model], np.ndarray],
+                                         np.ndarray]],
+              labels: Sequence[str], log: Log = print) -> keras.Model:
+  """Trains what ``build`` makes on ``dataset``'s endless batches with
+  per-label positive weights, Adam and cosine decay; deterministic for a
+  seed.  ``validation``: how to score the validation examples, and their
+  targets (``ValidationReport``), or None."""
   make_deterministic(config.seed)
-  train_targets = sampled.targets[train_rows]
   weights = weighted_loss.positive_weights(train_targets)
   log('positive weights: ' + ', '.join(
       f'{l} {w:.1f}' for l, w in zip(labels, weights)))
-  steps_per_epoch = max(len(train_rows) // min(config.batch_size,
-                                               len(train_rows)), 1)
+  examples = len(train_targets)
+  steps_per_epoch = max(examples // min(config.batch_size, examples), 1)
   total_steps = config.epochs * steps_per_epoch
   if config.max_steps is not None:
     total_steps = min(total_steps, config.max_steps)
   epochs = math.ceil(total_steps / steps_per_epoch)
   log(f'training {total_steps} steps ({epochs} epoch(s) of '
       f'{steps_per_epoch} batches of {config.batch_size})')
-  classifier = architecture.build_classifier(
-      config.backbone, config.input_height, config.input_width, len(labels),
-      config.window)
+  classifier = build()
   schedule = keras.optimizers.schedules.CosineDecay(
       config.learning_rate, decay_steps=max(total_steps, 1), alpha=0.05)
   loss = weighted_loss.WeightedBinaryCrossentropy(weights)
   classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss,
                      jit_compile=False)
-  augmentation = (input_pipeline.Augmentation() if config.augment else
-                  input_pipeline.NO_AUGMENTATION)
-  train_data = input_pipeline.training_dataset(
-      sampled.frames, sampled.windows[train_rows], train_targets,
-      config.batch_size, config.seed, augmentation)
   callbacks = [StopAfterSteps(total_steps)]
-  if len(validation_rows):
-    callbacks.append(ValidationReport(
-        lambda model: predict(model, sampled, validation_rows,
-                              config.batch_size),
-        sampled.targets[validation_rows], labels, loss))
+  if validation is not None:
+    callbacks.append(ValidationReport(*validation, labels, loss))
   verbose = 1 if sys.stdout.isatty() else 2
-  classifier.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+  classifier.fit(dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch,
                  shuffle=False, callbacks=callbacks, verbose=verbose)
   return classifier
+
+
+def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
+        validation_rows: np.ndarray, labels: Sequence[str],
+        log: Log = print) -> keras.Model:
+  """Builds and trains the classifier; deterministic for a seed."""
+  train_targets = sampled.targets[train_rows]
+  augmentation = (input_pipeline.Augmentation() if config.augment else
+                  input_pipeline.NO_AUGMENTATION)
+  validation = None
+  if len(validation_rows):
+    validation = (lambda model: predict(model, sampled, validation_rows,
+                                        config.batch_size),
+                  sampled.targets[validation_rows])
+  return fit_model(
+      config,
+      lambda: architecture.build_classifier(
+          config.backbone, config.input_height, config.input_width,
+          len(labels), config.window),
+      train_targets,
+      lambda: input_pipeline.training_dataset(
+          sampled.frames, sampled.windows[train_rows], train_targets,
+          config.batch_size, config.seed, augmentation),
+      validation, labels, log)
 
 
 def predict(classifier: keras.Model, sampled: SampledVideos,
