@@ -43,7 +43,6 @@ from model import export
 from model import input_pipeline
 from model import report_tables
 from model import train as visual_train
-from model import video_split
 from model.annotations import DataError
 from model.audio_data import AudioWindows
 from pipeline.inference import contract as model_contract
@@ -185,15 +184,7 @@ def train_audio(config: AudioTrainConfig,
                 log=print) -> visual_train.TrainResult:
   """Runs the whole training and export; returns the model and its record."""
   started = time.monotonic()
-  data = annotations.load_labelled_videos(
-      config.data, config.annotations, config.labels,
-      modality=annotations.AUDIO)
-  split = video_split.split_by_video(data.videos, data.positive_videos(),
-                                     config.val_fraction, config.seed)
-  log(f'data: {len(data.videos)} videos, {len(data.annotations)} audio '
-      f'intervals, labels {", ".join(data.labels)}')
-  log(f'split by video (seed {config.seed}): {len(split.train)} training, '
-      f'{len(split.validation)} validation')
+  data, split = visual_train.load_and_split(config, log, annotations.AUDIO)
   grid = audio_data.grid_of(config.sample_rate, config.window_seconds,
                             config.hop_seconds)
   log(f'cutting audio windows: {config.sample_rate} Hz, '

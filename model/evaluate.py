@@ -45,7 +45,10 @@ from model.annotations import DataError
 from model.clip_metrics import VideoScores
 from model.training_data import SampledVideos
 from pipeline.inference import contract as model_contract
+from pipeline.inference.contract import AudioModelSpec
 from pipeline.inference.contract import LoadedModel
+from pipeline.media import sampling
+from pipeline.scan.clips import ClipRules
 from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 
 Log = Callable[[str], None]
@@ -140,14 +143,13 @@ class Scored:
   """What a model gave on the evaluation data, whatever its modality.
 
   ``rows`` are the examples measured at frame (window) level; clip level
-  uses every example of ``videos``.  ``rate`` is examples per second on
-  each video's grid (the visual model's fps, 1 / hop for audio)."""
+  uses every example of ``videos``, under ``rules``."""
   data: annotations.LabelledVideos
   targets: np.ndarray
   scores: np.ndarray
   rows: np.ndarray
   videos: List[VideoScores]
-  rate: float
+  rules: Callable[[float], ClipRules]   # the scan's clip rules at a threshold
   unit: str                  # 'samples' or 'windows'
   data_record: Dict
 
@@ -167,8 +169,19 @@ def _visual(config: EvaluateConfig, log: Log):
   scores = score_samples(loaded, sampled, config.batch_size)
   return spec, Scored(
       data, sampled.targets, scores, np.arange(len(sampled)),
-      video_scores(sampled, scores, data), spec.fps, 'samples',
+      video_scores(sampled, scores, data),
+      lambda threshold: ClipRules(
+          threshold, sampling.sample_interval_ms(spec.fps),
+          DEFAULT_MERGE_GAP_MS), 'samples',
       {'samples': int(len(sampled)), 'fps': spec.fps})
+
+
+def audio_clip_rules(spec: AudioModelSpec, threshold: float) -> ClipRules:
+  """How a scan turns an audio model's window scores into clips: each
+  window stands at its start on the hop grid, with the scan's default
+  merge gap.  (Once the scan hears, the one definition is its
+  ``audio_clip_rules`` in ``pipeline/scan/settings.py``.)"""
+  return ClipRules(threshold, spec.hop_seconds * 1000.0, DEFAULT_MERGE_GAP_MS)
 
 
 def _audio(config: EvaluateConfig, log: Log):
@@ -195,8 +208,8 @@ def _audio(config: EvaluateConfig, log: Log):
             for number, (video, duration_ms) in enumerate(
                 zip(windows.videos, windows.durations_ms))]
   return spec, Scored(
-      data, windows.targets, scores, rows, videos, 1.0 / spec.hop_seconds,
-      'windows',
+      data, windows.targets, scores, rows, videos,
+      lambda threshold: audio_clip_rules(spec, threshold), 'windows',
       {'windows': int(len(windows)), 'windows_measured': int(len(rows)),
        'ambiguous_windows_left_out': int(len(windows) - len(rows)),
        'sample_rate': spec.sample_rate,
@@ -232,9 +245,8 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
 
   scan_threshold = (choice.threshold if config.write_threshold else
                     spec.threshold)
-  clips = clip_metrics.clip_level_stats(
-      scored.videos, spec.labels, scan_threshold, scored.rate,
-      DEFAULT_MERGE_GAP_MS)
+  clips = clip_metrics.clip_level_stats_by_rules(
+      scored.videos, spec.labels, scored.rules(scan_threshold))
   log(f'\nclip level at threshold {scan_threshold:.4f} (scan clip rules, '
       f'merge gap {DEFAULT_MERGE_GAP_MS / 1000:g} s):\n' +
       report_tables.format_clip_stats(clips))

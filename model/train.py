@@ -278,17 +278,27 @@ def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
   return metadata
 
 
-def train(config: TrainConfig, log: Log = print) -> TrainResult:
-  """Runs the whole training and export; returns the model and its record."""
-  started = time.monotonic()
+def load_and_split(config: CommonTrainConfig, log: Log,
+                   modality: str = annotations.VISUAL
+                   ) -> Tuple[annotations.LabelledVideos,
+                              video_split.VideoSplit]:
+  """The checked data (the annotations' rows of ``modality``) and its
+  split by video."""
   data = annotations.load_labelled_videos(config.data, config.annotations,
-                                          config.labels)
+                                          config.labels, modality=modality)
   split = video_split.split_by_video(data.videos, data.positive_videos(),
                                      config.val_fraction, config.seed)
   log(f'data: {len(data.videos)} videos, {len(data.annotations)} labelled '
-      f'intervals, labels {", ".join(data.labels)}')
+      f'intervals ({modality}), labels {", ".join(data.labels)}')
   log(f'split by video (seed {config.seed}): {len(split.train)} training, '
       f'{len(split.validation)} validation')
+  return data, split
+
+
+def train(config: TrainConfig, log: Log = print) -> TrainResult:
+  """Runs the whole training and export; returns the model and its record."""
+  started = time.monotonic()
+  data, split = load_and_split(config, log)
   log(f'decoding samples at {config.fps:g} fps, '
       f'{config.input_width}x{config.input_height}, window {config.window}')
   sampled = training_data.sample_videos(
