@@ -79,9 +79,10 @@ def parse_input_size(text: str) -> Tuple[int, int]:
 def build_arg_parser() -> argparse.ArgumentParser:
   parser = usage.OneLineArgumentParser(
       prog='rescan train',
-      description='Train a multi-label frame classifier on a folder of '
-      'videos plus annotations.csv (video,label,start_s,end_s) and export '
-      'it under the model contract (model/README.md).')
+      description='Train a multi-label frame classifier (or, with '
+      '--modality audio, an audio event classifier) on a folder of videos '
+      'plus annotations.csv (video,label,start_s,end_s[,modality]) and '
+      'export it under the model contract (model/README.md).')
   parser.add_argument('--data', required=True, metavar='DIR',
                       help='folder of videos; every video in it is data')
   parser.add_argument('--annotations', metavar='CSV',
