@@ -64,7 +64,8 @@ setuptools.setup(
                                                'model', 'model.*',
                                                'schemas', 'schemas.*']),
     include_package_data=True,
-    package_data={'model': ['demo_model/**/*', 'demo_model/*']},
+    package_data={'model': ['demo_model/**/*', 'demo_model/*',
+                           'demo_audio_model/**/*', 'demo_audio_model/*']},
     install_requires=REQUIREMENTS,
     extras_require={
         'review': REVIEW_REQUIREMENTS,

@@ -7,6 +7,14 @@ covered by an interval of a label is a negative for that label.  A row with
 an empty ``label`` (and empty times) lists a video with nothing to label,
 which also admits a file whose extension is not one of ``VIDEO_EXTENSIONS``.
 
+An optional fifth column ``modality`` (``visual``, the default when the
+cell or the column is missing, or ``audio``) lets one file hold both
+kinds of label: visual intervals are when a label is **on screen**, audio
+intervals when it is **heard** (e.g. ``gunfire``).  A model is trained
+and evaluated on the rows of its own modality; the other rows are still
+checked, and their videos are still data (negatives).  A file without
+the column is read as all of the modality being trained.
+
 ``load_labelled_videos`` reads and checks everything at once and raises one
 ``DataError`` that names every problem with its CSV line.
 """
@@ -21,7 +29,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas import tables
+
 REQUIRED_COLUMNS = ('video', 'label', 'start_s', 'end_s')
+MODALITY_COLUMN = 'modality'
+VISUAL, AUDIO, MODALITIES = (tables.MODALITY_VISUAL, tables.MODALITY_AUDIO,
+                             tables.MODALITIES)
 VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.ts',
                     '.mpg', '.mpeg', '.flv', '.wmv', '.3gp')
 ANNOTATIONS_FILE = 'annotations.csv'
@@ -91,15 +104,17 @@ def _number(text: str, column: str, line: int,
 
 def parse_annotations(
     text: str, known_videos: Sequence[str],
-    labels: Optional[Sequence[str]] = None, source: str = ANNOTATIONS_FILE
-) -> Tuple[List[Annotation], List[str]]:
+    labels: Optional[Sequence[str]] = None, source: str = ANNOTATIONS_FILE,
+    modality: str = VISUAL) -> Tuple[List[Annotation], List[str]]:
   """Parses and checks the CSV text.
 
   Args:
     text: the CSV content.
     known_videos: relative paths of the videos in the data folder.
-    labels: when given, the only labels allowed.
+    labels: when given, the only labels allowed (in rows of ``modality``).
     source: the file's name, for messages.
+    modality: whose intervals to return, ``VISUAL`` or ``AUDIO``; with a
+      ``modality`` column, rows of the other one are checked and skipped.
 
   Returns:
     ``(annotations, listed_videos)``: the intervals, and the videos named by
@@ -115,6 +130,7 @@ def parse_annotations(
     raise DataError(f'{source} is missing column(s) {", ".join(missing)}; '
                     f'it needs {", ".join(REQUIRED_COLUMNS)} and has '
                     f'{", ".join(columns) or "none"}')
+  has_modality = MODALITY_COLUMN in columns
   known = set(known_videos)
   allowed = set(labels) if labels is not None else None
   annotations: List[Annotation] = []
@@ -134,11 +150,18 @@ def parse_annotations(
                       'folder (missing or unknown file)')
       continue
     listed.append(video)
+    row_modality = (row.get(MODALITY_COLUMN) or VISUAL if has_modality
+                    else modality)
+    if row_modality not in MODALITIES:
+      problems.append(f'line {line}: modality {row_modality!r} is not one '
+                      f'of {", ".join(MODALITIES)}')
+      continue
     if not label:
       if row['start_s'] or row['end_s']:
         problems.append(f'line {line}: times are given but "label" is empty')
       continue
-    known_label = allowed is None or label in allowed
+    wanted = row_modality == modality
+    known_label = allowed is None or label in allowed or not wanted
     if not known_label:
       problems.append(f'line {line}: label {label!r} is not one of '
                       f'--labels {",".join(labels)}')
@@ -150,7 +173,8 @@ def parse_annotations(
       problems.append(f'line {line}: end_s {row["end_s"]} must be greater '
                       f'than start_s {row["start_s"]}')
       continue
-    annotations.append(Annotation(video, label, start, end))
+    if wanted:
+      annotations.append(Annotation(video, label, start, end))
   if problems:
     shown = problems[:_MAX_PROBLEMS]
     more = len(problems) - len(shown)
@@ -185,14 +209,16 @@ def _read(path: str) -> bytes:
 
 
 def load_labelled_videos(root: str, annotations_path: Optional[str] = None,
-                         labels: Optional[Sequence[str]] = None
-                         ) -> LabelledVideos:
+                         labels: Optional[Sequence[str]] = None,
+                         modality: str = VISUAL) -> LabelledVideos:
   """Reads the data folder and its annotations and checks them.
 
   Args:
     root: the data folder (any Beam filesystem).
     annotations_path: the CSV; ``root/annotations.csv`` by default.
-    labels: the label list; by default the sorted labels of the CSV.
+    labels: the label list; by default the sorted labels of the CSV's
+      rows of ``modality``.
+    modality: ``VISUAL`` or ``AUDIO``: whose intervals are kept.
   """
   if not FileSystems.exists(root):
     raise DataError(f'no data folder at {root}')
@@ -205,7 +231,8 @@ def load_labelled_videos(root: str, annotations_path: Optional[str] = None,
     raise DataError(f'{annotations_path} is not UTF-8 text: {exc}') from exc
   files = _video_files(root)
   annotations, listed = parse_annotations(text, sorted(files), labels,
-                                          source=annotations_path)
+                                          source=annotations_path,
+                                          modality=modality)
   videos = sorted({f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)}
                   | set(listed))
   if not videos:
@@ -214,8 +241,8 @@ def load_labelled_videos(root: str, annotations_path: Optional[str] = None,
   label_list = tuple(labels) if labels is not None else tuple(
       sorted({a.label for a in annotations}))
   if not label_list:
-    raise DataError(f'{annotations_path} labels nothing and no --labels '
-                    'were given: there is nothing to learn')
+    raise DataError(f'{annotations_path} labels nothing ({modality}) and '
+                    'no --labels were given: there is nothing to learn')
   return LabelledVideos(
       root=root, videos=tuple(videos),
       annotations=tuple(sorted(annotations, key=lambda a: (

@@ -24,7 +24,7 @@ import os
 import shlex
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from model import demo_dataset
 from pipeline.cli import main as rescan
@@ -61,55 +61,75 @@ def train_args(workdir: str, out: str) -> List[str]:
           '--description', DESCRIPTION]
 
 
+def evaluation_args(workdir: str, out: str, split: str,
+                    write_threshold: bool = True) -> List[str]:
+  """``rescan evaluate`` on one split, its report in
+  ``out/evaluation/SPLIT``; the calibration split writes the threshold."""
+  return (['--model', out, '--data', os.path.join(workdir, split),
+           '--target-precision', TARGET_PRECISION, '--out-dir',
+           os.path.join(out, 'evaluation', split)] +
+          ([] if write_threshold else ['--no-write-threshold']))
+
+
 def calibration_args(workdir: str, out: str) -> List[str]:
-  return ['--model', out, '--data', os.path.join(workdir, 'calibration'),
-          '--target-precision', TARGET_PRECISION, '--out-dir',
-          os.path.join(out, 'evaluation', 'calibration')]
+  return evaluation_args(workdir, out, 'calibration')
 
 
 def test_args(workdir: str, out: str) -> List[str]:
-  return ['--model', out, '--data', os.path.join(workdir, 'test'),
-          '--target-precision', TARGET_PRECISION, '--out-dir',
-          os.path.join(out, 'evaluation', 'test'), '--no-write-threshold']
+  return evaluation_args(workdir, out, 'test', write_threshold=False)
 
 
-def _announce(command: str, args: Sequence[str]) -> None:
+def announce(command: str, args: Sequence[str]) -> None:
   print(f'\n$ {command} {shlex.join(args)}', flush=True)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m model.build_demo_model',
-                                   description=__doc__.split('\n\n')[0])
-  parser.add_argument('--workdir', default=os.path.join('.cache',
-                                                        'demo_dataset'))
-  parser.add_argument('--out', default=os.path.join('model', 'demo_model'))
+def build(prog: str, description: str, default_workdir: str,
+          default_out: str, splits: Sequence[DemoSplit],
+          dataset: Tuple[str, Callable[[Sequence[str]], int]],
+          make_dataset_args: Callable[[str, DemoSplit], List[str]],
+          make_train_args: Callable[[str, str], List[str]],
+          argv: Optional[Sequence[str]]) -> int:
+  """Generates the data sets (``dataset``: its module's name and
+  ``main``), trains, evaluates on the calibration set (writing the
+  threshold) and on the test set (report only), announcing each command."""
+  parser = argparse.ArgumentParser(prog=prog, description=description)
+  parser.add_argument('--workdir', default=default_workdir)
+  parser.add_argument('--out', default=default_out)
   parser.add_argument('--reuse-data', action='store_true',
                       help='keep generated data sets that already exist')
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   started = time.monotonic()
-  for split in SPLITS:
+  module, dataset_main = dataset
+  for split in splits:
     folder = os.path.join(args.workdir, split.name)
     if args.reuse_data and os.path.exists(os.path.join(folder,
                                                        'annotations.csv')):
       print(f'reusing {folder}')
       continue
-    _announce('python -m model.demo_dataset', dataset_args(args.workdir,
-                                                           split))
-    demo_dataset.main(dataset_args(args.workdir, split))
+    announce(f'python -m {module}', make_dataset_args(args.workdir, split))
+    dataset_main(make_dataset_args(args.workdir, split))
   generated = time.monotonic()
-  steps = (('train', train_args), ('evaluate', calibration_args),
-           ('evaluate', test_args))
-  for command, make_args in steps:
-    step_args = make_args(args.workdir, args.out)
-    _announce(f'rescan {command}', step_args)
+  steps = (('train', make_train_args(args.workdir, args.out)),
+           ('evaluate', calibration_args(args.workdir, args.out)),
+           ('evaluate', test_args(args.workdir, args.out)))
+  for command, step_args in steps:
+    announce(f'rescan {command}', step_args)
     code = rescan.main([command, *step_args])
     if code:
       return code
   finished = time.monotonic()
-  print(f'\ndemo model in {args.out}: data {generated - started:.0f} s, '
-        f'training and evaluation {finished - generated:.0f} s, total '
+  print(f'\n{args.out}: data {generated - started:.0f} s, training and '
+        f'evaluation {finished - generated:.0f} s, total '
         f'{finished - started:.0f} s')
   return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  return build('python -m model.build_demo_model', __doc__.split('\n\n')[0],
+               os.path.join('.cache', 'demo_dataset'),
+               os.path.join('model', 'demo_model'), SPLITS,
+               ('model.demo_dataset', demo_dataset.main), dataset_args,
+               train_args, argv)
 
 
 if __name__ == '__main__':

@@ -125,6 +125,13 @@ def clip_level_stats(videos: Sequence[VideoScores], labels: Sequence[str],
   rules = ClipRules(threshold=threshold,
                     sample_interval_ms=sampling.sample_interval_ms(fps),
                     merge_gap_ms=merge_gap_ms, min_clip_ms=min_clip_ms)
+  return clip_level_stats_by_rules(videos, labels, rules)
+
+
+def clip_level_stats_by_rules(videos: Sequence[VideoScores],
+                              labels: Sequence[str],
+                              rules: ClipRules) -> List[ClipLevelStats]:
+  """``clip_level_stats`` under given clip rules (an audio model's)."""
   totals = {label: ClipLevelStats(label, 0, 0, 0, 0, 0.0) for label in labels}
   for video in videos:
     clips = video_clips(video, labels, rules)

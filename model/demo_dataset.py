@@ -58,11 +58,14 @@ class DemoDataset:
 def write_scene_video(path: str, scene: first_person_scene.Scene,
                       timeline: first_person_scene.Timeline, seconds: float,
                       fps: float, codec: str = 'h264',
-                      frame_times_s: Optional[Sequence[float]] = None) -> str:
+                      frame_times_s: Optional[Sequence[float]] = None,
+                      audio: Optional[synthetic_video.AudioTrack] = None
+                      ) -> str:
   """Renders ``scene`` under ``timeline`` and encodes it at ``scene``'s size.
 
   Frames are at ``i / fps`` for ``seconds``, or at ``frame_times_s`` (a
-  variable frame rate, see ``synthetic_video.encode_frames``).
+  variable frame rate, see ``synthetic_video.encode_frames``); ``audio``
+  is a soundtrack to encode beside them.
   """
   times = (synthetic_video.constant_frame_times(seconds, fps)
            if frame_times_s is None else frame_times_s)
@@ -70,7 +73,7 @@ def write_scene_video(path: str, scene: first_person_scene.Scene,
             for number, t in enumerate(times))
   return synthetic_video.encode_frames(path, frames, codec, fps,
                                        (scene.width, scene.height),
-                                       frame_times_s)
+                                       frame_times_s, audio=audio)
 
 
 def plan_videos(count: int, seed: int, seconds: Tuple[float, float],

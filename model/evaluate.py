@@ -11,7 +11,11 @@ and precision, recall and F1 at the model's threshold; chooses the lowest
 threshold whose precision reaches the target for every label (or, when that
 is unreachable, the one with the best mean F1); and evaluates clips as a
 reviewer sees them (``clip_metrics``) at the threshold the model has after
-the run.  Unless ``write_threshold`` is off (``--no-write-threshold``),
+the run.  An audio model (``"modality": "audio"``) is loaded by
+``resolve_audio_model`` and fed the scan's audio windows
+(``audio_data``): frame-level figures are per window (ambiguous windows
+left out), clips are assembled from the windows' scores at their start
+times on the hop grid.  Unless ``write_threshold`` is off (``--no-write-threshold``),
 the chosen threshold and the metrics go into the model's
 ``rescan_model.json``.  ``out_dir`` (default ``MODEL_DIR/evaluation``) gets
 ``evaluation.json`` and ``pr_curve.png``.
@@ -30,6 +34,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from model import annotations
+from model import audio_data
 from model import clip_metrics
 from model import export
 from model import metrics
@@ -40,7 +45,10 @@ from model.annotations import DataError
 from model.clip_metrics import VideoScores
 from model.training_data import SampledVideos
 from pipeline.inference import contract as model_contract
+from pipeline.inference.contract import AudioModelSpec
 from pipeline.inference.contract import LoadedModel
+from pipeline.media import sampling
+from pipeline.scan.clips import ClipRules
 from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
 
 Log = Callable[[str], None]
@@ -130,8 +138,23 @@ def record_in_model(model_dir: str, record: Dict) -> None:
   export.write_metadata(model_dir, document)
 
 
-def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
-  """Runs the evaluation; returns the record written to evaluation.json."""
+@dataclasses.dataclass(frozen=True)
+class Scored:
+  """What a model gave on the evaluation data, whatever its modality.
+
+  ``rows`` are the examples measured at frame (window) level; clip level
+  uses every example of ``videos``, under ``rules``."""
+  data: annotations.LabelledVideos
+  targets: np.ndarray
+  scores: np.ndarray
+  rows: np.ndarray
+  videos: List[VideoScores]
+  rules: Callable[[float], ClipRules]   # the scan's clip rules at a threshold
+  unit: str                  # 'samples' or 'windows'
+  data_record: Dict
+
+
+def _visual(config: EvaluateConfig, log: Log):
   spec = model_contract.resolve_model(config.model)
   loaded = model_contract.load_signature(spec)
   data = annotations.load_labelled_videos(config.data, config.annotations,
@@ -144,9 +167,70 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
   if not len(sampled):
     raise DataError(f'the videos in {config.data} gave no samples')
   scores = score_samples(loaded, sampled, config.batch_size)
-  targets = sampled.targets
-  log(f'data {config.data}: {len(data.videos)} videos, {len(sampled)} '
-      f'samples, {len(data.annotations)} labelled intervals')
+  return spec, Scored(
+      data, sampled.targets, scores, np.arange(len(sampled)),
+      video_scores(sampled, scores, data),
+      lambda threshold: ClipRules(
+          threshold, sampling.sample_interval_ms(spec.fps),
+          DEFAULT_MERGE_GAP_MS), 'samples',
+      {'samples': int(len(sampled)), 'fps': spec.fps})
+
+
+def audio_clip_rules(spec: AudioModelSpec, threshold: float) -> ClipRules:
+  """How a scan turns an audio model's window scores into clips: each
+  window stands at its start on the hop grid, with the scan's default
+  merge gap.  (Once the scan hears, the one definition is its
+  ``audio_clip_rules`` in ``pipeline/scan/settings.py``.)"""
+  return ClipRules(threshold, spec.hop_seconds * 1000.0, DEFAULT_MERGE_GAP_MS)
+
+
+def _audio(config: EvaluateConfig, log: Log):
+  spec = model_contract.resolve_audio_model(config.model)
+  loaded = model_contract.load_signature(spec)
+  data = annotations.load_labelled_videos(config.data, config.annotations,
+                                          spec.labels,
+                                          modality=annotations.AUDIO)
+  log(f'model {spec.name} {spec.version} (audio): labels '
+      f'{", ".join(spec.labels)}, {spec.sample_rate} Hz, windows of '
+      f'{spec.window_seconds:g} s every {spec.hop_seconds:g} s, threshold '
+      f'{spec.threshold:g}')
+  windows = audio_data.window_videos(data, audio_data.spec_grid(spec))
+  if not len(windows):
+    raise DataError(f'the videos in {config.data} gave no audio windows')
+  scores = np.concatenate([
+      loaded(windows.waveforms[start:start + config.batch_size])
+      for start in range(0, len(windows), config.batch_size)])
+  rows = windows.clear_rows(np.arange(len(windows)))
+  videos = [VideoScores(video, duration_ms,
+                        windows.ts_ms[windows.video_index == number],
+                        scores[windows.video_index == number],
+                        data.annotations_of(video))
+            for number, (video, duration_ms) in enumerate(
+                zip(windows.videos, windows.durations_ms))]
+  return spec, Scored(
+      data, windows.targets, scores, rows, videos,
+      lambda threshold: audio_clip_rules(spec, threshold), 'windows',
+      {'windows': int(len(windows)), 'windows_measured': int(len(rows)),
+       'ambiguous_windows_left_out': int(len(windows) - len(rows)),
+       'sample_rate': spec.sample_rate,
+       'window_seconds': spec.window_seconds,
+       'hop_seconds': spec.hop_seconds})
+
+
+def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
+  """Runs the evaluation; returns the record written to evaluation.json.
+
+  The model's ``rescan_model.json`` says its modality: a visual model is
+  fed the scan's samples, an audio model the scan's audio windows
+  (``audio_data``)."""
+  document = model_contract.read_metadata(config.model)
+  audio = (model_contract.modality_of(config.model, document)
+           == model_contract.AUDIO)
+  spec, scored = (_audio if audio else _visual)(config, log)
+  data = scored.data
+  targets, scores = scored.targets[scored.rows], scored.scores[scored.rows]
+  log(f'data {config.data}: {len(data.videos)} videos, {len(scored.rows)} '
+      f'{scored.unit}, {len(data.annotations)} labelled intervals')
 
   choice = metrics.choose_threshold(targets, scores, config.target_precision)
   labels = metrics.label_report(
@@ -161,9 +245,8 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
 
   scan_threshold = (choice.threshold if config.write_threshold else
                     spec.threshold)
-  clips = clip_metrics.clip_level_stats(
-      video_scores(sampled, scores, data), spec.labels, scan_threshold,
-      spec.fps, DEFAULT_MERGE_GAP_MS)
+  clips = clip_metrics.clip_level_stats_by_rules(
+      scored.videos, spec.labels, scored.rules(scan_threshold))
   log(f'\nclip level at threshold {scan_threshold:.4f} (scan clip rules, '
       f'merge gap {DEFAULT_MERGE_GAP_MS / 1000:g} s):\n' +
       report_tables.format_clip_stats(clips))
@@ -172,11 +255,12 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> Dict:
       'evaluated_at': export.utc_now_iso(),
       'code_version': export.code_version(),
       'model': {'name': spec.name, 'version': spec.version,
+                'modality': (model_contract.AUDIO if audio else
+                             model_contract.VISUAL),
                 'threshold_before': spec.threshold},
       'data': {'path': config.data,
                'fingerprint_sha256': data.fingerprint,
-               'videos': len(data.videos), 'samples': int(len(sampled)),
-               'fps': spec.fps},
+               'videos': len(data.videos), **scored.data_record},
       'pr_auc_method': 'average precision (step-wise, no interpolation)',
       'threshold_selection': {**dataclasses.asdict(choice),
                               'written': config.write_threshold},

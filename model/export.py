@@ -2,7 +2,10 @@
 
 ``export_model`` writes a SavedModel whose ``serving_default`` signature
 takes ``frames`` (uint8 ``[None, H, W, 3]``, or ``[None, T, H, W, 3]``) and
-returns ``{'scores': float32 [None, C]}``, plus ``rescan_model.json``.  The
+returns ``{'scores': float32 [None, C]}``, plus ``rescan_model.json``.  An
+audio model (metadata ``"modality": "audio"``) takes ``waveform`` (float32
+``[None, S]``) instead; its log-mel front end is a layer of the Keras
+model, so it is inside the SavedModel.  The
 Keras model is wrapped in a ``tf.Module`` with a ``tf.function`` and saved
 with ``tf.saved_model.save``: the scan loads it with
 ``tf.saved_model.load``, never with Keras.
@@ -37,14 +40,14 @@ _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class ServingModule(tf.Module):
   """The contract's signature around a Keras classifier."""
 
-  def __init__(self, classifier: keras.Model):
+  def __init__(self, classifier: keras.Model, dtype=tf.uint8,
+               input_name: str = model_contract.INPUT_NAME):
     super().__init__(name='rescan_classifier')
     self.classifier = classifier
     shape = [None] + list(classifier.input_shape[1:])
     self.serve = tf.function(
         self._serve,
-        input_signature=[tf.TensorSpec(shape, tf.uint8,
-                                       name=model_contract.INPUT_NAME)])
+        input_signature=[tf.TensorSpec(shape, dtype, name=input_name)])
 
   def _serve(self, frames: tf.Tensor) -> Dict[str, tf.Tensor]:
     scores = self.classifier(frames, training=False)
@@ -94,6 +97,29 @@ def contract_metadata(name: str, version: str, labels: Sequence[str],
   return document
 
 
+def audio_contract_metadata(name: str, version: str, labels: Sequence[str],
+                            sample_rate: int, window_seconds: float,
+                            hop_seconds: float,
+                            threshold: float) -> Dict[str, Any]:
+  """An audio model's contract keys, checked by the pipeline's parser."""
+  document = {model_contract.MODALITY_KEY: model_contract.AUDIO,
+              'name': name, 'version': version, 'labels': list(labels),
+              'sample_rate': int(sample_rate),
+              'window_seconds': float(window_seconds),
+              'hop_seconds': float(hop_seconds),
+              'threshold': float(threshold)}
+  model_contract.parse_audio_metadata(name, document)
+  return document
+
+
+def check_metadata(path: str, metadata: Dict[str, Any]) -> None:
+  """Checks ``rescan_model.json`` content under its modality's contract."""
+  if model_contract.modality_of(path, metadata) == model_contract.AUDIO:
+    model_contract.parse_audio_metadata(path, metadata)
+  else:
+    model_contract.parse_metadata(path, metadata)
+
+
 def _replace_dir(source: str, target: str) -> None:
   """Moves ``source`` to ``target``, replacing an earlier model there."""
   if os.path.exists(target):
@@ -113,13 +139,16 @@ def export_model(classifier: keras.Model, out_dir: str,
   The model is written next to ``out_dir`` first and moved into place, so
   an earlier model there is replaced whole, never mixed with the new one.
   """
-  model_contract.parse_metadata(out_dir, metadata)
+  check_metadata(out_dir, metadata)
+  audio = model_contract.modality_of(out_dir, metadata) == model_contract.AUDIO
   out_dir = os.path.abspath(out_dir)
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
   try:
-    module = ServingModule(inference_copy(classifier))
+    module = (ServingModule(inference_copy(classifier), tf.float32,
+                            model_contract.AUDIO_INPUT_NAME) if audio else
+              ServingModule(inference_copy(classifier)))
     tf.saved_model.save(module, staging,
                         signatures={model_contract.SIGNATURE: module.serve})
     write_metadata(staging, metadata)
@@ -132,7 +161,7 @@ def export_model(classifier: keras.Model, out_dir: str,
 
 def write_metadata(model_dir: str, metadata: Dict[str, Any]) -> None:
   """Writes ``rescan_model.json`` (any Beam filesystem)."""
-  model_contract.parse_metadata(model_dir, metadata)
+  check_metadata(model_dir, metadata)
   path = FileSystems.join(model_dir.rstrip('/'), model_contract.METADATA_FILE)
   with FileSystems.create(path, mime_type='application/json') as f:
     f.write((json.dumps(metadata, indent=2) + '\n').encode('utf-8'))
@@ -140,7 +169,6 @@ def write_metadata(model_dir: str, metadata: Dict[str, Any]) -> None:
 
 def read_metadata(model_dir: str) -> Dict[str, Any]:
   """The raw ``rescan_model.json`` document, every key kept."""
-  model_contract.load_model_spec(model_dir)  # checks it first
-  path = FileSystems.join(model_dir.rstrip('/'), model_contract.METADATA_FILE)
-  with FileSystems.open(path) as f:
-    return json.loads(f.read().decode('utf-8'))
+  document = model_contract.read_metadata(model_dir)
+  check_metadata(model_dir, document)
+  return document

@@ -101,7 +101,6 @@ def training_dataset(frames: np.ndarray, windows: np.ndarray,
   """
   if len(windows) == 0:
     raise ValueError('no training examples')
-  batch_size = min(batch_size, len(windows))
   pixels = tf.constant(frames)
   single_frame = windows.shape[1] == 1
 
@@ -112,8 +111,18 @@ def training_dataset(frames: np.ndarray, windows: np.ndarray,
                               augmentation)
     return _model_input(augmented, single_frame), labels
 
-  return (tf.data.Dataset.from_tensor_slices((windows, targets))
-          .shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+  return shuffled_batches(windows, targets, batch_size, seed, prepare)
+
+
+def shuffled_batches(examples: np.ndarray, targets: np.ndarray,
+                     batch_size: int, seed: int, prepare
+                     ) -> tf.data.Dataset:
+  """Endless batches of ``(examples, targets)`` rows, reshuffled every
+  pass (the last partial batch of a pass dropped), each mapped by
+  ``prepare(batch number, (examples, targets))`` in order."""
+  batch_size = min(batch_size, len(examples))
+  return (tf.data.Dataset.from_tensor_slices((examples, targets))
+          .shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
           .repeat()
           .batch(batch_size, drop_remainder=True)
           .enumerate()

@@ -3,13 +3,16 @@
 Used by the demo archive, the test suite and the benchmarks.  Frames are
 rendered with numpy and encoded by the FFmpeg encoders bundled in PyAV's
 wheels (libx264, libx265, libvpx-vp9, SVT-AV1, mpeg4), so every file is a
-genuine H.264/HEVC/VP9/AV1/MPEG-4 stream in a real container.
+genuine H.264/HEVC/VP9/AV1/MPEG-4 stream in a real container.  A
+soundtrack (``AudioTrack``, e.g. from ``synthetic_audio``) is encoded
+beside the frames by the container's usual audio codec: AAC in MP4, Opus
+in WebM and Matroska, MP3 in AVI.
 """
 from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
-from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import av
 import numpy as np
@@ -30,17 +33,79 @@ class Codec:
   extension: str
   options: Tuple[Tuple[str, str], ...] = ()
   pix_fmt: str = 'yuv420p'
+  audio_encoder: str = 'aac'
 
 
 CODECS: Dict[str, Codec] = {
     'h264': Codec('libx264', 'mp4', '.mp4', (('preset', 'ultrafast'),)),
     'hevc': Codec('libx265', 'matroska', '.mkv',
-                  (('preset', 'ultrafast'), ('x265-params', 'log-level=error'))),
+                  (('preset', 'ultrafast'), ('x265-params', 'log-level=error')),
+                  audio_encoder='libopus'),
     'vp9': Codec('libvpx-vp9', 'webm', '.webm',
-                 (('deadline', 'realtime'), ('cpu-used', '8'))),
+                 (('deadline', 'realtime'), ('cpu-used', '8')),
+                 audio_encoder='libopus'),
     'av1': Codec('libsvtav1', 'mp4', '.mp4', (('preset', '12'),)),
-    'mpeg4': Codec('mpeg4', 'avi', '.avi', (('qscale', '4'),)),
+    'mpeg4': Codec('mpeg4', 'avi', '.avi', (('qscale', '4'),),
+                   audio_encoder='libmp3lame'),
 }
+
+
+# Audio is encoded at this rate (Opus takes nothing else; AAC and MP3
+# take it too) from a soundtrack at any rate.
+AUDIO_RATE = 48_000
+
+
+class AudioTrack(NamedTuple):
+  """Mono float32 samples in ``[-1, 1]`` at ``sample_rate``, written as
+  ``layout`` (``mono``, or ``stereo`` with both channels alike)."""
+  samples: np.ndarray
+  sample_rate: int
+  layout: str = 'mono'
+
+
+class _AudioEncoder:
+  """Encodes an ``AudioTrack`` into a stream of ``out`` in pieces, so it
+  interleaves with the video by time."""
+
+  def __init__(self, out, encoder: str, track: AudioTrack):
+    self._out = out
+    self.stream = out.add_stream(encoder, rate=AUDIO_RATE, layout=track.layout)
+    self._frame_size = self.stream.codec_context.frame_size or 1024
+    self._resampler = av.AudioResampler(
+        format=self.stream.codec_context.format.name, layout=track.layout,
+        rate=AUDIO_RATE, frame_size=self._frame_size)
+    self._track = track
+    self._channels = 2 if track.layout == 'stereo' else 1
+    self._at = 0     # source samples written
+
+  def write_until(self, seconds: float) -> None:
+    """Encodes the soundtrack up to ``seconds`` (all of it: ``inf``)."""
+    total = len(self._track.samples)
+    stop = total if seconds == float('inf') else min(
+        int(seconds * self._track.sample_rate), total)
+    while self._at < stop:
+      n = min(self._frame_size * 4, stop - self._at)
+      data = np.ascontiguousarray(np.tile(
+          self._track.samples[self._at:self._at + n], (self._channels, 1)),
+                                  np.float32)
+      frame = av.AudioFrame.from_ndarray(data, format='fltp',
+                                         layout=self._track.layout)
+      frame.sample_rate = self._track.sample_rate
+      frame.pts = self._at
+      frame.time_base = Fraction(1, self._track.sample_rate)
+      for piece in self._resampler.resample(frame):
+        self._encode(piece)
+      self._at += n
+
+  def _encode(self, frame) -> None:
+    for packet in self.stream.encode(frame):
+      self._out.mux(packet)
+
+  def close(self) -> None:
+    self.write_until(float('inf'))
+    for piece in self._resampler.resample(None):
+      self._encode(piece)
+    self._encode(None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +175,12 @@ def encode_frames(path: str,
                   frame_times_s: Optional[Sequence[float]] = None,
                   gop_seconds: float = 2.0,
                   container_format: Optional[str] = None,
-                  keyframes_s: Optional[Sequence[float]] = None) -> str:
+                  keyframes_s: Optional[Sequence[float]] = None,
+                  audio: Optional[AudioTrack] = None) -> str:
   """Encodes RGB uint8 frames ``[H, W, 3]`` and returns the file's path.
+
+  With ``audio``, the soundtrack is encoded too (the codec's
+  ``audio_encoder``), from time 0, interleaved with the frames by time.
 
   With ``keyframes_s``, the frames presented first at or after each of
   these times are forced keyframes and the encoder places none of its own
@@ -143,6 +212,8 @@ def encode_frames(path: str,
     if variable:
       stream.codec_context.time_base = time_base
       stream.time_base = time_base
+    sound = (None if audio is None else
+             _AudioEncoder(out, spec.audio_encoder, audio))
     for i, rgb in enumerate(frames):
       frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
       if variable:
@@ -151,12 +222,16 @@ def encode_frames(path: str,
       else:
         frame.pts = i
       t = frame_times_s[i] if variable else i / fps
+      if sound is not None:
+        sound.write_until(t)
       if pending and t >= pending[0] - 1e-9:
         frame.pict_type = av.video.frame.PictureType.I
         while pending and t >= pending[0] - 1e-9:
           pending.pop(0)
       mux(out, stream, frame)
     mux(out, stream, None)
+    if sound is not None:
+      sound.close()
   return path
 
 

@@ -47,8 +47,8 @@ Log = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Everything that determines a trained model."""
+class CommonTrainConfig:
+  """The settings every modality's training shares."""
   data: str
   out: str
   annotations: Optional[str] = None
@@ -56,12 +56,7 @@ class TrainConfig:
   max_steps: Optional[int] = None
   batch_size: int = 32
   seed: int = 0
-  fps: float = 2.0
-  input_width: int = 96
-  input_height: int = 96
   labels: Optional[Tuple[str, ...]] = None
-  backbone: str = 'mobilenet_v3_small'
-  window: int = 1
   val_fraction: float = 0.25
   learning_rate: float = 2e-3
   augment: bool = True
@@ -69,6 +64,16 @@ class TrainConfig:
   version: Optional[str] = None
   description: str = ('Trained with rescan train (model/README.md); '
                       'threshold_selection says how the threshold was set.')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(CommonTrainConfig):
+  """Everything that determines a trained (visual) model."""
+  fps: float = 2.0
+  input_width: int = 96
+  input_height: int = 96
+  backbone: str = 'mobilenet_v3_small'
+  window: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,18 +109,20 @@ class ValidationReport(keras.callbacks.Callback):
 
   (Keras' own ``AUC`` metric bins scores into fixed thresholds and cannot
   resolve the scores near 0 and 1 that class weighting produces.)
+  ``score`` gives the model's scores of the validation examples, whose
+  targets are ``targets``.
   """
 
-  def __init__(self, sampled: SampledVideos, rows: np.ndarray,
-               labels: Sequence[str], loss: keras.losses.Loss,
-               batch_size: int):
+  def __init__(self, score: Callable[[keras.Model], np.ndarray],
+               targets: np.ndarray, labels: Sequence[str],
+               loss: keras.losses.Loss):
     super().__init__()
-    self._sampled, self._rows, self._labels = sampled, rows, labels
-    self._loss, self._batch_size = loss, batch_size
+    self._score, self._targets, self._labels = score, targets, labels
+    self._loss = loss
 
   def on_epoch_end(self, epoch, logs=None):
-    scores = predict(self.model, self._sampled, self._rows, self._batch_size)
-    targets = self._sampled.targets[self._rows]
+    scores = self._score(self.model)
+    targets = self._targets
     if logs is not None:
       logs['val_loss'] = float(self._loss(targets, scores))
       for column, label in enumerate(self._labels):
@@ -125,50 +132,71 @@ class ValidationReport(keras.callbacks.Callback):
           logs[f'val_pr_auc_{label}'] = pr_auc
 
 
-def _label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
+def label_counts(targets: np.ndarray, labels: Sequence[str]) -> str:
   positives = targets.sum(axis=0).astype(int)
   return ', '.join(f'{label} {count}' for label, count in
                    zip(labels, positives))
 
 
-def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
-        validation_rows: np.ndarray, labels: Sequence[str],
-        log: Log = print) -> keras.Model:
-  """Builds and trains the classifier; deterministic for a seed."""
+def fit_model(config: CommonTrainConfig,
+              build: Callable[[], keras.Model], train_targets: np.ndarray,
+              dataset: Callable[[], tf.data.Dataset],
+              validation: Optional[Tuple[Callable[[keras.Model], np.ndarray],
+                                         np.ndarray]],
+              labels: Sequence[str], log: Log = print) -> keras.Model:
+  """Trains what ``build`` makes on ``dataset``'s endless batches with
+  per-label positive weights, Adam and cosine decay; deterministic for a
+  seed.  ``validation``: how to score the validation examples, and their
+  targets (``ValidationReport``), or None."""
   make_deterministic(config.seed)
-  train_targets = sampled.targets[train_rows]
   weights = weighted_loss.positive_weights(train_targets)
   log('positive weights: ' + ', '.join(
       f'{l} {w:.1f}' for l, w in zip(labels, weights)))
-  steps_per_epoch = max(len(train_rows) // min(config.batch_size,
-                                               len(train_rows)), 1)
+  examples = len(train_targets)
+  steps_per_epoch = max(examples // min(config.batch_size, examples), 1)
   total_steps = config.epochs * steps_per_epoch
   if config.max_steps is not None:
     total_steps = min(total_steps, config.max_steps)
   epochs = math.ceil(total_steps / steps_per_epoch)
   log(f'training {total_steps} steps ({epochs} epoch(s) of '
       f'{steps_per_epoch} batches of {config.batch_size})')
-  classifier = architecture.build_classifier(
-      config.backbone, config.input_height, config.input_width, len(labels),
-      config.window)
+  classifier = build()
   schedule = keras.optimizers.schedules.CosineDecay(
       config.learning_rate, decay_steps=max(total_steps, 1), alpha=0.05)
   loss = weighted_loss.WeightedBinaryCrossentropy(weights)
   classifier.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss,
                      jit_compile=False)
-  augmentation = (input_pipeline.Augmentation() if config.augment else
-                  input_pipeline.NO_AUGMENTATION)
-  train_data = input_pipeline.training_dataset(
-      sampled.frames, sampled.windows[train_rows], train_targets,
-      config.batch_size, config.seed, augmentation)
   callbacks = [StopAfterSteps(total_steps)]
-  if len(validation_rows):
-    callbacks.append(ValidationReport(sampled, validation_rows, labels, loss,
-                                      config.batch_size))
+  if validation is not None:
+    callbacks.append(ValidationReport(*validation, labels, loss))
   verbose = 1 if sys.stdout.isatty() else 2
-  classifier.fit(train_data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+  classifier.fit(dataset(), epochs=epochs, steps_per_epoch=steps_per_epoch,
                  shuffle=False, callbacks=callbacks, verbose=verbose)
   return classifier
+
+
+def fit(config: TrainConfig, sampled: SampledVideos, train_rows: np.ndarray,
+        validation_rows: np.ndarray, labels: Sequence[str],
+        log: Log = print) -> keras.Model:
+  """Builds and trains the classifier; deterministic for a seed."""
+  train_targets = sampled.targets[train_rows]
+  augmentation = (input_pipeline.Augmentation() if config.augment else
+                  input_pipeline.NO_AUGMENTATION)
+  validation = None
+  if len(validation_rows):
+    validation = (lambda model: predict(model, sampled, validation_rows,
+                                        config.batch_size),
+                  sampled.targets[validation_rows])
+  return fit_model(
+      config,
+      lambda: architecture.build_classifier(
+          config.backbone, config.input_height, config.input_width,
+          len(labels), config.window),
+      train_targets,
+      lambda: input_pipeline.training_dataset(
+          sampled.frames, sampled.windows[train_rows], train_targets,
+          config.batch_size, config.seed, augmentation),
+      validation, labels, log)
 
 
 def predict(classifier: keras.Model, sampled: SampledVideos,
@@ -182,32 +210,42 @@ def predict(classifier: keras.Model, sampled: SampledVideos,
   return classifier.predict(dataset, verbose=0)   # targets are ignored
 
 
+def validation_report(scores: np.ndarray, targets: np.ndarray,
+                      videos: Sequence[str], labels: Sequence[str],
+                      threshold: float) -> Dict:
+  """Per-label PR AUC and P/R/F1 at ``threshold`` on the validation
+  examples (of ``videos``)."""
+  if not len(targets):
+    return {'videos': 0, 'note': 'no validation videos (--val-fraction 0)'}
+  return {'videos': len(videos), 'samples': int(len(targets)),
+          'labels': metrics.label_report(targets, scores, labels,
+                                         {'at_threshold': threshold})}
+
+
 def validation_metrics(classifier: keras.Model, sampled: SampledVideos,
                        rows: np.ndarray, labels: Sequence[str],
                        threshold: float) -> Dict:
   """Per-label PR AUC and P/R/F1 at ``threshold`` on the validation videos."""
-  if not len(rows):
-    return {'videos': 0, 'note': 'no validation videos (--val-fraction 0)'}
-  scores = predict(classifier, sampled, rows)
-  videos = sorted({sampled.videos[i] for i in sampled.video_index[rows]})
-  return {'videos': len(videos), 'samples': int(len(rows)),
-          'labels': metrics.label_report(sampled.targets[rows], scores,
-                                         labels, {'at_threshold': threshold})}
+  return validation_report(
+      predict(classifier, sampled, rows), sampled.targets[rows],
+      sorted({sampled.videos[i] for i in sampled.video_index[rows]}),
+      labels, threshold)
 
 
-def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
-                   split: video_split.VideoSplit, samples: Dict[str, int],
-                   validation: Dict, seconds: float) -> Dict:
-  """``rescan_model.json`` of a freshly trained model: the contract's keys
-  with threshold 0.5, plus how, when and from what it was made."""
-  version = config.version or datetime.datetime.now(
+def version_of(version: Optional[str]) -> str:
+  """``--version``, else the UTC time of training."""
+  return version or datetime.datetime.now(
       datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
-  metadata = export.contract_metadata(
-      config.name, version, data.labels, config.input_height,
-      config.input_width, config.fps, DEFAULT_THRESHOLD, config.window)
-  metadata.update({
+
+
+def provenance(config, data: annotations.LabelledVideos,
+               split: video_split.VideoSplit, samples: Dict[str, int],
+               validation: Dict, seconds: float) -> Dict:
+  """How, when and from what a model was made: the keys beside the
+  contract's in ``rescan_model.json`` (``config`` a training config
+  dataclass with a ``description``)."""
+  return {
       'description': config.description,
-      'backbone': config.backbone,
       'created_at': export.utc_now_iso(),
       'code_version': export.code_version(),
       'training': {
@@ -222,21 +260,45 @@ def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
       },
       'metrics': {'validation': validation},
       'threshold_selection': {'rule': 'default 0.5 (not yet evaluated)'},
-  })
+  }
+
+
+def model_metadata(config: TrainConfig, data: annotations.LabelledVideos,
+                   split: video_split.VideoSplit, samples: Dict[str, int],
+                   validation: Dict, seconds: float) -> Dict:
+  """``rescan_model.json`` of a freshly trained model: the contract's keys
+  with threshold 0.5, plus how, when and from what it was made."""
+  metadata = export.contract_metadata(
+      config.name, version_of(config.version), data.labels,
+      config.input_height, config.input_width, config.fps,
+      DEFAULT_THRESHOLD, config.window)
+  metadata.update(provenance(config, data, split, samples, validation,
+                             seconds))
+  metadata['backbone'] = config.backbone
   return metadata
+
+
+def load_and_split(config: CommonTrainConfig, log: Log,
+                   modality: str = annotations.VISUAL
+                   ) -> Tuple[annotations.LabelledVideos,
+                              video_split.VideoSplit]:
+  """The checked data (the annotations' rows of ``modality``) and its
+  split by video."""
+  data = annotations.load_labelled_videos(config.data, config.annotations,
+                                          config.labels, modality=modality)
+  split = video_split.split_by_video(data.videos, data.positive_videos(),
+                                     config.val_fraction, config.seed)
+  log(f'data: {len(data.videos)} videos, {len(data.annotations)} labelled '
+      f'intervals ({modality}), labels {", ".join(data.labels)}')
+  log(f'split by video (seed {config.seed}): {len(split.train)} training, '
+      f'{len(split.validation)} validation')
+  return data, split
 
 
 def train(config: TrainConfig, log: Log = print) -> TrainResult:
   """Runs the whole training and export; returns the model and its record."""
   started = time.monotonic()
-  data = annotations.load_labelled_videos(config.data, config.annotations,
-                                          config.labels)
-  split = video_split.split_by_video(data.videos, data.positive_videos(),
-                                     config.val_fraction, config.seed)
-  log(f'data: {len(data.videos)} videos, {len(data.annotations)} labelled '
-      f'intervals, labels {", ".join(data.labels)}')
-  log(f'split by video (seed {config.seed}): {len(split.train)} training, '
-      f'{len(split.validation)} validation')
+  data, split = load_and_split(config, log)
   log(f'decoding samples at {config.fps:g} fps, '
       f'{config.input_width}x{config.input_height}, window {config.window}')
   sampled = training_data.sample_videos(
@@ -247,9 +309,9 @@ def train(config: TrainConfig, log: Log = print) -> TrainResult:
   if not len(train_rows):
     raise DataError('the training videos gave no samples')
   log(f'samples: {len(train_rows)} training '
-      f'({_label_counts(sampled.targets[train_rows], data.labels)} positive), '
+      f'({label_counts(sampled.targets[train_rows], data.labels)} positive), '
       f'{len(validation_rows)} validation '
-      f'({_label_counts(sampled.targets[validation_rows], data.labels)} '
+      f'({label_counts(sampled.targets[validation_rows], data.labels)} '
       'positive)')
   classifier = fit(config, sampled, train_rows, validation_rows, data.labels,
                    log)

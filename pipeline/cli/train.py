@@ -1,11 +1,17 @@
 """``rescan train``: train a classifier on labelled footage and export it
-(``model.train``).
+(``model.train``; with ``--modality audio``, ``model.audio_train``).
 
     rescan train --data DIR [--annotations CSV] --out MODEL_DIR
+        [--modality visual|audio]
         [--epochs N] [--max-steps N] [--batch-size N] [--seed S] [--fps F]
         [--input-size 96 | 128x96] [--labels a,b] [--backbone NAME]
         [--window T] [--val-fraction 0.25] [--learning-rate LR]
+        [--sample-rate 16000] [--window-seconds 0.96] [--hop-seconds 0.48]
         [--name NAME] [--version V] [--description TEXT] [--no-augment]
+
+``--fps``, ``--input-size``, ``--backbone`` and ``--window`` are the visual
+model's; ``--sample-rate``, ``--window-seconds`` and ``--hop-seconds`` the
+audio model's (the audio contract's bounds apply).
 
 A data error (bad annotations, undecodable videos) or an existing model
 folder is one line on stderr and exit status 2.
@@ -14,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 from model import annotations
 from model import architecture
+from model import audio_train
 from model import train as model_train
 from model.annotations import DataError
 from pipeline.inference import contract
@@ -41,6 +48,14 @@ BATCH_SIZE = flag_types.in_range('batch_size', int, 1, 4096)
 SEED = flag_types.in_range('seed', int, 0, 2**32 - 1)
 FPS = flag_types.in_range('fps', float, 0, contract.MAX_FPS, low_open=True)
 WINDOW = flag_types.in_range('window', int, 1, contract.MAX_WINDOW)
+SAMPLE_RATE = flag_types.in_range('sample_rate', int, contract.MIN_SAMPLE_RATE,
+                                   contract.MAX_SAMPLE_RATE)
+WINDOW_SECONDS = flag_types.in_range('window_seconds', float,
+                                     contract.MIN_AUDIO_HOP_SECONDS,
+                                     contract.MAX_AUDIO_WINDOW_SECONDS)
+HOP_SECONDS = flag_types.in_range('hop_seconds', float,
+                                  contract.MIN_AUDIO_HOP_SECONDS,
+                                  contract.MAX_AUDIO_WINDOW_SECONDS)
 LEARNING_RATE = flag_types.in_range('learning_rate', float, 0, 10,
                                     low_open=True)
 
@@ -64,15 +79,21 @@ def parse_input_size(text: str) -> Tuple[int, int]:
 def build_arg_parser() -> argparse.ArgumentParser:
   parser = usage.OneLineArgumentParser(
       prog='rescan train',
-      description='Train a multi-label frame classifier on a folder of '
-      'videos plus annotations.csv (video,label,start_s,end_s) and export '
-      'it under the model contract (model/README.md).')
+      description='Train a multi-label frame classifier (or, with '
+      '--modality audio, an audio event classifier) on a folder of videos '
+      'plus annotations.csv (video,label,start_s,end_s[,modality]) and '
+      'export it under the model contract (model/README.md).')
   parser.add_argument('--data', required=True, metavar='DIR',
                       help='folder of videos; every video in it is data')
   parser.add_argument('--annotations', metavar='CSV',
                       help='annotations (default DIR/annotations.csv)')
   parser.add_argument('--out', required=True, metavar='MODEL_DIR',
                       help='where the model is written (replaced whole)')
+  parser.add_argument('--modality', choices=annotations.MODALITIES,
+                      default=annotations.VISUAL,
+                      help='visual: a frame classifier; audio: an audio '
+                      'event classifier on the soundtrack, trained on the '
+                      'annotations\' audio rows (default %(default)s)')
   parser.add_argument('--epochs', type=MAX_EPOCHS, default=10,
                       help='passes over the training samples (default '
                       '%(default)s)')
@@ -102,6 +123,18 @@ def build_arg_parser() -> argparse.ArgumentParser:
                       'by video (default %(default)s)')
   parser.add_argument('--learning-rate', type=LEARNING_RATE,
                       default=2e-3)
+  audio = audio_train.AudioTrainConfig
+  parser.add_argument('--sample-rate', type=SAMPLE_RATE,
+                      default=audio.sample_rate,
+                      help='audio: samples per second of the model\'s '
+                      'waveform (default %(default)s)')
+  parser.add_argument('--window-seconds', type=WINDOW_SECONDS,
+                      default=audio.window_seconds,
+                      help='audio: seconds per window (default %(default)s)')
+  parser.add_argument('--hop-seconds', type=HOP_SECONDS,
+                      default=audio.hop_seconds,
+                      help='audio: seconds between window starts (default '
+                      '%(default)s)')
   parser.add_argument('--no-augment', dest='augment', action='store_false',
                       help='turn off augmentation (crop-and-zoom, flip, '
                       'brightness, contrast)')
@@ -115,8 +148,40 @@ def build_arg_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def parse_args(argv: Sequence[str]) -> model_train.TrainConfig:
-  args = build_arg_parser().parse_args(list(argv))
+AnyConfig = Union[model_train.TrainConfig, audio_train.AudioTrainConfig]
+
+
+def _audio_config(parser: argparse.ArgumentParser,
+                  args: argparse.Namespace) -> audio_train.AudioTrainConfig:
+  """The audio settings, checked as the audio contract will check them."""
+  name = args.name
+  if name == parser.get_default('name'):
+    name = audio_train.AudioTrainConfig.name
+  try:
+    contract.parse_audio_metadata('--modality audio', {
+        contract.MODALITY_KEY: contract.AUDIO, 'name': name,
+        'version': args.version or 'v', 'labels': ['x'], 'threshold': 0.5,
+        'sample_rate': args.sample_rate,
+        'window_seconds': args.window_seconds,
+        'hop_seconds': args.hop_seconds})
+  except contract.ContractError as exc:
+    parser.error(str(exc).split('contract: ', 1)[-1])
+  return audio_train.AudioTrainConfig(
+      data=args.data, out=args.out, annotations=args.annotations,
+      epochs=args.epochs, max_steps=args.max_steps,
+      batch_size=args.batch_size, seed=args.seed,
+      sample_rate=args.sample_rate, window_seconds=args.window_seconds,
+      hop_seconds=args.hop_seconds, labels=args.labels,
+      val_fraction=args.val_fraction, learning_rate=args.learning_rate,
+      augment=args.augment, name=name, version=args.version,
+      description=args.description)
+
+
+def parse_args(argv: Sequence[str]) -> AnyConfig:
+  parser = build_arg_parser()
+  args = parser.parse_args(list(argv))
+  if args.modality == annotations.AUDIO:
+    return _audio_config(parser, args)
   width, height = args.input_size
   return model_train.TrainConfig(
       data=args.data, out=args.out, annotations=args.annotations,
@@ -133,7 +198,10 @@ def parse_args(argv: Sequence[str]) -> model_train.TrainConfig:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   config = parse_args(sys.argv[1:] if argv is None else argv)
   try:
-    model_train.train(config, log=lambda line: print(line, flush=True))
+    run = (audio_train.train_audio
+           if isinstance(config, audio_train.AudioTrainConfig)
+           else model_train.train)
+    run(config, log=lambda line: print(line, flush=True))
   except (DataError, FileExistsError) as exc:
     print(f'rescan train: error: {exc}', file=sys.stderr)
     return 2
