@@ -700,7 +700,7 @@ def parse_verdict(body: bytes) -> VerdictSubmission:
 _QUEUE_FLOATS = ('min_score', 'max_score')
 _QUEUE_INTS = ('offset', 'limit')
 _QUEUE_FLAGS = ('unreviewed', 'disputed')
-_QUEUE_TEXTS = ('label', 'outcome', 'video', 'sort')
+_QUEUE_TEXTS = ('label', 'modality', 'outcome', 'video', 'sort')
 _FLAG_VALUES = {'1': True, 'true': True, '0': False, 'false': False}
 
 
