@@ -335,14 +335,18 @@ def test_chromium_shows_audio_badges_plays_audio_clips_unmuted_and_draws_both(
       browser.find_elements(By.CSS_SELECTOR, '.clip-card')[index].click()
       # Played: the media element decodes sound (an HEVC source plays from
       # the H.264 + AAC extract the server cuts).
+      served = ('/transcoded/' if uris[clip_id].endswith('.mkv')
+                else '/media/')
       state = browser_driver.wait_for(browser, """
           const v = document.getElementById('player');
+          if (!v.currentSrc.includes('""" + served + """')) return false;
           if (v.readyState >= 2 && v.paused && !v.dataset.tried) {
             v.dataset.tried = '1'; v.play(); }
           return v.webkitAudioDecodedByteCount > 0 && [
             v.muted, v.dataset.modality, v.webkitAudioDecodedByteCount,
             v.currentSrc];""", timeout_s=60)
       assert state[0] is False and state[1] == 'audio', state
+      assert served in state[3]
       browser.execute_script(
           "const v = document.getElementById('player'); v.pause();"
           'delete v.dataset.tried;')

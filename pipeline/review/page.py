@@ -93,8 +93,9 @@ PAGE_TEMPLATE = r"""<!doctype html>
   .badge.dispute { top:auto; bottom:10px; left:auto; right:10px;
                    background:#b42318; }
   .badge.hash { left:auto; right:10px; background:#6b3fa0; }
-  .badge.audio { top:auto; bottom:10px; left:10px; background:#0e7490;
-                 font-weight:600; letter-spacing:.04em; }
+  .badge.audio { position:static; display:inline-block; margin-left:6px;
+                 vertical-align:1px; background:#0e7490; font-weight:600;
+                 letter-spacing:.04em; }
   .clip-card.audio { border-style:dashed; }
   #detail { position:sticky; top:12px; background:var(--card);
             border:1px solid var(--line); border-radius:8px; padding:12px;
@@ -400,7 +401,7 @@ function card(clip, index) {
   const badge = badgeFor(clip);
   if (badge) node.append(badge);
   if (isAudio(clip)) {
-    node.append(el('span', { class: 'badge audio', role: 'img',
+    node.querySelector('.label').append(el('span', { class: 'badge audio', role: 'img',
       'aria-label': 'audio clip: flagged by the audio model from the soundtrack',
       title: 'flagged from the soundtrack (audio model); plays with sound',
       text: '♪ AUDIO' }));
