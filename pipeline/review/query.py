@@ -686,12 +686,14 @@ def scan_stats(con: duckdb.DuckDBPyConnection,
       'clips_by_modality': query(
           f'SELECT modality, count(DISTINCT clip_id) AS clips, '
           f'count(DISTINCT video_id) AS videos, '
-          f'round(max(peak_score), 3) AS max_peak_score FROM flagged_clips '
+          f'round(max(peak_score)::DOUBLE, 3) AS max_peak_score '
+          f'FROM flagged_clips '
           f'{where} GROUP BY modality ORDER BY modality DESC'),
       'clips_by_label': query(
           f'SELECT modality, label, count(DISTINCT clip_id) AS clips, '
           f'count(DISTINCT video_id) AS videos, '
-          f'round(max(peak_score), 3) AS max_peak_score FROM flagged_clips '
+          f'round(max(peak_score)::DOUBLE, 3) AS max_peak_score '
+          f'FROM flagged_clips '
           f'{where} GROUP BY modality, label '
           f'ORDER BY modality DESC, clips DESC, label'),
       'by_model_version': query(f"""
@@ -740,7 +742,7 @@ def scan_stats(con: duckdb.DuckDBPyConnection,
                  round(sum(audio_windows_scored)
                        / nullif(sum(audio_windows_expected), 0), 4)
                    AS audio_coverage,
-                 round(max(audio_max_score), 3) AS max_audio_score
+                 round(max(audio_max_score)::DOUBLE, 3) AS max_audio_score
           FROM videos {where_audio}
           GROUP BY ALL ORDER BY audio_model_name, audio_model_version,
                                 videos DESC, audio_status"""),
