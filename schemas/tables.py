@@ -34,6 +34,9 @@ _SCAN = [
 MODALITY_VISUAL = 'visual'
 MODALITY_AUDIO = 'audio'
 MODALITIES = (MODALITY_VISUAL, MODALITY_AUDIO)
+# What a column added since reads as in files written before it (a null
+# there means the same): every clip and score before audio was visual.
+DEFAULTS_OF_OLD_FILES = {'modality': MODALITY_VISUAL}
 
 
 def _modality(what: str) -> pa.Field:

@@ -149,10 +149,10 @@ def _write_with_audio(path: str, audio_codec: str, container_format: str,
 
 @pytest.mark.parametrize('audio_codec,container_format,expected', [
     ('aac', 'mp4', clip_extract.AUDIO_COPIED),
-    ('pcm_s16le', 'matroska', clip_extract.AUDIO_DROPPED),
+    ('pcm_s16le', 'matroska', clip_extract.AUDIO_TRANSCODED),
 ])
-def test_audio_is_copied_when_mp4_can_carry_it(tmp_path, audio_codec,
-                                               container_format, expected):
+def test_audio_is_copied_when_mp4_can_carry_it_else_reencoded_to_aac(
+    tmp_path, audio_codec, container_format, expected):
   source = _write_with_audio(str(tmp_path / f'talk.{container_format}'),
                              audio_codec, container_format)
   extracted = clip_extract.extract_clip(
@@ -161,8 +161,7 @@ def test_audio_is_copied_when_mp4_can_carry_it(tmp_path, audio_codec,
   assert_plays_and_covers(extracted)
   with av.open(extracted.path) as container:
     audio_streams = [s.codec_context.name for s in container.streams.audio]
-  assert audio_streams == (['aac'] if expected == clip_extract.AUDIO_COPIED
-                           else [])
+  assert audio_streams == ['aac']
 
 
 def test_extract_command_cuts_every_golden_clip(golden_scan, tmp_path, capsys):

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Optional
 from typing import Tuple
 
+import schemas
 from pipeline.review import query as review_query
 from pipeline.runtime import flag_types
 
@@ -32,6 +33,10 @@ def add_clip_filter_arguments(parser: argparse.ArgumentParser,
                       f'"{review_query.LATEST_SCAN}" for the most recent '
                       'scan (repeatable; default: each video\'s latest scan '
                       'per model version, so a re-scan counts once)')
+  parser.add_argument('--modality', choices=schemas.MODALITIES,
+                      default=None,
+                      help='only clips the visual model (frames) or the '
+                      'audio model (soundtrack) flagged (default: both)')
   parser.add_argument('--video', action='append', default=[],
                       help='only clips of this video id or video URI '
                       '(repeatable)')
@@ -46,7 +51,9 @@ def clip_filter_from_args(args: argparse.Namespace) -> review_query.ClipFilter:
   return review_query.ClipFilter(
       labels=tuple(args.label), min_score=args.min_score,
       model_versions=tuple(args.model_version), scans=tuple(args.scan),
-      videos=tuple(args.video), limit=args.limit or None)
+      videos=tuple(args.video),
+      modalities=(args.modality,) if args.modality else (),
+      limit=args.limit or None)
 
 
 def load_selected(args: argparse.Namespace,

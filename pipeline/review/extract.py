@@ -14,7 +14,12 @@ filesystem, ranged reads, never a whole download):
   decoded from that keyframe and re-encoded to H.264 from exactly the
   window's start.
 
-Audio is copied when MP4 can carry its codec and dropped otherwise.  Each
+The soundtrack comes along (the stream an audio model hears,
+``streams.select_audio_stream``): copied when the extract can carry its
+codec as it is (MP4's codecs when stream-copying; AAC and MP3, what every
+browser plays, when re-encoding to H.264), else re-encoded to AAC; dropped
+only when it cannot be decoded.  An audio clip is judged by ear, so no
+served or extracted form loses its sound.  Each
 extract ``DIR/<clip_id>.mp4`` has a sidecar ``DIR/<clip_id>.json``
 (``ExtractedClip``): ``source_offset_s`` is the source time (on the scan's
 timeline, from the start of the video stream) at the extract's time zero,
@@ -39,6 +44,7 @@ from pipeline.media import decode
 from pipeline.media import errors as media_errors
 from pipeline.media import frame_size
 from pipeline.storage import files as storage
+from pipeline.media.streams import select_audio_stream
 from pipeline.media.streams import select_video_stream
 from pipeline.media.streams import stream_start_seconds
 from pipeline.runtime.private import private_files
@@ -60,7 +66,17 @@ DEFAULT_CONTEXT_SECONDS = 2.0
 # much earlier, then from the beginning of the stream.
 # Packets read at the start of an extract to find its first timestamp.
 FIRST_PACKETS_TO_INSPECT = 32
+# Audio codecs every browser plays in MP4: a transcoded (browser-playable)
+# extract copies these and re-encodes any other to AAC.
+BROWSER_AUDIO_CODECS = frozenset({'aac', 'mp3'})
+AUDIO_ENCODER = 'aac'
+AUDIO_BIT_RATE = 128_000
+# Rates the AAC encoder takes; any other is resampled to the default.
+AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000,
+                       44100, 48000, 64000, 88200, 96000})
+AAC_DEFAULT_RATE = 48000
 AUDIO_COPIED, AUDIO_DROPPED, AUDIO_NONE = 'copied', 'dropped', 'none'
+AUDIO_TRANSCODED = 'reencoded to aac'
 # The clip ids an extract may be named after (see ``is_safe_clip_id``).
 SAFE_CLIP_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z')
 
@@ -182,21 +198,37 @@ def _is_empty(packet: av.Packet) -> bool:
 
 
 class _AudioCopy:
-  """Copies a source audio stream's packets within the window, shifted to
-  the extract's time zero; or does nothing when there is none to copy."""
+  """The extract's soundtrack: the source audio stream's packets within
+  the window, shifted to the extract's time zero, copied when their codec
+  is in ``copy_codecs`` and otherwise decoded and re-encoded to AAC; or
+  nothing when there is no audio (or it cannot be decoded)."""
 
-  def __init__(self, out, source_audio):
+  def __init__(self, out, source_audio, copy_codecs=MP4_COPY_AUDIO_CODECS):
     self.status = AUDIO_NONE
     self._stream = None
     self._source = source_audio
+    self._resampler = None
+    self._next_pts: Optional[int] = None
     if source_audio is None:
       return
-    if source_audio.codec_context.codec.canonical_name not in (
-        MP4_COPY_AUDIO_CODECS):
+    context = source_audio.codec_context
+    if context is not None and context.codec.canonical_name in copy_codecs:
+      self._stream = out.add_stream_from_template(source_audio, opaque=True)
+      self.status = AUDIO_COPIED
+      return
+    if context is None or not context.sample_rate:
       self.status = AUDIO_DROPPED
       return
-    self._stream = out.add_stream_from_template(source_audio, opaque=True)
-    self.status = AUDIO_COPIED
+    rate = (context.sample_rate if context.sample_rate in AAC_RATES
+            else AAC_DEFAULT_RATE)
+    layout = 'stereo' if context.layout.nb_channels >= 2 else 'mono'
+    self._stream = out.add_stream(AUDIO_ENCODER, rate=rate, layout=layout)
+    self._stream.bit_rate = AUDIO_BIT_RATE
+    self._rate = rate
+    self._resampler = av.AudioResampler(
+        format=self._stream.codec_context.format.name, layout=layout,
+        rate=rate, frame_size=self._stream.codec_context.frame_size or 1024)
+    self.status = AUDIO_TRANSCODED
 
   def owns(self, packet: av.Packet) -> bool:
     return (self._source is not None
@@ -206,6 +238,9 @@ class _AudioCopy:
           end_s: float) -> None:
     if self._stream is None or _is_empty(packet):
       return
+    if self._resampler is not None:
+      self._encode(out, packet, origin_s, zero_s, end_s)
+      return
     t = _packet_seconds(packet, origin_s)
     if t is None or t < zero_s or t > end_s:
       return
@@ -214,6 +249,40 @@ class _AudioCopy:
     packet.dts = None if packet.dts is None else packet.dts - shift
     packet.stream = self._stream
     out.mux(packet)
+
+  def _encode(self, out, packet: av.Packet, origin_s: float, zero_s: float,
+              end_s: float) -> None:
+    try:
+      frames = packet.decode()
+    except (av.error.InvalidDataError, av.error.ArgumentError):
+      return  # a damaged audio packet: the picture still comes
+    for frame in frames:
+      if frame.time is None:
+        continue
+      t = frame.time - origin_s
+      if t < zero_s or t > end_s:
+        continue
+      if self._next_pts is None:
+        self._next_pts = int(round((t - zero_s) * self._rate))
+      frame.pts = None
+      self._write(out, self._resampler.resample(frame))
+
+  def _write(self, out, frames) -> None:
+    for piece in frames:
+      piece.pts = self._next_pts
+      piece.time_base = Fraction(1, self._rate)
+      self._next_pts += piece.samples
+      for encoded in self._stream.encode(piece):
+        out.mux(encoded)
+
+  def finish(self, out) -> None:
+    """Flushes the AAC encoder (a copied stream has nothing pending)."""
+    if self._resampler is None:
+      return
+    if self._next_pts is not None:
+      self._write(out, self._resampler.resample(None))
+    for encoded in self._stream.encode(None):
+      out.mux(encoded)
 
 
 def _copy_video(out, packets: Iterator[av.Packet], video, audio: _AudioCopy,
@@ -393,10 +462,12 @@ def _write_local(request: ExtractRequest, source_file: storage.FileIdentity,
               options={'movflags': '+faststart'}) as out:
     video = select_video_stream(source)
     origin_s = stream_start_seconds(video)
-    source_audio = source.streams.audio[0] if source.streams.audio else None
+    source_audio = select_audio_stream(source)
     codec = video.codec_context.codec.canonical_name
     method = extract_method(codec, transcode)
-    audio = _AudioCopy(out, source_audio)
+    audio = _AudioCopy(out, source_audio,
+                       MP4_COPY_AUDIO_CODECS if method == COPY
+                       else BROWSER_AUDIO_CODECS)
     streams = [video] + ([source_audio] if source_audio is not None else [])
     packets = _packets_from_keyframe(source, streams, video, origin_s,
                                      start_s)
@@ -406,6 +477,7 @@ def _write_local(request: ExtractRequest, source_file: storage.FileIdentity,
     else:
       zero_s, written_first_s = _transcode_video(
           out, packets, video, audio, origin_s, start_s, end_s)
+    audio.finish(out)
   first_s, last_end_s = _video_span_s(local_path)
   # The muxer may shift every timestamp (e.g. to keep decode times
   # non-negative): measure where the extract's first frame landed.

@@ -19,6 +19,7 @@ from typing import Optional
 from typing import Sequence
 from typing import Tuple
 
+import schemas
 from pipeline.review import query as review_query
 from pipeline.runtime.terminal import json_printable
 from pipeline.runtime.terminal import printable
@@ -154,6 +155,7 @@ CLIP_COLUMNS: Sequence[Column] = (
     ('peak', lambda r: _score(r['peak_score'])),
     ('mean', lambda r: _score(r['mean_score'])),
     ('label', lambda r: r['label']),
+    ('modality', lambda r: r['modality']),
     ('start', lambda r: seconds(r['start_ms'])),
     ('end', lambda r: seconds(r['end_ms'])),
     ('video', lambda r: r['video_uri']),
@@ -165,9 +167,11 @@ TIMELINE_COLUMNS: Sequence[Column] = (
     ('start', lambda r: seconds(r['start_ms'])),
     ('end', lambda r: seconds(r['end_ms'])),
     ('label', lambda r: r['label']),
+    ('modality', lambda r: r['modality']),
     ('peak', lambda r: _score(r['peak_score'])),
     ('at', lambda r: seconds(r['peak_ms'])),
     ('mean', lambda r: _score(r['mean_score'])),
+    # Sampled frames, or for an audio clip soundtrack windows.
     ('frames', lambda r: r['frames']),
     ('verdict', lambda r: r.get('outcome') or ''),
     ('clip_id', lambda r: r['clip_id']),
@@ -261,6 +265,14 @@ def format_timeline_text(timeline: review_query.VideoTimeline,
            f"codec {video.get('codec') or '?'}  "
            f"{video.get('width') or '?'}x{video.get('height') or '?'}  "
            f"clips {len(timeline.clips)}", '']
+  if video.get('audio_model_name'):
+    audio_clips = sum(c.get('modality') == schemas.MODALITY_AUDIO
+                      for c in timeline.clips)
+    lines[-1:-1] = [
+        f"audio    {video.get('audio_status') or '?'}  model "
+        f"{video['audio_model_name']} {video.get('audio_model_version')}  "
+        f"coverage {percent(video.get('audio_coverage')) or '?'}  "
+        f"audio clips {audio_clips}"]
   sparklines = {printable(label): line for label, line in
                 review_query.sparklines_by_label(timeline, width).items()}
   if sparklines:

@@ -60,6 +60,16 @@ def _of_scan(table: pa.Table, scan_id: str) -> pa.Table:
   return table.filter(pc.equal(table.column('scan_id'), scan_id))
 
 
+def _of_modality(table: Optional[pa.Table], modality: str,
+                 keep: bool = True) -> Optional[pa.Table]:
+  """The rows of ``table`` of ``modality`` (or, ``keep=False``, the
+  others)."""
+  if table is None or table.num_rows == 0:
+    return table
+  mask = pc.equal(table.column('modality'), modality)
+  return table.filter(mask if keep else pc.invert(mask))
+
+
 def with_near_misses(root: str, data: review_query.ReviewData,
                      min_score: float, labels: Sequence[str] = ()
                      ) -> NearMisses:
@@ -75,13 +85,18 @@ def with_near_misses(root: str, data: review_query.ReviewData,
       data.clips.column('scan_id'), pa.array(answering, pa.string()))))
                            if data.clips.num_rows else data.clips]
   done: Dict[str, float] = {}
+  visual = schemas.MODALITY_VISUAL
   for scan_id in answering:
-    scan_clips = _of_scan(data.clips, scan_id)
+    # Only the visual model's clips are re-assembled (the ledger's model
+    # is the visual one); the audio model's stay as the scan flagged them.
+    all_clips = _of_scan(data.clips, scan_id)
+    clips.append(_of_modality(all_clips, visual, keep=False))
+    scan_clips = _of_modality(all_clips, visual)
     videos = _of_scan(data.videos, scan_id)
-    scores = (parquet_output.read_partition_rows(
+    scores = _of_modality(parquet_output.read_partition_rows(
         root, 'frame_scores', scan_id, 'video_id',
         videos.column('video_id').to_pylist())
-              if scan_id in stored else None)
+                          if scan_id in stored else None, visual)
     threshold = _scan_threshold(scores, scan_clips)
     if threshold is None or threshold <= min_score:
       clips.append(scan_clips)
@@ -112,14 +127,17 @@ def with_near_misses(root: str, data: review_query.ReviewData,
                     done)
 
 
-# (video_id, scan_id) -> label -> [(ts_ms, score)] in time order.
-Curves = Dict[Tuple[str, str], Dict[str, List[Tuple[int, float]]]]
+# (video_id, scan_id) -> (modality, label) -> [(ts_ms, score)] in time
+# order (an audio curve's ts_ms: its windows' starts).
+Curves = Dict[Tuple[str, str],
+              Dict[Tuple[str, str], List[Tuple[int, float]]]]
 
 
 def score_curves(root: str, data: review_query.ReviewData,
                  videos: Iterable[Tuple[str, str]]) -> Curves:
   """The stored per-sample scores of ``videos`` (``(video_id, scan_id)``;
-  a rethreshold partition's videos read its source scan's scores).  A
+  a rethreshold partition's videos read its source scan's scores), per
+  modality and label (``Curves``).  A
   video whose scan stored no ``frame_scores`` has no curve."""
   sources = review_query.rethreshold_sources(data)
   wanted: Dict[str, Dict[str, str]] = {}   # scores' scan -> video -> key
@@ -132,11 +150,11 @@ def score_curves(root: str, data: review_query.ReviewData,
       continue
     scores = parquet_output.read_partition_rows(root, 'frame_scores',
                                                 scan_id, 'video_id', keys)
-    columns = scores.select(['video_id', 'label', 'ts_ms',
+    columns = scores.select(['video_id', 'modality', 'label', 'ts_ms',
                              'score']).to_pydict()
-    for video_id, label, ts_ms, score in zip(*columns.values()):
+    for video_id, modality, label, ts_ms, score in zip(*columns.values()):
       curves.setdefault((video_id, keys[video_id]), {}).setdefault(
-          label, []).append((ts_ms, score))
+          (modality, label), []).append((ts_ms, score))
   for by_label in curves.values():
     for points in by_label.values():
       points.sort()

@@ -6,6 +6,12 @@ never close the script element).  The page builds its DOM from that data
 with ``textContent`` only; the one piece of trusted markup is each video's
 timeline SVG, rendered and escaped in Python.
 
+Audio clips (``modality`` ``audio``) carry an "AUDIO" badge and play with
+their sound (the player is unmuted for them; served and extracted copies
+keep the soundtrack as AAC, ``pipeline.review.extract``); visual clips
+keep the player as it was.  The timeline SVG draws the audio model's
+curves and clips dashed.
+
 Keys: ``j``/``k`` (or arrows) move between clips, ``1`` violating, ``2`` not
 violating, ``3`` unsure, ``space`` play/pause, ``r`` replay the clip,
 ``n`` write a note.
@@ -87,6 +93,10 @@ PAGE_TEMPLATE = r"""<!doctype html>
   .badge.dispute { top:auto; bottom:10px; left:auto; right:10px;
                    background:#b42318; }
   .badge.hash { left:auto; right:10px; background:#6b3fa0; }
+  .badge.audio { position:static; display:inline-block; margin-left:6px;
+                 vertical-align:1px; background:#0e7490; font-weight:600;
+                 letter-spacing:.04em; }
+  .clip-card.audio { border-style:dashed; }
   #detail { position:sticky; top:12px; background:var(--card);
             border:1px solid var(--line); border-radius:8px; padding:12px;
             min-width:0; }
@@ -123,6 +133,8 @@ PAGE_TEMPLATE = r"""<!doctype html>
 </header>
 <form class="toolbar" id="filters" autocomplete="off">
   <label>label <select id="f-label"><option value="">any</option></select></label>
+  <label>heard or seen <select id="f-modality"><option value="">both</option>
+    <option value="visual">visual</option><option value="audio">audio</option></select></label>
   <label>score <input id="f-min" type="number" min="0" max="1" step="0.01"
     placeholder="min"> – <input id="f-max" type="number" min="0" max="1"
     step="0.01" placeholder="max"></label>
@@ -214,6 +226,7 @@ function readQuery() {
   const q = { sort: value('f-sort') || 'score',
               limit: Number(value('f-limit')) || DATA.page_size, offset: 0 };
   if (value('f-label')) q.label = value('f-label');
+  if (value('f-modality')) q.modality = value('f-modality');
   if (value('f-min')) q.min_score = Number(value('f-min'));
   if (value('f-max')) q.max_score = Number(value('f-max'));
   if (value('f-outcome')) q.outcome = value('f-outcome');
@@ -236,6 +249,7 @@ function localPage(q) {
   const video = (q.video || '').toLowerCase();
   const matching = DATA.clips.filter((c) =>
     (q.label === undefined || c.label === q.label) &&
+    (q.modality === undefined || c.modality === q.modality) &&
     (q.min_score === undefined || c.peak_score >= q.min_score) &&
     (q.max_score === undefined || c.peak_score <= q.max_score) &&
     (!video || c.video_id === q.video ||
@@ -327,7 +341,7 @@ function setUpToolbar() {
   $('f-limit').append(...DATA.page_sizes.map((n) =>
     el('option', { value: String(n), text: String(n) })));
   $('f-limit').value = String(DATA.page_size);
-  for (const id of ['f-label', 'f-outcome', 'f-sort', 'f-limit', 'f-unreviewed',
+  for (const id of ['f-label', 'f-modality', 'f-outcome', 'f-sort', 'f-limit', 'f-unreviewed',
                     'f-disputed']) {
     // The keys go back to the queue once a choice is made.
     $(id).addEventListener('change', () => { $(id).blur(); filtersChanged(0); });
@@ -367,12 +381,16 @@ function badgeFor(clip) {
                       text: OUTCOME_TITLES[clip.outcome] || clip.outcome });
 }
 
+const isAudio = (clip) => clip.modality === 'audio';
+
 function card(clip, index) {
   const thumb = clip.thumbnail
     ? el('img', { class: 'thumb', src: clip.thumbnail, alt: 'peak frame' })
     : el('div', { class: 'thumb placeholder', text: 'no thumbnail' });
-  const node = el('div', { class: 'clip-card', 'data-clip-id': clip.clip_id,
+  const node = el('div', { class: 'clip-card' + (isAudio(clip) ? ' audio' : ''),
+                           'data-clip-id': clip.clip_id,
                            'data-scan-id': clip.scan_id,
+                           'data-modality': clip.modality || 'visual',
                            'data-index': String(index) },
     thumb,
     el('div', { class: 'label', text: clip.label + '  ' + score(clip.peak_score) }),
@@ -382,6 +400,12 @@ function card(clip, index) {
     el('div', { class: 'line', text: clip.model_version + ' · ' + clip.scan_id }));
   const badge = badgeFor(clip);
   if (badge) node.append(badge);
+  if (isAudio(clip)) {
+    node.querySelector('.label').append(el('span', { class: 'badge audio', role: 'img',
+      'aria-label': 'audio clip: flagged by the audio model from the soundtrack',
+      title: 'flagged from the soundtrack (audio model); plays with sound',
+      text: '♪ AUDIO' }));
+  }
   if (clip.distinct_verdicts > 1) {
     node.classList.add('disputed');
     node.append(el('span', { class: 'badge dispute', title: 'reviewers disagree',
@@ -443,6 +467,9 @@ function playRange(src, start, end) {
 
 function loadPlayer(clip) {
   const p = clip.player;
+  // An audio clip is judged by ear: never muted.
+  if (isAudio(clip)) $('player').muted = false;
+  $('player').dataset.modality = clip.modality || 'visual';
   $('player-note').textContent = p.note || '';
   if (p.kind === 'on_demand') {
     $('player-note').textContent = 'cutting a browser-playable (H.264) clip…';
@@ -532,11 +559,13 @@ function select(index, keyTime) {
   const node = document.querySelector('.clip-card[data-index="' + index + '"]');
   node.classList.add('selected');
   node.scrollIntoView({ block: 'nearest' });
-  $('detail-title').textContent = clip.label + ' · ' + basename(clip.video_uri);
+  $('detail-title').textContent = clip.label + (isAudio(clip) ? ' (audio)' : '') +
+    ' · ' + basename(clip.video_uri);
   $('detail-meta').textContent = seconds(clip.start_ms) + ' – ' +
     seconds(clip.end_ms) + ' · peak ' + score(clip.peak_score) + ' at ' +
     seconds(clip.peak_ms) + ' · mean ' + score(clip.mean_score) + ' · ' +
-    clip.frames + ' samples · threshold ' + score(clip.threshold) + ' · ' +
+    clip.frames + (isAudio(clip) ? ' audio windows' : ' samples') +
+    ' · threshold ' + score(clip.threshold) + ' · ' +
     clip.model_name + ' ' + clip.model_version + ' · scan ' + clip.scan_id;
   $('note').value = '';
   renderVerdictButtons(clip);

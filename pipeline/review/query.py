@@ -6,7 +6,14 @@ so a root on a bucket DuckDB cannot reach (a GCS emulator, a private
 endpoint) is queried exactly like a local one.
 
 Files written by older scans may lack columns added since (the clip
-``thumbnail``, new ledger counters): they read as nulls.
+``thumbnail``, new ledger counters): they read as nulls, except the
+columns of ``schemas.DEFAULTS_OF_OLD_FILES``: a clip or score from before
+audio scanning has ``modality`` ``visual``.
+
+Clips of both modalities are rows of one ``flagged_clips``: an audio
+clip (``modality`` ``audio``) carries the audio model's name, version and
+threshold, and its video's ledger row names that model in
+``audio_model_name`` and ``audio_model_version``.
 
 One answer per video: a root may hold several scans of the same videos
 (a re-scan writes its own ``scan=<id>`` partition beside the first).  By
@@ -110,8 +117,15 @@ def load_review_data(root: str, scans: Sequence[str] = ()) -> ReviewData:
 # Ledger statuses of a scan that looked at the video: its answer stands
 # until a later scan looks again.
 SCORED_STATUSES = (schemas.STATUS_SCANNED, schemas.STATUS_PARTIAL)
+# The ledger's ``audio_status`` values of a scan whose audio model heard
+# the soundtrack (``schemas.tables.VIDEOS``).
+AUDIO_SCORED_STATUSES = ('ok', 'partial')
 _ANSWER_KEYS = ('video_id', 'video_uri', 'model_name', 'model_version',
                 'scan_id')
+
+
+def _sql_list(values: Sequence[str]) -> str:
+  return ', '.join(f"'{v}'" for v in values)
 
 
 def answering_scans(data: ReviewData) -> pa.Table:
@@ -119,15 +133,22 @@ def answering_scans(data: ReviewData) -> pa.Table:
   scan whose rows answer for it: the latest (``scanned_at``, then
   ``scan_id``) that scored the video, else the latest that saw it at all
   (only failed or skipped rows).  Clip rows count as scored (old roots
-  may lack a ledger row)."""
+  may lack a ledger row).  A scan's audio model answers for the video
+  under its own name and version (the ledger's ``audio_model_name`` and
+  ``audio_model_version``), apart from its visual model: a re-scan that
+  heard no gunfire hides the audio clips of an earlier scan."""
   con = connect(data)
-  scored = ', '.join(f"'{s}'" for s in SCORED_STATUSES)
   return con.sql(f"""
       WITH runs AS (
         SELECT video_id, video_uri, model_name, model_version, scan_id,
                max(scanned_at) AS scanned_at,
-               bool_or(status IN ({scored})) AS scored
+               bool_or(status IN ({_sql_list(SCORED_STATUSES)})) AS scored
         FROM videos GROUP BY ALL
+        UNION ALL
+        SELECT video_id, video_uri, audio_model_name, audio_model_version,
+               scan_id, max(scanned_at),
+               bool_or(audio_status IN ({_sql_list(AUDIO_SCORED_STATUSES)}))
+        FROM videos WHERE audio_model_name IS NOT NULL GROUP BY ALL
         UNION ALL
         SELECT video_id, video_uri, model_name, model_version, scan_id,
                max(scanned_at), true FROM flagged_clips GROUP BY ALL),
@@ -213,7 +234,28 @@ def select_scans(data: ReviewData, scans: Sequence[str] = ()) -> ReviewData:
   answers = answering_scans(own)
   return dataclasses.replace(data, clips=_keep(own.clips, answers,
                                                _ANSWER_KEYS),
-                             videos=_keep(data.videos, answers, _ANSWER_KEYS))
+                             videos=_answering_ledger_rows(data.videos,
+                                                           answers))
+
+
+def _answering_ledger_rows(videos: pa.Table, answers: pa.Table) -> pa.Table:
+  """The ledger rows whose scan answers for their video under its visual
+  model or under its audio model (``answering_scans``)."""
+  if videos.num_rows == 0:
+    return videos
+  con = duckdb.connect()
+  con.register('videos', videos)
+  con.register('answers', answers)
+  return con.sql("""
+      SELECT * FROM videos v WHERE EXISTS (
+        SELECT 1 FROM answers a
+        WHERE a.video_id = v.video_id AND a.video_uri = v.video_uri
+          AND a.scan_id = v.scan_id
+          AND ((a.model_name = v.model_name
+                AND a.model_version = v.model_version)
+               OR (a.model_name = v.audio_model_name
+                   AND a.model_version = v.audio_model_version)))
+      """).to_arrow_table().cast(videos.schema)
 
 
 def check_root(root: str, data: ReviewData) -> None:
@@ -287,6 +329,7 @@ class ClipFilter:
   model_versions: Tuple[str, ...] = ()
   scans: Tuple[str, ...] = ()      # scan ids, or 'latest'
   videos: Tuple[str, ...] = ()     # video ids or video URIs
+  modalities: Tuple[str, ...] = ()  # of schemas.MODALITIES
   limit: Optional[int] = None
 
 
@@ -351,6 +394,8 @@ def clip_conditions(con: duckdb.DuckDBPyConnection, clip_filter: ClipFilter
     where.add('peak_score >= ?', clip_filter.min_score)
   if clip_filter.model_versions:
     where.add_in('model_version', clip_filter.model_versions)
+  if clip_filter.modalities:
+    where.add_in('modality', clip_filter.modalities)
   if clip_filter.scans:
     where.add_scans(con, clip_filter.scans)
   if clip_filter.videos:
@@ -420,6 +465,7 @@ def check_names(data: ReviewData, labels: Sequence[str] = (),
        True),
       ('model version', model_versions, """
           SELECT model_version AS v FROM videos
+          UNION SELECT audio_model_version FROM videos
           UNION SELECT model_version FROM flagged_clips""", True),
       ('video', videos, _VIDEO_NAMES_SQL, False),
   )
@@ -582,31 +628,47 @@ def coverage_sparkline(clips: Sequence[Dict[str, Any]], duration_ms: int,
   return ''.join(cells)
 
 
+def series_name(row: Dict[str, Any]) -> str:
+  """What a clip's (or a score curve's) series is called on a timeline:
+  its label, with `` (audio)`` for the audio model's (the two models may
+  share a label)."""
+  if row.get('modality') == schemas.MODALITY_AUDIO:
+    return f"{row['label']} ({schemas.MODALITY_AUDIO})"
+  return row['label']
+
+
 def sparklines_by_label(timeline: VideoTimeline,
                         width: int = 60) -> Dict[str, str]:
-  """A coverage sparkline per label of the video's clips."""
+  """A coverage sparkline per label of the video's clips, the audio
+  model's labels apart and after the visual ones (``series_name``), on
+  one time axis."""
   duration = timeline.video.get('duration_ms') or max(
       (c['end_ms'] for c in timeline.clips), default=0)
-  labels = sorted({c['label'] for c in timeline.clips})
-  return {label: coverage_sparkline(
-      [c for c in timeline.clips if c['label'] == label], duration, width)
-          for label in labels}
+  series = sorted({(c.get('modality') == schemas.MODALITY_AUDIO,
+                    series_name(c)) for c in timeline.clips})
+  return {name: coverage_sparkline(
+      [c for c in timeline.clips if series_name(c) == name], duration, width)
+          for _, name in series}
 
 
 def scan_stats(con: duckdb.DuckDBPyConnection,
                scans: Sequence[str] = ()) -> Dict[str, List[Dict[str, Any]]]:
-  """Counts of distinct videos and clips: in all, by status, label, model
-  version and scan, and failures by ``error_kind``; over ``scans`` (all
-  the rows ``con`` holds when empty)."""
+  """Counts of distinct videos and clips: in all, by status, modality,
+  label, model version (visual and audio models) and scan, failures by
+  ``error_kind`` and, when a scan ran an audio model, the videos by
+  ``audio_status`` with their audio coverage; over ``scans`` (all the
+  rows ``con`` holds when empty)."""
   resolved = resolve_scans(con, scans) if scans else ()
   where = f"WHERE {_in('scan_id', resolved or ('',))}" if scans else ''
   params = list(resolved or ('',)) if scans else []
   failed_where = (where + ' AND ' if where else 'WHERE ') + "status = 'failed'"
+  where_audio = ((where + ' AND ' if where else 'WHERE ')
+                 + 'audio_model_name IS NOT NULL')
 
   def query(sql: str, times: int = 1) -> List[Dict[str, Any]]:
     return _rows(con, sql, list(params) * times)
 
-  return {
+  stats = {
       'totals': query(f"""
           SELECT (SELECT count(DISTINCT video_id) FROM videos {where})
                    AS videos,
@@ -621,18 +683,33 @@ def scan_stats(con: duckdb.DuckDBPyConnection,
           f'SELECT error_kind, count(DISTINCT video_id) AS videos '
           f'FROM videos {failed_where} GROUP BY error_kind '
           'ORDER BY videos DESC, error_kind'),
-      'clips_by_label': query(
-          f'SELECT label, count(DISTINCT clip_id) AS clips, '
+      'clips_by_modality': query(
+          f'SELECT modality, count(DISTINCT clip_id) AS clips, '
           f'count(DISTINCT video_id) AS videos, '
-          f'round(max(peak_score), 3) AS max_peak_score FROM flagged_clips '
-          f'{where} GROUP BY label ORDER BY clips DESC, label'),
+          f'round(max(peak_score)::DOUBLE, 3) AS max_peak_score '
+          f'FROM flagged_clips '
+          f'{where} GROUP BY modality ORDER BY modality DESC'),
+      'clips_by_label': query(
+          f'SELECT modality, label, count(DISTINCT clip_id) AS clips, '
+          f'count(DISTINCT video_id) AS videos, '
+          f'round(max(peak_score)::DOUBLE, 3) AS max_peak_score '
+          f'FROM flagged_clips '
+          f'{where} GROUP BY modality, label '
+          f'ORDER BY modality DESC, clips DESC, label'),
       'by_model_version': query(f"""
-          WITH v AS (
+          WITH models AS (
+            SELECT model_name, model_version, video_id, status, scan_id
+            FROM videos
+            UNION ALL
+            SELECT audio_model_name, audio_model_version, video_id,
+                   audio_status, scan_id
+            FROM videos WHERE audio_model_name IS NOT NULL),
+          v AS (
             SELECT model_name, model_version,
                    count(DISTINCT video_id) AS videos,
                    count(DISTINCT video_id) FILTER (status = 'failed')
                      AS failed
-            FROM videos {where} GROUP BY ALL),
+            FROM models {where} GROUP BY ALL),
           c AS (
             SELECT model_name, model_version,
                    count(DISTINCT clip_id) AS clips
@@ -656,7 +733,23 @@ def scan_stats(con: duckdb.DuckDBPyConnection,
           SELECT v.*, coalesce(clips, 0) AS clips
           FROM v LEFT JOIN c USING (scan_id)
           ORDER BY scanned_at, scan_id""", 2),
+      # Rows only for scans that ran an audio model (--audio-model).
+      'audio_by_status': query(f"""
+          SELECT audio_model_name, audio_model_version, audio_status,
+                 count(DISTINCT video_id) AS videos,
+                 sum(audio_windows_scored) AS windows_scored,
+                 sum(audio_windows_expected) AS windows_expected,
+                 round(sum(audio_windows_scored)
+                       / nullif(sum(audio_windows_expected), 0), 4)
+                   AS audio_coverage,
+                 round(max(audio_max_score)::DOUBLE, 3) AS max_audio_score
+          FROM videos {where_audio}
+          GROUP BY ALL ORDER BY audio_model_name, audio_model_version,
+                                videos DESC, audio_status"""),
   }
+  if not stats['audio_by_status']:
+    del stats['audio_by_status']  # no scan here had an audio model
+  return stats
 
 
 DISPUTED = 'disputed'

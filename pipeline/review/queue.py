@@ -8,7 +8,8 @@ on the tables of ``query.connect`` (one answer per video already chosen)
 and on top of ``query.clip_conditions`` (the command line's clip filters),
 with the outcomes of ``query.OUTCOME_RULE``.
 
-Filters (all optional, combined with AND): a label, a peak score range, a
+Filters (all optional, combined with AND): a label, a modality (the
+visual or the audio model's clips), a peak score range, a
 verdict state (an outcome: a verdict, or ``disputed`` for a tie), only
 unreviewed clips, only clips whose reviewers disagree (any outcome, as
 ``rescan review disputes`` lists them) and a video (its id, or part of its
@@ -29,6 +30,7 @@ from typing import Tuple
 
 import duckdb
 
+import schemas
 from pipeline.review import query as review_query
 from schemas import review_tables
 
@@ -67,6 +69,7 @@ class QueueError(ValueError):
 class QueueQuery:
   """What the page asks for; empty fields do not filter."""
   label: Optional[str] = None
+  modality: Optional[str] = None    # one of schemas.MODALITIES
   min_score: Optional[float] = None
   max_score: Optional[float] = None
   outcome: Optional[str] = None     # one of OUTCOME_CHOICES
@@ -83,6 +86,9 @@ class QueueQuery:
       value = getattr(self, name)
       if value is not None and not 0.0 <= value <= 1.0:
         raise QueueError(f'{name} must be in [0, 1], got {value}')
+    if self.modality is not None and self.modality not in schemas.MODALITIES:
+      raise QueueError('modality must be one of '
+                       f"{', '.join(schemas.MODALITIES)}")
     if self.outcome is not None and self.outcome not in OUTCOME_CHOICES:
       raise QueueError(f"outcome must be one of {', '.join(OUTCOME_CHOICES)}")
     if self.sort not in SORTS:
@@ -119,6 +125,9 @@ def _base_sql(con: duckdb.DuckDBPyConnection,
   if query.label is not None:
     conditions.append('label = ?')
     params.append(query.label)
+  if query.modality is not None:
+    conditions.append('modality = ?')
+    params.append(query.modality)
   if query.min_score is not None:
     conditions.append('peak_score >= ?')
     params.append(query.min_score)

@@ -79,6 +79,7 @@ from typing import Union
 
 import pyarrow as pa
 
+import schemas
 from pipeline.media import errors as media_errors
 from pipeline.review import extract as clip_extract
 from pipeline.review import frame_scores as stored_scores
@@ -192,15 +193,25 @@ def curve_envelope(points: Sequence[Tuple[int, float]], duration_ms: float,
   return kept
 
 
+# How the audio model's curves, clips and threshold differ on a timeline
+# (its labels keep their colours): dashed.
+AUDIO_DASH = '5 2'
+AUDIO_THRESHOLD_DASH = '2 2'
+
+
 def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
                  threshold: Optional[float], colours: Dict[str, str],
                  width: int = 540, height: int = 130,
-                 curves: Optional[Dict[str, Sequence[Tuple[int, float]]]]
-                 = None) -> str:
-  """A video's clips on its time axis: a bar per clip as tall as its mean
-  score, a stem at its peak, and the threshold as a dashed line; with
-  ``curves`` (label -> the stored per-sample ``(ts_ms, score)``, from
-  ``frame_scores``), each label's real score curve over them."""
+                 curves: Optional[Dict[Tuple[str, str],
+                                       Sequence[Tuple[int, float]]]] = None,
+                 audio_threshold: Optional[float] = None) -> str:
+  """A video's clips of both modalities on one time axis: a bar per clip
+  as tall as its mean score, a stem at its peak, and the visual model's
+  ``threshold`` as a dashed line; with ``curves`` (``(modality, label)``
+  -> the stored per-sample ``(ts_ms, score)``, from ``frame_scores``),
+  each label's real score curve over them.  The audio model's curves,
+  clips (``data-modality="audio"``) and ``audio_threshold`` are dashed,
+  and its labels are named ``label (audio)`` in the legend."""
   left, right, top, bottom = 34, 10, 10, 34
   plot_w, plot_h = width - left - right, height - top - bottom
   curves = curves or {}
@@ -212,6 +223,12 @@ def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
 
   def y(value: float) -> float:
     return round(top + plot_h * (1.0 - min(max(value, 0.0), 1.0)), 1)
+
+  def audio(modality: Optional[str]) -> bool:
+    return modality == schemas.MODALITY_AUDIO
+
+  def dash(modality: Optional[str]) -> str:
+    return f' stroke-dasharray="{AUDIO_DASH}"' if audio(modality) else ''
 
   esc = lambda text: html.escape(str(text), quote=True)  # noqa: E731
   parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
@@ -228,47 +245,77 @@ def timeline_svg(clips: Sequence[Dict[str, Any]], duration_ms: int,
     parts.append(f'<text x="{x(ms)}" y="{top + plot_h + 13}" font-size="10" '
                  f'text-anchor="{anchor}" fill="#667085">{ms / 1000:.1f}s'
                  '</text>')
-  for label, points in sorted(curves.items()):
+  # Visual curves first, the audio model's over them.
+  for (modality, label), points in sorted(
+      curves.items(), key=lambda item: (audio(item[0][0]), item[0][1])):
+    name = review_query.series_name(dict(label=label, modality=modality))
     drawn = ' '.join(f'{x(ms)},{y(score)}' for ms, score in
                      curve_envelope(points, duration, plot_w))
     parts.append(
         f'<polyline class="tl-curve" data-label="{esc(label)}" '
-        f'data-samples="{len(points)}" points="{drawn}" fill="none" '
-        f'stroke="{colours.get(label, LABEL_COLOURS[-1])}" '
+        f'data-samples="{len(points)}" data-modality="{esc(modality)}" '
+        f'points="{drawn}" fill="none" '
+        f'stroke="{colours.get(label, LABEL_COLOURS[-1])}"{dash(modality)} '
         'stroke-width="1" stroke-linejoin="round"><title>'
-        f'{esc(label)}: {len(points)} sampled scores</title></polyline>')
+        f'{esc(name)}: {len(points)} '
+        f'{"window" if audio(modality) else "sampled"} scores'
+        '</title></polyline>')
   for clip in sorted(clips, key=lambda c: c['start_ms']):
     colour = colours.get(clip['label'], LABEL_COLOURS[-1])
+    modality = clip.get('modality') or schemas.MODALITY_VISUAL
     x0, x1 = x(clip['start_ms']), x(clip['end_ms'])
-    tip = (f"{clip['label']} {clip['start_ms'] / 1000:.1f}s–"
+    tip = (f"{review_query.series_name(clip)} "
+           f"{clip['start_ms'] / 1000:.1f}s–"
            f"{clip['end_ms'] / 1000:.1f}s peak {clip['peak_score']:.3f} "
            f"mean {clip['mean_score']:.3f}")
+    outline = (f' stroke="{colour}" stroke-width="1"{dash(modality)}'
+               if audio(modality) else '')
     parts.append(
-        f'<g class="tl-clip" data-clip-id="{esc(clip["clip_id"])}">'
+        f'<g class="tl-clip" data-clip-id="{esc(clip["clip_id"])}" '
+        f'data-modality="{esc(modality)}">'
         f'<title>{esc(tip)}</title>'
         f'<rect x="{x0}" y="{y(clip["mean_score"])}" '
         f'width="{max(x1 - x0, 2)}" '
         f'height="{round(y(0) - y(clip["mean_score"]), 1)}" '
-        f'fill="{colour}" fill-opacity="0.35"/>'
+        f'fill="{colour}" fill-opacity="{0.2 if audio(modality) else 0.35}"'
+        f'{outline}/>'
         f'<line x1="{x(clip["peak_ms"])}" x2="{x(clip["peak_ms"])}" '
         f'y1="{y(0)}" y2="{y(clip["peak_score"])}" stroke="{colour}" '
-        'stroke-width="1.5"/>'
+        f'stroke-width="1.5"{dash(modality)}/>'
         f'<circle cx="{x(clip["peak_ms"])}" cy="{y(clip["peak_score"])}" '
-        f'r="3" fill="{colour}"/></g>')
-  if threshold is not None:
-    parts.append(f'<line class="threshold" x1="{left}" x2="{left + plot_w}" '
-                 f'y1="{y(threshold)}" y2="{y(threshold)}" stroke="#c4302b" '
-                 'stroke-dasharray="5 3"/>'
-                 f'<text x="{left + plot_w}" y="{y(threshold) - 3}" '
-                 'font-size="10" text-anchor="end" fill="#c4302b">'
-                 f'threshold {threshold:.2f}</text>')
+        f'r="3" fill="{"#fff" if audio(modality) else colour}" '
+        f'stroke="{colour}"/></g>')
+  for value, modality, anchor, at in (
+      (threshold, schemas.MODALITY_VISUAL, 'end', left + plot_w),
+      (audio_threshold, schemas.MODALITY_AUDIO, 'start', left)):
+    if value is None:
+      continue
+    name = 'audio threshold' if audio(modality) else 'threshold'
+    css = 'threshold audio' if audio(modality) else 'threshold'
+    pattern = AUDIO_THRESHOLD_DASH if audio(modality) else '5 3'
+    parts.append(f'<line class="{css}" data-modality="{modality}" '
+                 f'x1="{left}" x2="{left + plot_w}" '
+                 f'y1="{y(value)}" y2="{y(value)}" stroke="#c4302b" '
+                 f'stroke-dasharray="{pattern}"/>'
+                 f'<text x="{at}" y="{y(value) - 3}" '
+                 f'font-size="10" text-anchor="{anchor}" fill="#c4302b">'
+                 f'{name} {value:.2f}</text>')
   legend_x = left
-  for label in sorted({c['label'] for c in clips} | set(curves)):
-    parts.append(f'<rect x="{legend_x}" y="{height - 11}" width="9" '
-                 f'height="9" fill="{colours.get(label, LABEL_COLOURS[-1])}"/>'
-                 f'<text x="{legend_x + 12}" y="{height - 3}" font-size="10" '
-                 f'fill="#1d2330">{esc(label)}</text>')
-    legend_x += 20 + 6 * len(label)
+  series = {(c.get('modality') or schemas.MODALITY_VISUAL, c['label'])
+            for c in clips} | set(curves)
+  for modality, label in sorted(series,
+                                key=lambda ml: (audio(ml[0]), ml[1])):
+    name = review_query.series_name(dict(label=label, modality=modality))
+    colour = colours.get(label, LABEL_COLOURS[-1])
+    swatch = (f'<line x1="{legend_x}" x2="{legend_x + 9}" '
+              f'y1="{height - 6}" y2="{height - 6}" stroke="{colour}" '
+              f'stroke-width="2"{dash(modality)}/>' if audio(modality) else
+              f'<rect x="{legend_x}" y="{height - 11}" width="9" '
+              f'height="9" fill="{colour}"/>')
+    parts.append(f'<g class="tl-legend" data-modality="{esc(modality)}">'
+                 f'{swatch}<text x="{legend_x + 12}" y="{height - 3}" '
+                 f'font-size="10" fill="#1d2330">{esc(name)}</text></g>')
+    legend_x += 20 + 6 * len(name)
   parts.append('</svg>')
   return ''.join(parts)
 
@@ -382,6 +429,15 @@ class ReportRequest:
   html_dir: Optional[str] = None
 
 
+def _threshold_of(clips: Sequence[Dict[str, Any]],
+                  modality: str) -> Optional[float]:
+  """The threshold of the model of ``modality`` that flagged ``clips``
+  (each model has its own); ``None`` when it flagged none."""
+  return next((c['threshold'] for c in clips
+               if (c.get('modality') or schemas.MODALITY_VISUAL) == modality),
+              None)
+
+
 def page_videos(con, data: review_query.ReviewData, root: str,
                 keys: Set[Tuple[str, str]],
                 colours: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
@@ -414,8 +470,10 @@ def page_videos(con, data: review_query.ReviewData, root: str,
         hash_matches=matches_by_video.get((video_id, scan_id), []),
         timeline_svg=timeline_svg(
             video_clips, row.get('duration_ms') or 0,
-            video_clips[0]['threshold'], colours,
-            curves=curves.get((video_id, scan_id))))
+            _threshold_of(video_clips, schemas.MODALITY_VISUAL), colours,
+            curves=curves.get((video_id, scan_id)),
+            audio_threshold=_threshold_of(video_clips,
+                                          schemas.MODALITY_AUDIO)))
   return videos
 
 
@@ -700,7 +758,7 @@ def parse_verdict(body: bytes) -> VerdictSubmission:
 _QUEUE_FLOATS = ('min_score', 'max_score')
 _QUEUE_INTS = ('offset', 'limit')
 _QUEUE_FLAGS = ('unreviewed', 'disputed')
-_QUEUE_TEXTS = ('label', 'outcome', 'video', 'sort')
+_QUEUE_TEXTS = ('label', 'modality', 'outcome', 'video', 'sort')
 _FLAG_VALUES = {'1': True, 'true': True, '0': False, 'false': False}
 
 

@@ -186,8 +186,14 @@ def read_partition_rows(root: str, dataset: str, scan_id: str,
 
 
 def cast_file(table: pa.Table, schema: pa.Schema, path: str) -> pa.Table:
-  """``table`` (read from ``path``) cast to ``schema``; a file of another
-  table raises ``BrokenParquetFile`` naming it."""
+  """``table`` (read from ``path``) cast to ``schema``, a column added
+  since the file was written filled with its ``DEFAULTS_OF_OLD_FILES``
+  value (``with_defaults``); a file of another table raises
+  ``BrokenParquetFile`` naming it."""
+  for name, value in schemas.DEFAULTS_OF_OLD_FILES.items():
+    if name in schema.names and name not in table.column_names:
+      table = table.append_column(
+          name, pa.array([value] * table.num_rows, schema.field(name).type))
   try:
     return table.cast(schema)
   except (pa.ArrowException, ValueError, KeyError) as exc:
@@ -203,10 +209,23 @@ def relaxed(schema: pa.Schema) -> pa.Schema:
 
 def conform_to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
   """``table`` with exactly ``schema``'s columns, in order: a column the
-  file lacks becomes nulls, a column the schema lacks is dropped."""
+  file lacks becomes nulls (``with_defaults`` then fills those that have
+  a value for old files), a column the schema lacks is dropped."""
   columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
              else pa.nulls(table.num_rows, f.type) for f in schema]
-  return pa.Table.from_arrays(columns, schema=relaxed(schema))
+  return with_defaults(pa.Table.from_arrays(columns, schema=relaxed(schema)))
+
+
+def with_defaults(table: pa.Table) -> pa.Table:
+  """``table`` with the nulls of its columns in
+  ``schemas.DEFAULTS_OF_OLD_FILES`` replaced by their value (a clip of a
+  file from before audio scanning is a visual clip)."""
+  for name, value in schemas.DEFAULTS_OF_OLD_FILES.items():
+    if name in table.column_names and table.column(name).null_count:
+      index = table.column_names.index(name)
+      table = table.set_column(index, table.field(index),
+                               pc.fill_null(table.column(name), value))
+  return table
 
 
 def read_parquet_files(pattern: str, schema: pa.Schema) -> pa.Table:
