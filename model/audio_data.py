@@ -50,10 +50,6 @@ def grid_of(sample_rate: int, window_seconds: float,
                    round(hop_seconds * sample_rate))
 
 
-def spec_grid(spec: AudioModelSpec) -> AudioGrid:
-  return AudioGrid(spec.sample_rate, spec.window_samples, spec.hop_samples)
-
-
 def video_audio(uri: str, grid: AudioGrid) -> Tuple[AudioTrack, int]:
   """A video's audio windows, as a scan cuts them, and its duration (ms).
 

@@ -50,6 +50,8 @@ from pipeline.inference.contract import LoadedModel
 from pipeline.media import sampling
 from pipeline.scan.clips import ClipRules
 from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS
+from pipeline.scan.settings import audio_clip_rules
+from pipeline.scan.settings import audio_grid
 
 Log = Callable[[str], None]
 EVALUATION_FILE = 'evaluation.json'
@@ -176,14 +178,6 @@ def _visual(config: EvaluateConfig, log: Log):
       {'samples': int(len(sampled)), 'fps': spec.fps})
 
 
-def audio_clip_rules(spec: AudioModelSpec, threshold: float) -> ClipRules:
-  """How a scan turns an audio model's window scores into clips: each
-  window stands at its start on the hop grid, with the scan's default
-  merge gap.  (Once the scan hears, the one definition is its
-  ``audio_clip_rules`` in ``pipeline/scan/settings.py``.)"""
-  return ClipRules(threshold, spec.hop_seconds * 1000.0, DEFAULT_MERGE_GAP_MS)
-
-
 def _audio(config: EvaluateConfig, log: Log):
   spec = model_contract.resolve_audio_model(config.model)
   loaded = model_contract.load_signature(spec)
@@ -194,7 +188,7 @@ def _audio(config: EvaluateConfig, log: Log):
       f'{", ".join(spec.labels)}, {spec.sample_rate} Hz, windows of '
       f'{spec.window_seconds:g} s every {spec.hop_seconds:g} s, threshold '
       f'{spec.threshold:g}')
-  windows = audio_data.window_videos(data, audio_data.spec_grid(spec))
+  windows = audio_data.window_videos(data, audio_grid(spec))
   if not len(windows):
     raise DataError(f'the videos in {config.data} gave no audio windows')
   scores = np.concatenate([

@@ -35,6 +35,7 @@ from pipeline.media import audio as media_audio
 from pipeline.media import decode
 from pipeline.media import probe
 from pipeline.media import segments
+from pipeline.scan import settings
 from pipeline.storage import files as storage
 
 pytestmark = pytest.mark.xdist_group('audio_toolkit')
@@ -318,7 +319,7 @@ def test_the_demo_audio_model_hears_gunfire_and_not_the_hard_negatives(
       (64, 48), audio=synthetic_video.AudioTrack(track.samples,
                                                  track.sample_rate))
   spec = model_contract.resolve_audio_model(DEMO_AUDIO_MODEL)
-  windows, _ = audio_data.video_audio(path, audio_data.spec_grid(spec))
+  windows, _ = audio_data.video_audio(path, settings.audio_grid(spec))
   model = model_contract.load_signature(spec)
   scores = model(np.stack([w.samples for w in windows.windows]))[:, 0]
   starts = np.array([w.start_ms for w in windows.windows]) / 1000.0
@@ -355,7 +356,7 @@ def test_the_demo_audio_model_finds_the_demo_archives_gunfire(tmp_path):
   """The demo archive's soundtracks, in their containers (AAC, Opus,
   MP3), through the shipped demo audio model and the scan's clip
   assembly: every planted gunfire interval found, no false clip.  What
-  ``rescan demo`` prints once its scan hears (``demo.SCAN_AUDIO``)."""
+  ``rescan demo`` prints (its scan hears with the demo audio model)."""
   demo = demo_archive.build_demo(str(tmp_path / 'demo'))
   spec = model_contract.resolve_audio_model(demo.audio_model_dir)
   model = model_contract.load_signature(spec)
@@ -375,7 +376,7 @@ def test_the_demo_audio_model_finds_the_demo_archives_gunfire(tmp_path):
               'modality': 'audio'}
              for clip in clip_metrics.video_clips(
                  video, spec.labels,
-                 evaluate.audio_clip_rules(spec, spec.threshold))]
+                 settings.audio_clip_rules(spec, spec.threshold))]
   assert codecs == {'aac', 'opus', 'mp3float'}
   check = demo_archive.check_audio_clips(
       demo.planted_audio, demo_archive.found_clips(rows, 'audio'))

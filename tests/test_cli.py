@@ -122,7 +122,7 @@ def test_demo_scans_the_sample_archive_and_prints_a_summary(tmp_path):
   rows = duckdb.sql(
       f"SELECT video_uri, label, start_ms, end_ms, model_name FROM "
       f"read_parquet('{results}/flagged_clips/*/*.parquet', "
-      "hive_partitioning=true)").fetchall()
+      "hive_partitioning=true) WHERE modality = 'visual'").fetchall()
   assert {row[4] for row in rows} == {'demo-first-person-weapon'}
   planted = demo_archive.planted_events(str(workdir))
   # Both labels, an interval across a segment boundary, clean videos.
@@ -141,6 +141,19 @@ def test_demo_scans_the_sample_archive_and_prints_a_summary(tmp_path):
   assert (f'demo check: found weapon {weapons}/{weapons}, muzzle_flash '
           f'{len(planted) - weapons}/{len(planted) - weapons}; 0 false clips'
           ) in out, out
+  # The soundtracks: every planted gunfire interval heard by the demo
+  # audio model, as audio clips in the same Parquet, and nothing else.
+  assert f'--audio-model {demo_archive.AUDIO_MODEL_DIR} ' in out, out
+  gunfire = demo_archive.planted_gunfire(str(workdir))
+  heard = duckdb.sql(
+      f"SELECT video_uri, label, start_ms, end_ms FROM "
+      f"read_parquet('{results}/flagged_clips/*/*.parquet', "
+      "hive_partitioning=true) WHERE modality = 'audio'").fetchall()
+  audio_check = demo_archive.check_audio_clips(
+      gunfire, [FoundClip(*row) for row in heard])
+  assert audio_check.counts == (len(gunfire), 0, 0), audio_check
+  assert (f'audio check: found gunfire {len(gunfire)}/{len(gunfire)}; '
+          '0 false clips') in out, out
 
 
 def test_command_exit_flushes_output_and_keeps_the_status():

@@ -15,20 +15,6 @@ from pipeline.runtime import usage
 from pipeline.storage import scan_ids
 from schemas import tables
 
-# THE SEAM for the audio demo (issue #18).  The demo archive already has
-# soundtracks with planted gunfire (``demo.planted_audio``) and the demo
-# audio model ships in ``demo.audio_model_dir``; set this to True once
-# ``rescan scan --audio-model DIR`` exists, and the demo scans with it and
-# prints the audio clips against the planted gunfire
-# (``demo_archive.check_audio_clips``).
-SCAN_AUDIO = False
-
-
-def audio_scan_args(demo: demo_archive.Demo) -> List[str]:
-  """The demo scan's audio flags: none while ``SCAN_AUDIO`` is off."""
-  return ['--audio-model', demo.audio_model_dir] if SCAN_AUDIO else []
-
-
 def scan_command(scan_args: Sequence[str]) -> str:
   """The scan as a shell line, quoted: an operator who pastes it must pass
   the pattern to the scan unexpanded (unquoted, the shell expanded
@@ -58,17 +44,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'manifest {demo.manifest})')
   print(f'demo model:   {demo.model_dir}\n'
         f'              {demo.model_note}')
-  audio_args = audio_scan_args(demo)
-  if audio_args:
-    print(f'demo audio model: {demo.audio_model_dir}\n'
-          f'              {demo.audio_model_note}')
+  print(f'demo audio model: {demo.audio_model_dir}\n'
+        f'              {demo.audio_model_note}')
   scan_id = known.scan_id or scan_ids.new_scan_id(
       datetime.datetime.now(datetime.timezone.utc))
   scan_args: List[str] = [
       '--input', demo.pattern, '--input', demo.manifest,
       '--output', demo.results_dir, '--model', demo.model_dir,
       '--segment-seconds', str(demo_archive.SEGMENT_SECONDS),
-      '--scan-id', scan_id, *audio_args, *beam_args]
+      '--audio-model', demo.audio_model_dir,
+      '--scan-id', scan_id, *beam_args]
   print('running: ' + scan_command(scan_args))
   status = common.run_scan(scan_args)
   if status:
@@ -79,9 +64,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   check = demo_archive.check_clips(demo.planted,
                                    demo_archive.found_clips(clips))
   print(demo_archive.format_check(check, root))
-  if audio_args:
-    audio_check = demo_archive.check_audio_clips(
-        demo.planted_audio,
-        demo_archive.found_clips(clips, tables.MODALITY_AUDIO))
-    print(demo_archive.format_audio_check(audio_check, root))
+  audio_check = demo_archive.check_audio_clips(
+      demo.planted_audio,
+      demo_archive.found_clips(clips, tables.MODALITY_AUDIO))
+  print(demo_archive.format_audio_check(audio_check, root))
   return 0

@@ -27,7 +27,7 @@ from pipeline.inference.contract import AudioModelSpec
 from pipeline.inference.contract import ModelSpec
 from pipeline.media import sampling
 from pipeline.media.audio import AudioGrid
-from pipeline.scan.clips import ClipRules
+from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS, ClipRules
 from pipeline.scan.options import ScanConfig
 from pipeline.storage import files as storage
 
@@ -87,6 +87,18 @@ def audio_grid(spec: AudioModelSpec) -> AudioGrid:
   return AudioGrid(spec.sample_rate, spec.window_samples, spec.hop_samples)
 
 
+def audio_clip_rules(spec: AudioModelSpec, threshold: float,
+                     merge_gap_ms: float = DEFAULT_MERGE_GAP_MS,
+                     min_clip_ms: float = 0.0) -> ClipRules:
+  """How an audio model's window scores become clips: windows on the hop
+  grid, each standing for its whole window (a clip ends at its last
+  flagged window's end).  The scan's rules, and ``rescan evaluate``'s."""
+  return ClipRules(threshold=threshold,
+                   sample_interval_ms=spec.hop_seconds * 1000.0,
+                   merge_gap_ms=merge_gap_ms, min_clip_ms=min_clip_ms,
+                   span_ms=spec.window_seconds * 1000.0)
+
+
 def resolve_settings(config: ScanConfig, spec: Optional[ModelSpec],
                      audio_spec: Optional[AudioModelSpec] = None
                      ) -> ScanSettings:
@@ -106,11 +118,8 @@ def resolve_settings(config: ScanConfig, spec: Optional[ModelSpec],
         merge_gap_ms=merge_gap_ms, min_clip_ms=min_clip_ms)
   audio_rules = None
   if audio_spec is not None:
-    audio_rules = ClipRules(
-        threshold=audio_spec.threshold,
-        sample_interval_ms=audio_spec.hop_seconds * 1000.0,
-        merge_gap_ms=merge_gap_ms, min_clip_ms=min_clip_ms,
-        span_ms=audio_spec.window_seconds * 1000.0)
+    audio_rules = audio_clip_rules(audio_spec, audio_spec.threshold,
+                                   merge_gap_ms, min_clip_ms)
   return ScanSettings(
       config=config,
       spec=spec,
