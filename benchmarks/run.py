@@ -622,11 +622,10 @@ def extra_figures(args, names: Sequence[str], repeats: int, log
     log(f'12. audio cost ({videos} videos x {seconds:g} s)')
     folder = os.path.join(args.corpus_dir, 'audio_cost')
     paths = audio_cost.write_corpus(folder, videos, seconds)
-    heard = audio_cost.audio_model.export_burst_model(
-        os.path.join(folder, 'audio_model'))
     figures['audio_cost'] = dict(audio_cost.figure(
         lambda inputs, extra: scan_once(inputs, args.model, extra), paths,
-        heard, repeats, log), videos=videos, seconds=seconds)
+        audio_cost.DEFAULT_AUDIO_MODEL, repeats, log), videos=videos,
+        seconds=seconds)
   return figures
 
 
