@@ -124,7 +124,7 @@ def heard(archive, audio_model_dir, tmp_path_factory):
 def _assert_clips_cover(clips, bursts):
   clips = sorted(clips, key=lambda c: c['start_ms'])
   assert len(clips) == len(bursts), clips
-  tolerance_ms = (HOP_S + 0.1) * 1000
+  tolerance_ms = audio_model.CLIP_TOLERANCE_S * 1000
   for clip, at in zip(clips, bursts):
     start, end = at * 1000, (at + BURST_S) * 1000
     assert clip['start_ms'] <= start and clip['end_ms'] >= end, (clip, at)

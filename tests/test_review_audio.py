@@ -2,8 +2,9 @@
 of both modalities, verdicts, extracts with their sound, and the page in
 a real Chromium playing audio clips unmuted.
 
-The root is a real visual scan of videos with real soundtracks plus the
-audio model's rows (``tests.fixtures.audio_review``)."""
+The root is one real scan of videos with real soundtracks by the marker
+model and the stand-in audio model together (``tests.fixtures.audio_review``);
+the tests assert what it wrote against the planted markers and gunfire."""
 from __future__ import annotations
 
 import json
@@ -22,12 +23,16 @@ from pipeline.review import extract as clip_extract
 from pipeline.review import query as review_query
 from pipeline.review import queue as review_queue
 from pipeline.review import report as review_report
+from pipeline.storage.parquet import read_partition
 from tests import browser as browser_driver
 from tests.conftest import run_scan
+from tests.fixtures import audio_model
 from tests.fixtures import audio_review
 from tests.test_review_report_browser import chromium  # noqa: F401  pylint: disable=unused-import
 
 REVIEWER = 'ears'
+# The audio model's series on a timeline (``review_query.series_name``).
+HEARD = f'{audio_model.LABEL} (audio)'
 
 
 @pytest.fixture(scope='module')
@@ -62,13 +67,28 @@ def _top_ids(capsys, root, *flags) -> set:
   return {c['clip_id'] for c in json.loads(out)}
 
 
-def test_the_fixture_planted_what_the_tests_assert(heard):
+def _near_gunfire(clip, video) -> bool:
+  """Whether an audio clip spans the video's one planted burst of
+  gunfire, to ``audio_model.CLIP_TOLERANCE_S`` at either end."""
+  [(start_s, end_s)] = video.heard
+  tolerance_ms = audio_model.CLIP_TOLERANCE_S * 1000
+  return (abs(clip['start_ms'] - start_s * 1000) <= tolerance_ms
+          and abs(clip['end_ms'] - end_s * 1000) <= tolerance_ms)
+
+
+def test_the_scan_heard_the_gunfire_and_saw_the_marker(heard):
   # Gunfire 1-3 s in gunfire.mp4 and 4-6 s in dark_hevc.mkv: one audio
-  # clip each, its windows overlapping the shots; one visual clip (red
-  # marker 6-9.5 s) in gunfire.mp4 only.
-  audio = sorted((os.path.basename(c['video_uri']), c['start_ms'], c['end_ms'])
-                 for c in heard.audio_clips.to_pylist())
-  assert audio == [('dark_hevc.mkv', 3500, 6500), ('gunfire.mp4', 500, 3500)]
+  # clip each, spanning the shots; one visual clip (red marker 6-9.5 s)
+  # in gunfire.mp4 only.
+  audio = heard.audio_clips.to_pylist()
+  assert sorted(os.path.basename(c['video_uri']) for c in audio) == [
+      'dark_hevc.mkv', 'gunfire.mp4']
+  for clip in audio:
+    assert _near_gunfire(clip, heard.videos[clip['video_uri']]), clip
+    assert (clip['label'], clip['model_name'], clip['model_version'],
+            clip['thumbnail']) == (audio_model.LABEL,
+                                   audio_review.AUDIO_MODEL_NAME,
+                                   audio_review.AUDIO_MODEL_VERSION, None)
   visual = heard.visual_clips.to_pylist()
   assert [(os.path.basename(c['video_uri']), c['label']) for c in visual] \
       == [('gunfire.mp4', 'red_marker')]
@@ -114,11 +134,10 @@ def test_a_bad_modality_is_a_one_line_usage_error(heard, capsys):
 
 def test_files_without_the_modality_column_read_as_visual(heard, heard_root,
                                                           capsys):
-  # The scan's own files, rewritten as scans wrote them before audio; the
-  # audio model's file keeps its column.
+  # The scan's visual rows rewritten as scans wrote them before audio,
+  # its audio rows in a file of their own that keeps the column.
   for dataset in ('flagged_clips', 'frame_scores'):
-    audio_review.drop_modality_column(heard_root, dataset, heard.scan_id,
-                                      keep=(audio_review.AUDIO_PART,))
+    audio_review.split_as_before_audio(heard_root, dataset, heard.scan_id)
   assert _top_ids(capsys, heard_root, '--modality', 'visual') == _ids(
       heard.visual_clips)
   assert _top_ids(capsys, heard_root, '--modality', 'audio') == _ids(
@@ -173,24 +192,31 @@ def test_video_timeline_text_lists_audio_clips_as_audio(heard, capsys):
   assert any(line.startswith('audio    ok  model '
                              f'{audio_review.AUDIO_MODEL_NAME} ')
              for line in lines)
-  # 12 s in 60 cells: the audio clip 0.5-3.5 s, the marker about 6-9.5 s.
+  # 12 s in 60 cells of 0.2 s: the gunfire 1-3 s (to the tolerance at
+  # either end), the marker about 6-9.5 s.
   spark = {line.split('|')[0].strip(): line.split('|')[1]
            for line in lines if line.count('|') == 2}
-  assert set(spark) == {'red_marker', 'gunshot (audio)'}
-  assert spark['gunshot (audio)'][:2] == '··'
-  assert set(spark['gunshot (audio)'][2:18]) == {'█'}
-  assert set(spark['gunshot (audio)'][18:]) == {'·'}
+  assert set(spark) == {'red_marker', HEARD}
+  [(start_s, end_s)] = heard.videos[uri].heard
+  slack = audio_model.CLIP_TOLERANCE_S
+  cells = [(i * 0.2, (i + 1) * 0.2, mark)
+           for i, mark in enumerate(spark[HEARD])]
+  assert len(cells) == 60
+  assert {m for a, b, m in cells if b <= start_s - slack
+          or a >= end_s + slack} == {'·'}
+  assert {m for a, b, m in cells if a >= start_s + slack
+          and b <= end_s - slack} == {'█'}
   assert spark['red_marker'][:28] == '·' * 28
   rows = [line.split() for line in lines if line.endswith(
       tuple(_ids(heard.audio_clips) | _ids(heard.visual_clips)))]
-  assert sorted((r[2], r[3]) for r in rows) == [('gunshot', 'audio'),
+  assert sorted((r[2], r[3]) for r in rows) == [(audio_model.LABEL, 'audio'),
                                                 ('red_marker', 'visual')]
   code, out, _ = _cli(capsys, 'video', uri, '--output', heard.root,
                       '--format', 'json')
   document = json.loads(out)
   assert sorted(c['modality'] for c in document['clips']) == ['audio',
                                                              'visual']
-  assert set(document['sparklines']) == {'red_marker', 'gunshot (audio)'}
+  assert set(document['sparklines']) == {'red_marker', HEARD}
 
 
 def test_page_timeline_draws_both_modalities_on_one_axis(heard):
@@ -198,11 +224,15 @@ def test_page_timeline_draws_both_modalities_on_one_axis(heard):
   model = review_report.build_page_model(data, review_report.ReportRequest(
       heard.root, review_query.ClipFilter()))
   by_uri = {v['video_uri']: v for v in model['videos'].values()}
-  svg = by_uri[next(u for u in heard.videos
-                    if u.endswith('gunfire.mp4'))]['timeline_svg']
-  windows = len(audio_review.window_scores(audio_review.VIDEOS[0]))
-  assert (f'class="tl-curve" data-label="gunshot" data-samples="{windows}" '
-          'data-modality="audio"') in svg
+  uri = next(u for u in heard.videos if u.endswith('gunfire.mp4'))
+  svg = by_uri[uri]['timeline_svg']
+  # Every window the scan scored: one a hop over the 12 s soundtrack.
+  scores = read_partition(heard.root, 'frame_scores', heard.scan_id)
+  windows = sum(1 for r in scores.to_pylist() if r['video_uri'] == uri
+                and r['modality'] == 'audio')
+  assert abs(windows - 12 / audio_model.HOP_S) <= 2, windows
+  assert (f'class="tl-curve" data-label="{audio_model.LABEL}" '
+          f'data-samples="{windows}" data-modality="audio"') in svg
   for label in ('red_marker', 'green_marker'):
     assert f'data-label="{label}" data-samples="24" ' \
         'data-modality="visual"' in svg
@@ -212,7 +242,7 @@ def test_page_timeline_draws_both_modalities_on_one_axis(heard):
           'data-modality="audio">') in svg
   assert svg.count('data-modality="visual"><title>red_marker ') == 1
   assert 'threshold 0.50' in svg and 'audio threshold 0.50' in svg
-  assert '>gunshot (audio)</text>' in svg
+  assert f'>{HEARD}</text>' in svg
   cards = {c['clip_id']: c for c in model['clips']}
   assert {k for k, c in cards.items() if c['modality'] == 'audio'} == _ids(
       heard.audio_clips)
@@ -360,7 +390,7 @@ def test_chromium_shows_audio_badges_plays_audio_clips_unmuted_and_draws_both(
               g.dataset.clipId, g.dataset.modality,
               g.classList.contains('current')])];""")
       curves, marks = drawn
-      assert ['audio', 'gunshot'] in [c[:2] for c in curves]
+      assert ['audio', audio_model.LABEL] in [c[:2] for c in curves]
       assert all((c[3] is not None) == (c[0] == 'audio') for c in curves)
       assert all(c[2] > 1 for c in curves)
       assert [clip_id, 'audio', True] in marks
