@@ -6,6 +6,9 @@ for a scan started with ``python -m tests.fault_scan``).  A fault fires for
 inputs whose URI (video id, for ``retry_inference``) contains ``MATCH``:
 
 * ``hang``: decoding the segment sleeps far past any timeout;
+* ``slow=SECONDS``: decoding the segment sleeps SECONDS after each sample
+  it yields, as a slow decoder would (inside the segment's time limit,
+  outside the decoder's own check between frames);
 * ``crash``: the decoding process dies at once (``os._exit``), as a
   segfaulting decoder would;
 * ``retry_decode`` / ``retry_inference``: the first attempt to decode a
@@ -35,7 +38,7 @@ from pipeline.scan import decoding
 ENV = 'RESCAN_FAULTS'
 STATE_ENV = 'RESCAN_FAULT_STATE_DIR'
 HANG_SECONDS = 3600
-KINDS = ('hang', 'crash', 'retry_decode', 'retry_inference')
+KINDS = ('hang', 'slow', 'crash', 'retry_decode', 'retry_inference')
 
 Fault = Tuple[str, str]
 
@@ -47,12 +50,15 @@ class InjectedWorkerLoss(Exception):
 
 
 def parse(spec: str) -> List[Fault]:
-  """``'hang:a.mkv,crash:b.avi'`` ->
-  ``[('hang', 'a.mkv'), ('crash', 'b.avi')]``."""
+  """``'hang:a.mkv,crash:b.avi,slow=0.5:c.mp4'`` ->
+  ``[('hang', 'a.mkv'), ('crash', 'b.avi'), ('slow=0.5', 'c.mp4')]``."""
   faults = []
   for item in filter(None, (part.strip() for part in spec.split(','))):
     kind, _, match = item.partition(':')
-    if kind not in KINDS:
+    name, _, seconds = kind.partition('=')
+    if name == 'slow':
+      float(seconds)  # ValueError for 'slow' without its seconds
+    if name not in KINDS:
       raise ValueError(f'unknown fault kind {kind!r} in {spec!r}')
     faults.append((kind, match))
   return faults
@@ -85,6 +91,22 @@ def before_decode(faults: Sequence[Fault], state_dir: Optional[str],
       raise InjectedWorkerLoss(f'injected worker loss decoding {uri}')
 
 
+def slow_seconds(faults: Sequence[Fault], uri: str) -> float:
+  """The seconds a ``slow=SECONDS`` fault adds after each sample of
+  ``uri`` (0 without one)."""
+  return sum(float(kind.partition('=')[2]) for kind, match in faults
+             if kind.startswith('slow=') and match in uri)
+
+
+def slowed(records, seconds: float):
+  """``records`` (what ``decode_segment`` yields), each sample followed by
+  a sleep of ``seconds``."""
+  for record in records:
+    yield record
+    if isinstance(record, tuple) and not hasattr(record, '_fields'):
+      time.sleep(seconds)
+
+
 def before_inference(faults: Sequence[Fault], state_dir: Optional[str],
                      video_ids: Sequence[str]) -> None:
   for kind, match in faults:
@@ -104,7 +126,9 @@ def install(monkeypatch: pytest.MonkeyPatch, spec: str,
 
   def faulty_decode_segment(segment, *args, **kwargs):
     before_decode(faults, state_dir, segment.uri)
-    return decode_segment(segment, *args, **kwargs)
+    records = decode_segment(segment, *args, **kwargs)
+    delay = slow_seconds(faults, segment.uri)
+    return slowed(records, delay) if delay else records
 
   def faulty_run_inference(self, batch, model, inference_args=None):
     before_inference(faults, state_dir, [key.video_id for key, _ in batch])

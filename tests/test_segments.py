@@ -23,6 +23,7 @@ from pipeline.scan import decoding
 from pipeline.scan.options import parse_scan_args
 from pipeline.scan.settings import resolve_settings
 from pipeline.storage import files as storage
+from tests import faults
 from tests.conftest import run_scan
 
 SEGMENT_MS = 3_000
@@ -293,6 +294,38 @@ def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
     assert len(list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS,
                                         (32, 32), mode=EXACT,
                                         max_seconds=600))) == 8
+
+
+# --segment-timeout-seconds of the scan below: a one-pass segment of a
+# 24-s video spans 5 segments of 5 s, so it may decode for 5 x 2 s.
+SLOW_TIMEOUT_S = 2.0
+
+
+@pytest.mark.slow
+def test_a_one_pass_segment_gets_the_time_its_span_needs(
+    tmp_path, marker_model_dir, monkeypatch):
+  """Two one-keyframe 24-s videos, each decoded as one segment of 5 spans,
+  slowed by fault injection in the watched decode child: one to 48 x 0.1 s
+  (more than the 2-s --segment-timeout-seconds, less than 5 x 2 s) scans
+  fully; one to 48 x 0.5 s (past 5 x 2 s) ends as ``timeout``, alone."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  slow = _keyed(folder, 'slow.mp4', 24.0, (0.0,))
+  stalled = _keyed(folder, 'stalled.mp4', 24.0, (0.0,))
+  faults.install(monkeypatch, 'slow=0.1:slow.mp4,slow=0.5:stalled.mp4')
+  scan = run_scan(str(tmp_path / 'out'), [slow, stalled], marker_model_dir,
+                  'slowed', '--segment-timeout-seconds', str(SLOW_TIMEOUT_S))
+  rows = {os.path.basename(r['video_uri']): r
+          for r in scan.videos.to_pylist()}
+  assert (rows['slow.mp4']['status'], rows['slow.mp4']['error_kind'],
+          rows['slow.mp4']['frames_scored'], rows['slow.mp4']['segments']
+          ) == ('scanned', None, 48, 1)
+  assert 48 * 0.1 > SLOW_TIMEOUT_S  # it did take longer than one span's
+  stalled_row = rows['stalled.mp4']
+  assert (stalled_row['status'], stalled_row['error_kind']) == (
+      'failed', 'timeout'), stalled_row
+  # Cut at 5 x 2 s: about 20 of its 48 samples, never all.
+  assert stalled_row['frames_scored'] < 48
 
 
 @pytest.mark.parametrize('codec,container', [

@@ -88,7 +88,9 @@ class ScanVideos(beam.PTransform):
                     dead_letter_tag=transforms.DEAD_LETTER,
                     exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
                     use_subprocess=s.config.decode_isolation == 'subprocess',
-                    timeout=s.config.segment_timeout_seconds))
+                    # A backstop: each segment's own limit, scaled by its
+                    # span, is enforced inside (decoding.time_limit).
+                    timeout=s.decode_step_timeout_s))
     scores = (decoded['samples']
               | 'ScoreFrames' >> transforms.score_frames(s)
               | 'KeyScoresByVideo' >> beam.ParDo(

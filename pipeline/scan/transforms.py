@@ -56,8 +56,7 @@ class ProbeVideoFn(beam.DoFn):
     self._max_pixels = settings.config.max_pixels
     self._verify_digest = settings.config.verify_digest
     self._digests = settings.config.digests
-    self._max_duration_ms = int(settings.config.max_duration_hours *
-                                3_600_000)
+    self._max_duration_ms = settings.max_duration_ms
     self._segment_ms = settings.segment_ms
     self._probed = progress.counter(NAMESPACE, progress.VIDEOS_PROBED)
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
@@ -191,7 +190,11 @@ class DecodeSegmentFn(beam.DoFn):
     self._settings = settings
 
   def process(self, segment: Segment):
-    for record in decoding.decode_segment(segment, self._settings):
+    # Collected inside the time limit (Beam holds a segment's outputs until
+    # it is done anyway), so the limit is disarmed however decoding ends.
+    with decoding.time_limit(segment, self._settings):
+      records = list(decoding.decode_segment(segment, self._settings))
+    for record in records:
       if isinstance(record, FrameHash):
         yield beam.pvalue.TaggedOutput(HASHES, record)
       elif isinstance(record, SegmentOutcome):
