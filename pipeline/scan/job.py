@@ -70,25 +70,28 @@ def build_pipeline(p: beam.Pipeline, config: ScanConfig,
   return add_scan(p, resolve_settings(config, spec), wave)
 
 
-def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
+def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0,
+             earlier_ledgers: Optional[Sequence[str]] = None
              ) -> Dict[str, beam.PCollection]:
   """Checks the budget and the inputs, then adds the scan (wave ``wave``)
   and its writes to ``p``."""
   check_budget(settings)
   for spec_input in settings.config.inputs:
     inputs.check_input(spec_input)
-  return add_wave(p, settings, wave)
+  return add_wave(p, settings, wave, earlier_ledgers)
 
 
-def add_wave(p: beam.Pipeline, settings: ScanSettings, wave: int
+def add_wave(p: beam.Pipeline, settings: ScanSettings, wave: int,
+             earlier_ledgers: Optional[Sequence[str]] = None
              ) -> Dict[str, beam.PCollection]:
   """Adds wave ``wave`` of the scan and its writes to ``p``, unchecked:
   ``run`` checks once (``add_scan``, on the first wave's pipeline), not
-  once per wave (a manifest is streamed whole to check it)."""
+  once per wave (a manifest is streamed whole to check it), and lists the
+  earlier ledgers once (``earlier_ledgers``, for --skip-scanned)."""
   config = settings.config
   outputs = (p
              | 'ListInputs' >> beam.Create(list(config.inputs))
-             | 'ScanVideos' >> ScanVideos(settings, wave))
+             | 'ScanVideos' >> ScanVideos(settings, wave, earlier_ledgers))
   for dataset, records in outputs.items():
     _ = records | WRITE_LABELS[dataset] >> WriteDataset(
         config.output, dataset, config.scan_id, wave, config.waves)
@@ -120,7 +123,9 @@ def run(argv: Optional[Sequence[str]] = None,
   settings = resolve_settings(config, model_contract.resolve_model(
       config.model))
   first = test_pipeline or runners.create_pipeline(config.beam_args)
-  add_scan(first, settings)
+  # Listed once for all waves, before this scan commits any of its own.
+  earlier = transforms.earlier_ledgers(settings)
+  add_scan(first, settings, earlier_ledgers=earlier)
   writable.check_datasets_writable(config.output, WRITE_LABELS)
   claims.claim_scan(config.output, config.scan_id, tool='scan',
                     beam_args=config.beam_args)
@@ -137,7 +142,7 @@ def run(argv: Optional[Sequence[str]] = None,
         p = first
         if wave:
           p = runners.create_pipeline(config.beam_args)
-          add_wave(p, settings, wave)
+          add_wave(p, settings, wave, earlier)
         result = p.run()
         reporter.follow(result, config.beam_args)
         if result.wait_until_finish() in _NOT_FINISHED:

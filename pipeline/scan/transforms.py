@@ -8,7 +8,7 @@ progress line is made of these counters) and tag its outputs;
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler
@@ -134,17 +134,26 @@ def check_ledgers(output_root: str) -> List[str]:
   return paths
 
 
-class PreviouslyScanned(beam.PTransform):
-  """Earlier ledgers under an output root -> ``(uri, latest version)``,
-  keyed for ``JoinPreviousScans``; the ledgers are checked when the graph
-  is built (``check_ledgers``)."""
+def earlier_ledgers(settings: ScanSettings) -> Optional[List[str]]:
+  """With --skip-scanned, the committed earlier ledgers ``PreviouslyScanned``
+  reads (``check_ledgers``); ``None`` without it.  The launcher lists them
+  once per scan and hands the list to every wave's graph."""
+  if not settings.skip_scanned_root:
+    return None
+  return check_ledgers(settings.skip_scanned_root)
 
-  def __init__(self, output_root: str, model_version: str,
+
+class PreviouslyScanned(beam.PTransform):
+  """Earlier ledger files (``earlier_ledgers``, listed and checked before
+  the graph is built) -> ``(uri, latest version)``, keyed for
+  ``JoinPreviousScans``."""
+
+  def __init__(self, ledger_paths: Sequence[str], model_version: str,
                min_coverage: float = 1.0):
     super().__init__()
     self._model_version = model_version
     self._min_coverage = min_coverage
-    self._paths = check_ledgers(output_root)
+    self._paths = list(ledger_paths)
 
   def expand(self, pbegin):
     return (pbegin
