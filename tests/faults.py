@@ -9,6 +9,9 @@ inputs whose URI (video id, for ``retry_inference``) contains ``MATCH``:
 * ``slow=SECONDS``: decoding the segment sleeps SECONDS after each sample
   it yields, as a slow decoder would (inside the segment's time limit,
   outside the decoder's own check between frames);
+* ``hang_commit``: recording a wave of a run whose id contains ``MATCH``
+  as committed (``scan_state.commit_wave``) sleeps far past any timeout:
+  the run's files are written, its state still says ``running``;
 * ``crash``: the decoding process dies at once (``os._exit``), as a
   segfaulting decoder would;
 * ``retry_decode`` / ``retry_inference``: the first attempt to decode a
@@ -34,11 +37,13 @@ import pytest
 from apache_beam.ml.inference.base import KeyedModelHandler
 
 from pipeline.scan import decoding
+from pipeline.storage import scan_state
 
 ENV = 'RESCAN_FAULTS'
 STATE_ENV = 'RESCAN_FAULT_STATE_DIR'
 HANG_SECONDS = 3600
-KINDS = ('hang', 'slow', 'crash', 'retry_decode', 'retry_inference')
+KINDS = ('hang', 'slow', 'hang_commit', 'crash', 'retry_decode',
+         'retry_inference')
 
 Fault = Tuple[str, str]
 
@@ -123,6 +128,7 @@ def install(monkeypatch: pytest.MonkeyPatch, spec: str,
   faults = parse(spec)
   decode_segment = decoding.decode_segment
   run_inference = KeyedModelHandler.run_inference
+  commit_wave = scan_state.commit_wave
 
   def faulty_decode_segment(segment, *args, **kwargs):
     before_decode(faults, state_dir, segment.uri)
@@ -134,7 +140,14 @@ def install(monkeypatch: pytest.MonkeyPatch, spec: str,
     before_inference(faults, state_dir, [key.video_id for key, _ in batch])
     return run_inference(self, batch, model, inference_args)
 
+  def hanging_commit_wave(root, state, wave):
+    if any(kind == 'hang_commit' and match in state.scan_id
+           for kind, match in faults):
+      time.sleep(HANG_SECONDS)
+    return commit_wave(root, state, wave)
+
   monkeypatch.setattr(decoding, 'decode_segment', faulty_decode_segment)
+  monkeypatch.setattr(scan_state, 'commit_wave', hanging_commit_wave)
   monkeypatch.setattr(KeyedModelHandler, 'run_inference',
                       faulty_run_inference)
 

@@ -23,7 +23,6 @@ import sys
 from typing import Dict, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.runners.runner import PipelineState
 
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
@@ -49,15 +48,6 @@ WRITE_LABELS = {
     'frame_hashes': 'WriteFrameHashes',
     'hash_matches': 'WriteHashMatches',
 }
-
-
-# A wave's job that ended in one of these did not write its files.
-_NOT_FINISHED = (PipelineState.FAILED, PipelineState.CANCELLED,
-                 PipelineState.STOPPED)
-
-
-class WaveFailed(RuntimeError):
-  """A wave's job ended without finishing (its runner did not raise)."""
 
 
 def build_pipeline(p: beam.Pipeline, config: ScanConfig,
@@ -145,9 +135,8 @@ def run(argv: Optional[Sequence[str]] = None,
           add_wave(p, settings, wave, earlier)
         result = p.run()
         reporter.follow(result, config.beam_args)
-        if result.wait_until_finish() in _NOT_FINISHED:
-          raise WaveFailed(f'wave {wave} of scan {config.scan_id} ended '
-                           f'{result.state}')
+        scan_state.check_finished(result.wait_until_finish(),
+                                  f'wave {wave} of scan {config.scan_id}')
         state = scan_state.commit_wave(config.output, state, wave)
   except BaseException:
     scan_state.finish(config.output, state, scan_state.FAILED)

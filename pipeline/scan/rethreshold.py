@@ -233,7 +233,9 @@ def run(root: str, threshold: float, label: Optional[str] = None,
   p = runners.create_pipeline(beam_args)
   add_rethreshold(p, root, source, label, scan_id, now)
   try:
-    p.run().wait_until_finish()
+    scan_state.run_recorded(root, scan_id,
+                            lambda: p.run().wait_until_finish(),
+                            f'the rethreshold run {scan_id}')
   except Exception as exc:  # any failure inside Beam: one line, exit 1
     raise RethresholdFailed(
         f'the rethreshold run {scan_id} failed: '
