@@ -281,6 +281,26 @@ def test_a_one_pass_segment_is_held_to_limits_scaled_by_its_span(tmp_path):
   assert 'more than 175 frames' in outcome.error_message
 
 
+def test_a_one_pass_segment_whose_samples_exceed_the_memory_limit_fails(
+    tmp_path, monkeypatch):
+  """A one-pass segment's model inputs are held at once: 40 samples of
+  24 x 32 x 3 bytes (92,160) fit in 92,160 bytes, not in one byte less;
+  over the limit the segment fails before decoding (``too_many_frames``)."""
+  from pipeline.inference import contract  # pylint: disable=import-outside-toplevel
+  path = _keyed(tmp_path, 'sparse.mp4', 20.0, (0.0,))
+  info = probe.probe_video(path, 'v', segment_ms=SEGMENT_MS)
+  monkeypatch.setattr(contract, 'MAX_ONE_PASS_INPUT_BYTES', 40 * 24 * 32 * 3)
+  _, outcome = _segment_outcome(path, info, SEGMENT_MS)
+  assert (outcome.error_kind, outcome.frames_sampled) == (None, 40)
+  monkeypatch.setattr(contract, 'MAX_ONE_PASS_INPUT_BYTES',
+                      40 * 24 * 32 * 3 - 1)
+  _, outcome = _segment_outcome(path, info, SEGMENT_MS)
+  assert (outcome.error_kind, outcome.frames_sampled,
+          outcome.bytes_read) == ('too_many_frames', 0, 0)
+  assert 'its 40 samples of 2304 bytes exceed the limit' in (
+      outcome.error_message)
+
+
 def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
   """The time limit checked as a segment decodes (``--segment-timeout-
   seconds`` x its span): past it, decoding ends with ``timeout``."""

@@ -10,14 +10,16 @@ Beam's dead letter instead.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import threading
-from typing import Iterable, Iterator, Tuple, Union
+from typing import Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from pipeline.hashes.pdq import FrameHash
+from pipeline.inference import contract as model_contract
 from pipeline.media import decode
 from pipeline.media import errors as media_errors
 from pipeline.media import windows
@@ -101,6 +103,23 @@ def model_inputs(samples: Iterable[decode.Sample], window: int
     yield sample, frames if window > 1 else sample.image
 
 
+def one_pass_overflow(segment: Segment, settings: ScanSettings
+                      ) -> Optional[str]:
+  """Why the segment's model inputs, all held at once, would exceed
+  ``MAX_ONE_PASS_INPUT_BYTES`` (a long segment on sparse keyframes), or
+  ``None`` when they fit."""
+  samples = (math.ceil((segment.end_ms - segment.start_ms) * settings.fps
+                       / 1000) + settings.spec.window - 1)
+  each = model_contract.input_bytes(settings.spec)
+  limit = model_contract.MAX_ONE_PASS_INPUT_BYTES
+  if samples * each <= limit:
+    return None
+  return (f'segment [{segment.start_ms}, {segment.end_ms}) ms is decoded in '
+          f'one pass (its keyframes are sparse): its {samples} samples of '
+          f'{each} bytes exceed the limit of {limit >> 20} MiB of model '
+          'inputs per segment; lower --fps')
+
+
 def decode_segment(segment: Segment, settings: ScanSettings
                    ) -> Iterator[SegmentRecord]:
   """Yields ``(SampleKey, model input)`` for each sample of the segment,
@@ -113,6 +132,11 @@ def decode_segment(segment: Segment, settings: ScanSettings
   cross the process boundary.  Anything else (a lost worker) propagates,
   and the runner retries the bundle.
   """
+  overflow = one_pass_overflow(segment, settings)
+  if overflow:
+    yield SegmentOutcome(segment.video_id, segment.index, 0, 0,
+                         media_errors.TOO_MANY_FRAMES, overflow, 0)
+    return
   config = settings.config
   stats = decode.DecodeStats()
   count = 0
