@@ -301,6 +301,35 @@ def test_a_one_pass_segment_whose_samples_exceed_the_memory_limit_fails(
       outcome.error_message)
 
 
+def test_time_limits_scale_with_the_span_and_stay_finite():
+  """A segment's limit is --segment-timeout-seconds x its span; Beam's
+  step backstop covers the longest video --max-duration-hours allows, and
+  no limit passes what Python's waits accept, whatever the flags."""
+  import threading  # pylint: disable=import-outside-toplevel
+  from pipeline.scan import settings as scan_settings  # pylint: disable=import-outside-toplevel
+  spec = ModelSpec(path='unused', name='m', version='1', labels=('x',),
+                   input_height=24, input_width=32, fps=SAMPLE_FPS,
+                   threshold=0.5)
+
+  def resolved(*flags):
+    return resolve_settings(parse_scan_args(
+        ['--input', 'x', '--output', '/unused', '--model', 'unused',
+         *flags]), spec)
+  plain = resolved('--segment-timeout-seconds', '10',
+                   '--segment-seconds', '60', '--max-duration-hours', '2')
+  assert scan_settings.segment_time_limit_s(plain.config, 1) == 10
+  assert scan_settings.segment_time_limit_s(plain.config, 60) == 600
+  # A 2-h video with one keyframe spans 120 segments of 60 s.
+  assert plain.decode_step_timeout_s == (
+      10 * 120 + 2 * scan_settings.HARD_STOP_GRACE_S)
+  extreme = resolved('--segment-timeout-seconds', '86400',
+                     '--segment-seconds', '1', '--max-duration-hours',
+                     '10000')
+  assert extreme.decode_step_timeout_s < threading.TIMEOUT_MAX
+  assert scan_settings.segment_time_limit_s(
+      extreme.config, 10**9) == scan_settings.MAX_TIME_LIMIT_S
+
+
 def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
   """The time limit checked as a segment decodes (``--segment-timeout-
   seconds`` x its span): past it, decoding ends with ``timeout``."""

@@ -26,11 +26,18 @@ from pipeline.storage import files as storage
 HARD_STOP_GRACE_S = 30.0
 
 
+# The longest any time limit is set to: no segment decodes for a month,
+# and Python's waits refuse more than ``threading.TIMEOUT_MAX`` (292 years
+# on Linux), which a day's timeout x 10^7 spans would pass.
+MAX_TIME_LIMIT_S = 30 * 86_400.0
+
+
 def segment_time_limit_s(config: ScanConfig, limit_scale: int) -> float:
   """The decode time limit of a segment spanning ``limit_scale``
   --segment-seconds (a one-pass segment on sparse keyframes): it is held
-  to as many times --segment-timeout-seconds, like its other limits."""
-  return config.segment_timeout_seconds * limit_scale
+  to as many times --segment-timeout-seconds, like its other limits (at
+  most ``MAX_TIME_LIMIT_S``)."""
+  return min(config.segment_timeout_seconds * limit_scale, MAX_TIME_LIMIT_S)
 
 
 @dataclasses.dataclass(frozen=True)
