@@ -6,6 +6,8 @@ for a scan started with ``python -m tests.fault_scan``).  A fault fires for
 inputs whose URI (video id, for ``retry_inference``) contains ``MATCH``:
 
 * ``hang``: decoding the segment sleeps far past any timeout;
+* ``stuck``: decoding the segment sleeps with ``SIGALRM`` blocked, as a
+  decoder stuck inside FFmpeg that never returns to Python would;
 * ``slow=SECONDS``: decoding the segment sleeps SECONDS after each sample
   it yields, as a slow decoder would (inside the segment's time limit,
   outside the decoder's own check between frames);
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 from typing import List, Optional, Sequence, Tuple
 
@@ -42,7 +45,7 @@ from pipeline.storage import scan_state
 ENV = 'RESCAN_FAULTS'
 STATE_ENV = 'RESCAN_FAULT_STATE_DIR'
 HANG_SECONDS = 3600
-KINDS = ('hang', 'slow', 'hang_commit', 'crash', 'retry_decode',
+KINDS = ('hang', 'stuck', 'slow', 'hang_commit', 'crash', 'retry_decode',
          'retry_inference')
 
 Fault = Tuple[str, str]
@@ -89,6 +92,9 @@ def before_decode(faults: Sequence[Fault], state_dir: Optional[str],
     if match not in uri:
       continue
     if kind == 'hang':
+      time.sleep(HANG_SECONDS)
+    elif kind == 'stuck':
+      signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
       time.sleep(HANG_SECONDS)
     elif kind == 'crash':
       os._exit(139)  # pylint: disable=protected-access

@@ -377,6 +377,27 @@ def test_a_one_pass_segment_gets_the_time_its_span_needs(
   assert stalled_row['frames_scored'] < 48
 
 
+@pytest.mark.slow
+def test_a_decoder_stuck_outside_python_is_ended_by_the_watchdog(
+    tmp_path, marker_model_dir, monkeypatch):
+  """A segment whose decoder never returns to Python (SIGALRM blocked, as
+  in a hang inside FFmpeg) is ended by the decode child's watchdog at its
+  limit plus the grace and recorded as ``crash``; the next video decodes
+  in a new child."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  stuck = _keyed(folder, 'stuck.mp4', 6.0, (0.0,))
+  fine = _keyed(folder, 'fine.mp4', 6.0, (0.0,))
+  faults.install(monkeypatch, 'stuck:stuck.mp4')
+  monkeypatch.setattr(decoding, 'HARD_STOP_GRACE_S', 1.0)
+  scan = run_scan(str(tmp_path / 'out'), [stuck, fine], marker_model_dir,
+                  'stuck', '--segment-timeout-seconds', '2')
+  rows = {os.path.basename(r['video_uri']): (r['status'], r['error_kind'])
+          for r in scan.videos.to_pylist()}
+  assert rows == {'stuck.mp4': ('failed', 'crash'),
+                  'fine.mp4': ('scanned', None)}
+
+
 @pytest.mark.parametrize('codec,container', [
     ('h264', 'mpegts'), ('hevc', 'matroska'), ('vp9', 'webm'),
     ('mpeg4', 'avi')])
