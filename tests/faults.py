@@ -6,6 +6,14 @@ for a scan started with ``python -m tests.fault_scan``).  A fault fires for
 inputs whose URI (video id, for ``retry_inference``) contains ``MATCH``:
 
 * ``hang``: decoding the segment sleeps far past any timeout;
+* ``stuck``: decoding the segment sleeps with ``SIGALRM`` blocked, as a
+  decoder stuck inside FFmpeg that never returns to Python would;
+* ``slow=SECONDS``: decoding the segment sleeps SECONDS after each sample
+  it yields, as a slow decoder would (inside the segment's time limit,
+  outside the decoder's own check between frames);
+* ``hang_commit``: recording a wave of a run whose id contains ``MATCH``
+  as committed (``scan_state.commit_wave``) sleeps far past any timeout:
+  the run's files are written, its state still says ``running``;
 * ``crash``: the decoding process dies at once (``os._exit``), as a
   segfaulting decoder would;
 * ``retry_decode`` / ``retry_inference``: the first attempt to decode a
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 from typing import List, Optional, Sequence, Tuple
 
@@ -31,11 +40,13 @@ import pytest
 from apache_beam.ml.inference.base import KeyedModelHandler
 
 from pipeline.scan import decoding
+from pipeline.storage import scan_state
 
 ENV = 'RESCAN_FAULTS'
 STATE_ENV = 'RESCAN_FAULT_STATE_DIR'
 HANG_SECONDS = 3600
-KINDS = ('hang', 'crash', 'retry_decode', 'retry_inference')
+KINDS = ('hang', 'stuck', 'slow', 'hang_commit', 'crash', 'retry_decode',
+         'retry_inference')
 
 Fault = Tuple[str, str]
 
@@ -47,12 +58,15 @@ class InjectedWorkerLoss(Exception):
 
 
 def parse(spec: str) -> List[Fault]:
-  """``'hang:a.mkv,crash:b.avi'`` ->
-  ``[('hang', 'a.mkv'), ('crash', 'b.avi')]``."""
+  """``'hang:a.mkv,crash:b.avi,slow=0.5:c.mp4'`` ->
+  ``[('hang', 'a.mkv'), ('crash', 'b.avi'), ('slow=0.5', 'c.mp4')]``."""
   faults = []
   for item in filter(None, (part.strip() for part in spec.split(','))):
     kind, _, match = item.partition(':')
-    if kind not in KINDS:
+    name, _, seconds = kind.partition('=')
+    if name == 'slow':
+      float(seconds)  # ValueError for 'slow' without its seconds
+    if name not in KINDS:
       raise ValueError(f'unknown fault kind {kind!r} in {spec!r}')
     faults.append((kind, match))
   return faults
@@ -79,10 +93,29 @@ def before_decode(faults: Sequence[Fault], state_dir: Optional[str],
       continue
     if kind == 'hang':
       time.sleep(HANG_SECONDS)
+    elif kind == 'stuck':
+      signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+      time.sleep(HANG_SECONDS)
     elif kind == 'crash':
       os._exit(139)  # pylint: disable=protected-access
     elif kind == 'retry_decode' and _first_time(state_dir, kind, uri):
       raise InjectedWorkerLoss(f'injected worker loss decoding {uri}')
+
+
+def slow_seconds(faults: Sequence[Fault], uri: str) -> float:
+  """The seconds a ``slow=SECONDS`` fault adds after each sample of
+  ``uri`` (0 without one)."""
+  return sum(float(kind.partition('=')[2]) for kind, match in faults
+             if kind.startswith('slow=') and match in uri)
+
+
+def slowed(records, seconds: float):
+  """``records`` (what ``decode_segment`` yields), each sample followed by
+  a sleep of ``seconds``."""
+  for record in records:
+    yield record
+    if isinstance(record, tuple) and not hasattr(record, '_fields'):
+      time.sleep(seconds)
 
 
 def before_inference(faults: Sequence[Fault], state_dir: Optional[str],
@@ -101,16 +134,26 @@ def install(monkeypatch: pytest.MonkeyPatch, spec: str,
   faults = parse(spec)
   decode_segment = decoding.decode_segment
   run_inference = KeyedModelHandler.run_inference
+  commit_wave = scan_state.commit_wave
 
   def faulty_decode_segment(segment, *args, **kwargs):
     before_decode(faults, state_dir, segment.uri)
-    return decode_segment(segment, *args, **kwargs)
+    records = decode_segment(segment, *args, **kwargs)
+    delay = slow_seconds(faults, segment.uri)
+    return slowed(records, delay) if delay else records
 
   def faulty_run_inference(self, batch, model, inference_args=None):
     before_inference(faults, state_dir, [key.video_id for key, _ in batch])
     return run_inference(self, batch, model, inference_args)
 
+  def hanging_commit_wave(root, state, wave):
+    if any(kind == 'hang_commit' and match in state.scan_id
+           for kind, match in faults):
+      time.sleep(HANG_SECONDS)
+    return commit_wave(root, state, wave)
+
   monkeypatch.setattr(decoding, 'decode_segment', faulty_decode_segment)
+  monkeypatch.setattr(scan_state, 'commit_wave', hanging_commit_wave)
   monkeypatch.setattr(KeyedModelHandler, 'run_inference',
                       faulty_run_inference)
 

@@ -111,3 +111,24 @@ def test_the_balance_figure_deals_segments_out_as_the_runner_does(tmp_path):
   assert result['fixed_time']['speedup_bound'] < 1.1
   assert result['cost_and_keyframes']['segments'] == 6
   assert result['cost_and_keyframes']['speedup_bound'] > 1.5
+
+
+def _keyframe_times_s(path):
+  with probe.av.open(path) as container:
+    stream = container.streams.video[0]
+    return [float(p.pts * p.time_base) for p in container.demux(stream)
+            if p.is_keyframe and p.pts is not None]
+
+
+def test_the_testsrc2_pair_has_one_keyframe_against_one_a_second(tmp_path):
+  """``sparse_keyframes --source testsrc2`` (the full-size pair's encoder):
+  the same length and frames, one keyframe against one a second."""
+  from benchmarks import sparse_keyframes  # pylint: disable=import-outside-toplevel
+  pair = sparse_keyframes.write_pair(str(tmp_path), 5.0 / 60, 160, 90, 30.0,
+                                     log=lambda _: None, source='testsrc2')
+  assert _keyframe_times_s(pair['sparse']) == [0.0]
+  assert _keyframe_times_s(pair['dense']) == pytest.approx(
+      [0.0, 1.0, 2.0, 3.0, 4.0])
+  for path in pair.values():
+    info = probe.probe_video(path)
+    assert (info.width, info.height, info.duration_ms) == (160, 90, 5000)

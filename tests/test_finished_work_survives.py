@@ -406,3 +406,72 @@ def test_a_test_pipeline_runs_one_wave_only(tmp_path):
     job.run(['--input', 'x', '--output', str(tmp_path / 'out'), '--model',
              'm', '--waves', '2'], test_pipeline=TestPipeline())
   assert not os.path.exists(tmp_path / 'out')
+
+
+def _bank_of_one_video(root: str, folder: str) -> str:
+  """A bank made of the stored hashes of one video of scan ``w``."""
+  video_id = sorted(set(banks.read_frame_hashes(root).column(
+      'video_id').to_pylist()))[0]
+  bank = os.path.join(folder, 'bank')
+  assert cli.main(['bank', 'import', '--bank', bank, '--id', 'known',
+                   '--label', 'known', '--frame-hashes', root,
+                   '--video-id', video_id]) == 0
+  return bank
+
+
+# What each command writes, and its argv (the run's id appended).
+RECORDED_RUNS = {
+    'match': ('hash_matches', lambda root, bank: [
+        'match', '--hashes', root, '--bank', bank, '--output', root,
+        '--quality-threshold', '0']),  # the synthetic frames' PDQ quality is low
+    'rethreshold': ('flagged_clips', lambda root, bank: [
+        'rethreshold', '--output', root, '--scan', 'w', '--threshold',
+        '0.3']),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('point', ['first_files', 'written_not_committed'])
+@pytest.mark.parametrize('command', sorted(RECORDED_RUNS))
+def test_a_killed_match_or_rethreshold_run_is_read_by_no_reader(
+    command, point, waved_root, tmp_path):
+  """``rescan match`` and ``rescan rethreshold`` record a state like a
+  scan's: killed with SIGKILL as their first file appears, or with every
+  file written but the run not yet recorded as committed, they stay
+  ``running`` and no reader reads their partition; a run to the end is
+  ``complete`` and read; the next scan cleans what the killed one left."""
+  root = _copy(waved_root, tmp_path)
+  dataset, argv = RECORDED_RUNS[command]
+  bank = _bank_of_one_video(root, str(tmp_path))
+  argv = argv(root, bank)
+  killed = _partition(root, dataset)
+
+  def written() -> List[str]:
+    return [n for n in (os.listdir(killed) if os.path.isdir(killed) else ())
+            if n.endswith('.parquet')]
+
+  ready = ((lambda: os.path.isdir(killed) and bool(os.listdir(killed)))
+           if point == 'first_files' else
+           lambda: bool(written()) and not [
+               n for n in os.listdir(killed)
+               if n.startswith(scan_state.TEMP_FOLDER_PREFIX)])
+  _kill_when(root, argv + ['--scan-id', 'killed'], ready,
+             'hang_commit:killed')
+  assert scan_state.read_state(root, 'killed').state == scan_state.RUNNING
+  if point == 'written_not_committed':
+    assert written()  # its final files are there, unread
+  assert scan_state.committed_paths(root, dataset, 'killed') == []
+  # Every committed row (not only each video's answer).
+  data = query.load_all_review_data(root)
+  table = data.hash_matches if command == 'match' else data.clips
+  assert 'killed' not in set(table.column('scan_id').to_pylist())
+
+  assert cli.main(argv + ['--scan-id', 'again']) == 0
+  assert scan_state.read_state(root, 'again').state == scan_state.COMPLETE
+  data = query.load_all_review_data(root)
+  table = data.hash_matches if command == 'match' else data.clips
+  scan_ids = set(table.column('scan_id').to_pylist())
+  assert 'again' in scan_ids and 'killed' not in scan_ids
+  # Its files are orphans now (its claim's process is dead): cleaned.
+  left = [os.path.join(killed, n) for n in os.listdir(killed)]
+  assert left and set(left) <= set(scan_state.orphans(root))

@@ -301,3 +301,49 @@ def test_a_broken_scores_file_fails_the_run(rethresholded, tmp_path, capsys):
   assert code == 1 and out == ''
   assert name in err
   assert len(err.strip().splitlines()) == 1
+
+
+def test_the_latest_scored_scan_is_found_from_the_ledger_footers(
+    tmp_path, monkeypatch):
+  """``latest_scored_scan`` compares the ledgers' ``scanned_at`` from the
+  row groups' statistics, without reading their rows; a file written
+  without statistics has that one column read."""
+  import datetime  # pylint: disable=import-outside-toplevel
+  import pyarrow as pa  # pylint: disable=import-outside-toplevel
+  import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+  from pipeline.scan import rethreshold  # pylint: disable=import-outside-toplevel
+  from pipeline.storage import parquet  # pylint: disable=import-outside-toplevel
+  utc = datetime.timezone.utc
+  times = {'old': [datetime.datetime(2026, 1, d, tzinfo=utc) for d in (3, 1)],
+           'new': [datetime.datetime(2026, 2, 1, tzinfo=utc),
+                   datetime.datetime(2026, 1, 2, tzinfo=utc)],
+           'plain': [datetime.datetime(2026, 1, 20, tzinfo=utc)]}
+  for scan, when in times.items():
+    folder = tmp_path / 'videos' / f'scan={scan}'
+    folder.mkdir(parents=True)
+    table = pa.table({'video_id': [f'v{i}' for i in range(len(when))],
+                      'scanned_at': pa.array(when, pa.timestamp('us', 'UTC'))})
+    pq.write_table(table, str(folder / 'part-00000-of-00001.parquet'),
+                   write_statistics=scan != 'plain', row_group_size=1)
+  root = str(tmp_path)
+  read_columns = []
+  read_row_group = pq.ParquetFile.read_row_group
+
+  def counted(self, group, columns=None, **kwargs):
+    read_columns.append(tuple(columns or ()))
+    return read_row_group(self, group, columns=columns, **kwargs)
+
+  def refuse(*args, **kwargs):
+    raise AssertionError('a whole ledger was read')
+
+  monkeypatch.setattr(pq.ParquetFile, 'read_row_group', counted)
+  monkeypatch.setattr(pq.ParquetFile, 'read', refuse)
+  monkeypatch.setattr(pq.ParquetFile, 'iter_batches', refuse)
+  monkeypatch.setattr(parquet, 'read_parquet_file', refuse)
+  assert rethreshold.latest_scored_scan(root, ['old', 'new', 'plain']) == 'new'
+  assert rethreshold.latest_scored_scan(root, ['old', 'plain']) == 'plain'
+  # Only the file without statistics had a column read, and only that one.
+  assert read_columns and set(read_columns) == {('scanned_at',)}
+  assert parquet.column_max(
+      parquet.parquet_paths(f'{root}/videos/scan=old/*.parquet'),
+      'scanned_at') == times['old'][0]

@@ -483,7 +483,7 @@ def test_header_small_frames_large_fail_with_bounded_memory(
   print(f'peak memory of the scan tree: {result.peak_bytes / MiB:.0f} MiB')
   rows = {os.path.basename(r['video_uri']): r for r in read_partition(
       output, 'videos', 'limits').to_pylist()}
-  assert rows['ordinary.mp4']['status'] == 'scanned'
+  assert rows['ordinary.mp4']['status'] == 'scanned', rows['ordinary.mp4']
   for name in list(growing) + ['mjpeg_huge.avi']:
     assert rows[name]['status'] in ('failed', 'partial'), rows[name]
     assert rows[name]['error_kind'] == 'frame_too_large', rows[name]

@@ -75,6 +75,29 @@ def test_skip_scanned_is_a_keyed_join_not_a_side_input(
       assert not payload.side_inputs, transform.unique_name
 
 
+def test_earlier_ledgers_are_listed_once_per_scan_not_per_wave(
+    corpus, marker_model_dir, tmp_path, monkeypatch):
+  """A scan in 3 waves with --skip-scanned lists the earlier ledgers once,
+  in the launcher, and every wave joins its inputs against that list."""
+  from pipeline.scan import transforms  # pylint: disable=import-outside-toplevel
+  inputs = [os.path.join(corpus.root, '*.webm')]
+  root = str(tmp_path / 'out')
+  run_scan(root, inputs, marker_model_dir, 'first')
+  listed = []
+  check_ledgers = transforms.check_ledgers
+
+  def counted(output_root):
+    listed.append(output_root)
+    return check_ledgers(output_root)
+
+  monkeypatch.setattr(transforms, 'check_ledgers', counted)
+  again = run_scan(root, inputs, marker_model_dir, 'again', '--skip-scanned',
+                   '--waves', '3')
+  assert listed == [root]
+  assert sorted(r['status'] for r in again.videos.to_pylist()) == [
+      'skipped', 'skipped']
+
+
 def test_scan_videos_with_test_pipeline(corpus, marker_model_dir, tmp_path):
   config = _config(corpus, marker_model_dir, str(tmp_path), '--fps', '2')
   settings = resolve_settings(config, model_contract.resolve_model(

@@ -23,6 +23,7 @@ from pipeline.scan import decoding
 from pipeline.scan.options import parse_scan_args
 from pipeline.scan.settings import resolve_settings
 from pipeline.storage import files as storage
+from tests import faults
 from tests.conftest import run_scan
 
 SEGMENT_MS = 3_000
@@ -280,6 +281,55 @@ def test_a_one_pass_segment_is_held_to_limits_scaled_by_its_span(tmp_path):
   assert 'more than 175 frames' in outcome.error_message
 
 
+def test_a_one_pass_segment_whose_samples_exceed_the_memory_limit_fails(
+    tmp_path, monkeypatch):
+  """A one-pass segment's model inputs are held at once: 40 samples of
+  24 x 32 x 3 bytes (92,160) fit in 92,160 bytes, not in one byte less;
+  over the limit the segment fails before decoding (``too_many_frames``)."""
+  from pipeline.inference import contract  # pylint: disable=import-outside-toplevel
+  path = _keyed(tmp_path, 'sparse.mp4', 20.0, (0.0,))
+  info = probe.probe_video(path, 'v', segment_ms=SEGMENT_MS)
+  monkeypatch.setattr(contract, 'MAX_ONE_PASS_INPUT_BYTES', 40 * 24 * 32 * 3)
+  _, outcome = _segment_outcome(path, info, SEGMENT_MS)
+  assert (outcome.error_kind, outcome.frames_sampled) == (None, 40)
+  monkeypatch.setattr(contract, 'MAX_ONE_PASS_INPUT_BYTES',
+                      40 * 24 * 32 * 3 - 1)
+  _, outcome = _segment_outcome(path, info, SEGMENT_MS)
+  assert (outcome.error_kind, outcome.frames_sampled,
+          outcome.bytes_read) == ('too_many_frames', 0, 0)
+  assert 'its 40 samples of 2304 bytes exceed the limit' in (
+      outcome.error_message)
+
+
+def test_time_limits_scale_with_the_span_and_stay_finite():
+  """A segment's limit is --segment-timeout-seconds x its span; Beam's
+  step backstop covers the longest video --max-duration-hours allows, and
+  no limit passes what Python's waits accept, whatever the flags."""
+  import threading  # pylint: disable=import-outside-toplevel
+  from pipeline.scan import settings as scan_settings  # pylint: disable=import-outside-toplevel
+  spec = ModelSpec(path='unused', name='m', version='1', labels=('x',),
+                   input_height=24, input_width=32, fps=SAMPLE_FPS,
+                   threshold=0.5)
+
+  def resolved(*flags):
+    return resolve_settings(parse_scan_args(
+        ['--input', 'x', '--output', '/unused', '--model', 'unused',
+         *flags]), spec)
+  plain = resolved('--segment-timeout-seconds', '10',
+                   '--segment-seconds', '60', '--max-duration-hours', '2')
+  assert scan_settings.segment_time_limit_s(plain.config, 1) == 10
+  assert scan_settings.segment_time_limit_s(plain.config, 60) == 600
+  # A 2-h video with one keyframe spans 120 segments of 60 s.
+  assert plain.decode_step_timeout_s == (
+      10 * 120 + 2 * scan_settings.HARD_STOP_GRACE_S)
+  extreme = resolved('--segment-timeout-seconds', '86400',
+                     '--segment-seconds', '1', '--max-duration-hours',
+                     '10000')
+  assert extreme.decode_step_timeout_s < threading.TIMEOUT_MAX
+  assert scan_settings.segment_time_limit_s(
+      extreme.config, 10**9) == scan_settings.MAX_TIME_LIMIT_S
+
+
 def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
   """The time limit checked as a segment decodes (``--segment-timeout-
   seconds`` x its span): past it, decoding ends with ``timeout``."""
@@ -293,6 +343,59 @@ def test_decoding_past_its_time_limit_is_a_timeout(tmp_path):
     assert len(list(decode.iter_samples(reader, 0, 4_000, SAMPLE_FPS,
                                         (32, 32), mode=EXACT,
                                         max_seconds=600))) == 8
+
+
+# --segment-timeout-seconds of the scan below: a one-pass segment of a
+# 24-s video spans 5 segments of 5 s, so it may decode for 5 x 2 s.
+SLOW_TIMEOUT_S = 2.0
+
+
+@pytest.mark.slow
+def test_a_one_pass_segment_gets_the_time_its_span_needs(
+    tmp_path, marker_model_dir, monkeypatch):
+  """Two one-keyframe 24-s videos, each decoded as one segment of 5 spans,
+  slowed by fault injection in the watched decode child: one to 48 x 0.1 s
+  (more than the 2-s --segment-timeout-seconds, less than 5 x 2 s) scans
+  fully; one to 48 x 0.5 s (past 5 x 2 s) ends as ``timeout``, alone."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  slow = _keyed(folder, 'slow.mp4', 24.0, (0.0,))
+  stalled = _keyed(folder, 'stalled.mp4', 24.0, (0.0,))
+  faults.install(monkeypatch, 'slow=0.1:slow.mp4,slow=0.5:stalled.mp4')
+  scan = run_scan(str(tmp_path / 'out'), [slow, stalled], marker_model_dir,
+                  'slowed', '--segment-timeout-seconds', str(SLOW_TIMEOUT_S))
+  rows = {os.path.basename(r['video_uri']): r
+          for r in scan.videos.to_pylist()}
+  assert (rows['slow.mp4']['status'], rows['slow.mp4']['error_kind'],
+          rows['slow.mp4']['frames_scored'], rows['slow.mp4']['segments']
+          ) == ('scanned', None, 48, 1)
+  assert 48 * 0.1 > SLOW_TIMEOUT_S  # it did take longer than one span's
+  stalled_row = rows['stalled.mp4']
+  assert (stalled_row['status'], stalled_row['error_kind']) == (
+      'failed', 'timeout'), stalled_row
+  # Cut at 5 x 2 s: about 20 of its 48 samples, never all.
+  assert stalled_row['frames_scored'] < 48
+
+
+@pytest.mark.slow
+def test_a_decoder_stuck_outside_python_is_ended_by_the_watchdog(
+    tmp_path, marker_model_dir, monkeypatch):
+  """A segment whose decoder never returns to Python (SIGALRM blocked, as
+  in a hang inside FFmpeg) is ended by the decode child's watchdog at its
+  limit plus the grace and recorded as ``crash``; the next video decodes
+  in a new child."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  stuck = _keyed(folder, 'stuck.mp4', 6.0, (0.0,))
+  fine = _keyed(folder, 'fine.mp4', 6.0, (0.0,))
+  faults.install(monkeypatch, 'stuck:stuck.mp4')
+  monkeypatch.setattr(decoding, 'HARD_STOP_GRACE_S', 1.0)
+  scan = run_scan(str(tmp_path / 'out'), [stuck, fine], marker_model_dir,
+                  'stuck', '--segment-timeout-seconds', '2')
+  rows = {os.path.basename(r['video_uri']): (r['status'], r['error_kind'])
+          for r in scan.videos.to_pylist()}
+  assert rows == {'stuck.mp4': ('failed', 'crash'),
+                  'fine.mp4': ('scanned', None)}
 
 
 @pytest.mark.parametrize('codec,container', [

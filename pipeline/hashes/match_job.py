@@ -378,5 +378,7 @@ def run(argv: Optional[Sequence[str]] = None,
                     beam_args=config.beam_args)
   p = test_pipeline or runners.create_pipeline(config.beam_args)
   build_pipeline(p, config)
-  p.run().wait_until_finish()
+  scan_state.run_recorded(config.output, config.scan_id,
+                          lambda: p.run().wait_until_finish(),
+                          f'the match run {config.scan_id}')
   return config

@@ -77,6 +77,13 @@ MAX_METADATA_BYTES = 1 << 20
 # model inputs of one segment (a decoded segment's outputs are held at
 # once when it is decoded in a child process), and one inference batch.
 MAX_SEGMENT_INPUT_BYTES = 512 << 20
+# The model inputs one segment decoded in one pass on sparse keyframes may
+# hold (it spans several --segment-seconds, so MAX_SEGMENT_INPUT_BYTES
+# does not bound it): its samples come back from the decode child at once,
+# at about 5x their bytes of peak memory (3x in the child, 2x in the worker,
+# benchmarks/one_pass_memory.py).  A longer one pass fails its video
+# (``too_many_frames``) instead of the worker's memory.
+MAX_ONE_PASS_INPUT_BYTES = 1 << 30
 MAX_BATCH_INPUT_BYTES = 1 << 30
 # An audio model's sampling rate (samples per second of its waveform).
 MIN_SAMPLE_RATE = 4_000

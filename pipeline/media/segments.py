@@ -118,6 +118,12 @@ def limit_scale(start_ms: int, end_ms: int, segment_ms: int) -> int:
   return max(math.ceil((end_ms - start_ms - 1) / segment_ms), 1)
 
 
+def max_limit_scale(max_duration_ms: int, segment_ms: int) -> int:
+  """The largest ``limit_scale`` a segment of a video no longer than
+  ``max_duration_ms`` can have: one keyframe, one segment."""
+  return limit_scale(0, max_duration_ms, segment_ms)
+
+
 def plan_segments(info: VideoInfo, segment_ms: int) -> List[Segment]:
   """Consecutive ``[start, end)`` ranges covering the whole duration, each
   starting on a keyframe where the probe found one (see the module)."""

@@ -14,6 +14,8 @@ matches steps by them when a job is updated, and tests look for them.
 """
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import apache_beam as beam
 
 from pipeline.hashes.match_job import match_hashes_transform
@@ -31,10 +33,15 @@ class ScanVideos(beam.PTransform):
   """Input specs -> {dataset name: records}: flagged clips, ledger rows,
   frame scores (with ``--frame-scores``), frame hashes (with ``--hashes``) and hash matches (with ``--bank``)."""
 
-  def __init__(self, settings: ScanSettings, wave: int = 0):
+  def __init__(self, settings: ScanSettings, wave: int = 0,
+               earlier_ledgers: Optional[Sequence[str]] = None):
+    """``earlier_ledgers``: with --skip-scanned, the earlier ledger files
+    (``transforms.earlier_ledgers``, listed once per scan by the
+    launcher); listed here when not given."""
     super().__init__()
     self._settings = settings
     self._wave = wave
+    self._earlier_ledgers = earlier_ledgers
 
   def expand(self, specs):
     s = self._settings
@@ -58,8 +65,11 @@ class ScanVideos(beam.PTransform):
       # A keyed join, not a side input: no worker holds the earlier ledgers.
       earlier = (specs.pipeline
                  | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
-                     s.skip_scanned_root, s.model_versions[0],
-                     s.config.min_coverage, s.model_versions[1]))
+                     transforms.earlier_ledgers(s)
+                     if self._earlier_ledgers is None
+                     else self._earlier_ledgers,
+                     s.model_versions[0], s.config.min_coverage,
+                     s.model_versions[1]))
       joined = (
           {'refs': refs | 'KeyRefsForJoin' >> beam.Map(transforms.key_by_file),
            'earlier': earlier}
@@ -90,7 +100,9 @@ class ScanVideos(beam.PTransform):
                     dead_letter_tag=transforms.DEAD_LETTER,
                     exc_class=media_errors.DEAD_LETTER_EXCEPTIONS,
                     use_subprocess=s.config.decode_isolation == 'subprocess',
-                    timeout=s.config.segment_timeout_seconds))
+                    # A backstop: each segment's own limit, scaled by its
+                    # span, is enforced inside (decoding.time_limit).
+                    timeout=s.decode_step_timeout_s))
     scored = {}
     if s.frames_scored:
       scored['scores'] = (decoded['samples']

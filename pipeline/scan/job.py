@@ -23,7 +23,6 @@ import sys
 from typing import Dict, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.runners.runner import PipelineState
 
 from pipeline.inference import contract as model_contract
 from pipeline.runtime import runners
@@ -51,15 +50,6 @@ WRITE_LABELS = {
 }
 
 
-# A wave's job that ended in one of these did not write its files.
-_NOT_FINISHED = (PipelineState.FAILED, PipelineState.CANCELLED,
-                 PipelineState.STOPPED)
-
-
-class WaveFailed(RuntimeError):
-  """A wave's job ended without finishing (its runner did not raise)."""
-
-
 def build_pipeline(p: beam.Pipeline, config: ScanConfig,
                    spec: Optional[model_contract.ModelSpec] = None,
                    wave: int = 0,
@@ -75,25 +65,28 @@ def build_pipeline(p: beam.Pipeline, config: ScanConfig,
   return add_scan(p, resolve_settings(config, spec, audio_spec), wave)
 
 
-def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0
+def add_scan(p: beam.Pipeline, settings: ScanSettings, wave: int = 0,
+             earlier_ledgers: Optional[Sequence[str]] = None
              ) -> Dict[str, beam.PCollection]:
   """Checks the budget and the inputs, then adds the scan (wave ``wave``)
   and its writes to ``p``."""
   check_budget(settings)
   for spec_input in settings.config.inputs:
     inputs.check_input(spec_input)
-  return add_wave(p, settings, wave)
+  return add_wave(p, settings, wave, earlier_ledgers)
 
 
-def add_wave(p: beam.Pipeline, settings: ScanSettings, wave: int
+def add_wave(p: beam.Pipeline, settings: ScanSettings, wave: int,
+             earlier_ledgers: Optional[Sequence[str]] = None
              ) -> Dict[str, beam.PCollection]:
   """Adds wave ``wave`` of the scan and its writes to ``p``, unchecked:
   ``run`` checks once (``add_scan``, on the first wave's pipeline), not
-  once per wave (a manifest is streamed whole to check it)."""
+  once per wave (a manifest is streamed whole to check it), and lists the
+  earlier ledgers once (``earlier_ledgers``, for --skip-scanned)."""
   config = settings.config
   outputs = (p
              | 'ListInputs' >> beam.Create(list(config.inputs))
-             | 'ScanVideos' >> ScanVideos(settings, wave))
+             | 'ScanVideos' >> ScanVideos(settings, wave, earlier_ledgers))
   for dataset, records in outputs.items():
     _ = records | WRITE_LABELS[dataset] >> WriteDataset(
         config.output, dataset, config.scan_id, wave, config.waves)
@@ -127,7 +120,9 @@ def run(argv: Optional[Sequence[str]] = None,
       config, _model(config.model, model_contract.resolve_model),
       _model(config.audio_model, model_contract.resolve_audio_model))
   first = test_pipeline or runners.create_pipeline(config.beam_args)
-  add_scan(first, settings)
+  # Listed once for all waves, before this scan commits any of its own.
+  earlier = transforms.earlier_ledgers(settings)
+  add_scan(first, settings, earlier_ledgers=earlier)
   writable.check_datasets_writable(config.output, WRITE_LABELS)
   claims.claim_scan(config.output, config.scan_id, tool='scan',
                     beam_args=config.beam_args)
@@ -144,12 +139,11 @@ def run(argv: Optional[Sequence[str]] = None,
         p = first
         if wave:
           p = runners.create_pipeline(config.beam_args)
-          add_wave(p, settings, wave)
+          add_wave(p, settings, wave, earlier)
         result = p.run()
         reporter.follow(result, config.beam_args)
-        if result.wait_until_finish() in _NOT_FINISHED:
-          raise WaveFailed(f'wave {wave} of scan {config.scan_id} ended '
-                           f'{result.state}')
+        scan_state.check_finished(result.wait_until_finish(),
+                                  f'wave {wave} of scan {config.scan_id}')
         state = scan_state.commit_wave(config.output, state, wave)
   except BaseException:
     scan_state.finish(config.output, state, scan_state.FAILED)

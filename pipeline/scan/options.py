@@ -204,8 +204,10 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'segment_timeout_seconds', type=SEGMENT_TIMEOUT_SECONDS,
        default=DEFAULT_SEGMENT_TIMEOUT_SECONDS,
        help='Give up on a segment whose decoding takes longer than this, in '
-       f'{SEGMENT_TIMEOUT_SECONDS.interval}; the video is recorded as failed '
-       'with error_kind "timeout" (default %(default)s).')
+       f'{SEGMENT_TIMEOUT_SECONDS.interval}, per --segment-seconds of its '
+       'span (a segment decoded in one pass on sparse keyframes gets as many '
+       'times this); the video is recorded as failed with error_kind '
+       '"timeout" (default %(default)s).')
   _add(parser, 'min_coverage', type=flag_types.unit_interval,
        default=DEFAULT_MIN_COVERAGE, metavar='FRACTION',
        help='Least share of the expected samples (the sampling grid over the '

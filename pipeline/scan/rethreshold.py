@@ -36,6 +36,7 @@ from pipeline.storage.parquet import ReadFiles
 from pipeline.storage.parquet import WriteDataset
 from pipeline.storage.parquet import cast_file
 from pipeline.storage.parquet import check_parquet_footers
+from pipeline.storage.parquet import column_max
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.storage.parquet import read_partition
 from pipeline.storage.scan_ids import new_scan_id
@@ -57,12 +58,16 @@ def scans_with(root: str, dataset: str) -> List[str]:
 
 def latest_scored_scan(root: str, scans: Sequence[str]) -> str:
   """Of ``scans``, the one whose ledger is the latest (``scanned_at``,
-  then id)."""
+  then id), from the ledgers' footers (``column_max``)."""
   def when(scan_id: str) -> Tuple:
-    times = read_partition(root, 'videos', scan_id).column(
-        'scanned_at').to_pylist()
-    return (max(times) if times else datetime.datetime.min.replace(
-        tzinfo=datetime.timezone.utc), scan_id)
+    # The footers' statistics, not the ledger's rows (a scan of 10^9).
+    latest = column_max(scan_state.committed_paths(root, 'videos', scan_id),
+                        'scanned_at')
+    if latest is None:
+      latest = datetime.datetime.min
+    if latest.tzinfo is None:  # the ledger's times are UTC
+      latest = latest.replace(tzinfo=datetime.timezone.utc)
+    return latest, scan_id
   return max(scans, key=when)
 
 
@@ -234,7 +239,9 @@ def run(root: str, threshold: float, label: Optional[str] = None,
   p = runners.create_pipeline(beam_args)
   add_rethreshold(p, root, source, label, scan_id, now)
   try:
-    p.run().wait_until_finish()
+    scan_state.run_recorded(root, scan_id,
+                            lambda: p.run().wait_until_finish(),
+                            f'the rethreshold run {scan_id}')
   except Exception as exc:  # any failure inside Beam: one line, exit 1
     raise RethresholdFailed(
         f'the rethreshold run {scan_id} failed: '

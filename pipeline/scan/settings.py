@@ -26,6 +26,7 @@ from typing import Optional, Tuple
 from pipeline.inference.contract import AudioModelSpec
 from pipeline.inference.contract import ModelSpec
 from pipeline.media import sampling
+from pipeline.media import segments
 from pipeline.media.audio import AudioGrid
 from pipeline.scan.clips import DEFAULT_MERGE_GAP_MS, ClipRules
 from pipeline.scan.options import ScanConfig
@@ -35,6 +36,25 @@ from pipeline.storage import files as storage
 # is sampled, so it only picks the decode mode (frames are decoded only
 # for --hashes, which decode every frame anyway).
 _AUDIO_ONLY_FPS = 1.0
+
+
+# How long after its time limit a segment's watched decode child is ended
+# (``decoding.time_limit``) when the decoder never returns to Python.
+HARD_STOP_GRACE_S = 30.0
+
+
+# The longest any time limit is set to: no segment decodes for a month,
+# and Python's waits refuse more than ``threading.TIMEOUT_MAX`` (292 years
+# on Linux), which a day's timeout x 10^7 spans would pass.
+MAX_TIME_LIMIT_S = 30 * 86_400.0
+
+
+def segment_time_limit_s(config: ScanConfig, limit_scale: int) -> float:
+  """The decode time limit of a segment spanning ``limit_scale``
+  --segment-seconds (a one-pass segment on sparse keyframes): it is held
+  to as many times --segment-timeout-seconds, like its other limits (at
+  most ``MAX_TIME_LIMIT_S``)."""
+  return min(config.segment_timeout_seconds * limit_scale, MAX_TIME_LIMIT_S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +69,13 @@ class ScanSettings:
   # (the visual model's).
   clip_rules: Optional[ClipRules]
   segment_ms: int
+  # --max-duration-hours in ms: longer videos fail at probe.
+  max_duration_ms: int
+  # Beam's time limit on the DecodeSegments step (its outer backstop):
+  # the longest segment's own limit (``segment_time_limit_s`` at the
+  # largest ``Segment.limit_scale`` a video within --max-duration-hours can
+  # be planned with) plus the watched child's hard stop.
+  decode_step_timeout_s: float
   # --allowed-prefix values, normalized as input URIs are.
   allowed_prefixes: Tuple[str, ...]
   # The output root whose earlier ledgers --skip-scanned consults, if set.
@@ -107,6 +134,8 @@ def resolve_settings(config: ScanConfig, spec: Optional[ModelSpec],
     raise ValueError('a scan needs a visual or an audio model')
   merge_gap_ms = config.merge_gap_seconds * 1000.0
   min_clip_ms = config.min_clip_seconds * 1000.0
+  segment_ms = int(round(config.segment_seconds * 1000))
+  max_duration_ms = int(config.max_duration_hours * 3_600_000)
   clip_rules = None
   fps = config.fps or _AUDIO_ONLY_FPS
   if spec is not None:
@@ -125,7 +154,11 @@ def resolve_settings(config: ScanConfig, spec: Optional[ModelSpec],
       spec=spec,
       fps=fps,
       clip_rules=clip_rules,
-      segment_ms=int(round(config.segment_seconds * 1000)),
+      segment_ms=segment_ms,
+      max_duration_ms=max_duration_ms,
+      decode_step_timeout_s=segment_time_limit_s(
+          config, segments.max_limit_scale(max_duration_ms, segment_ms))
+      + 2 * HARD_STOP_GRACE_S,
       allowed_prefixes=tuple(storage.normalize_uri(p)
                              for p in config.allowed_prefixes),
       skip_scanned_root=config.output if config.skip_scanned else None,

@@ -8,7 +8,7 @@ progress line is made of these counters) and tag its outputs;
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler
@@ -58,8 +58,7 @@ class ProbeVideoFn(beam.DoFn):
     self._max_pixels = settings.config.max_pixels
     self._verify_digest = settings.config.verify_digest
     self._digests = settings.config.digests
-    self._max_duration_ms = int(settings.config.max_duration_hours *
-                                3_600_000)
+    self._max_duration_ms = settings.max_duration_ms
     self._segment_ms = settings.segment_ms
     self._probed = progress.counter(NAMESPACE, progress.VIDEOS_PROBED)
     self._video_ms = progress.counter(NAMESPACE, progress.VIDEO_MS_PROBED)
@@ -149,19 +148,28 @@ def check_ledgers(output_root: str) -> List[str]:
   return paths
 
 
-class PreviouslyScanned(beam.PTransform):
-  """Earlier ledgers under an output root -> ``(uri, latest version)``,
-  keyed for ``JoinPreviousScans``; the ledgers are checked when the graph
-  is built (``check_ledgers``)."""
+def earlier_ledgers(settings: ScanSettings) -> Optional[List[str]]:
+  """With --skip-scanned, the committed earlier ledgers ``PreviouslyScanned``
+  reads (``check_ledgers``); ``None`` without it.  The launcher lists them
+  once per scan and hands the list to every wave's graph."""
+  if not settings.skip_scanned_root:
+    return None
+  return check_ledgers(settings.skip_scanned_root)
 
-  def __init__(self, output_root: str, model_version: str,
+
+class PreviouslyScanned(beam.PTransform):
+  """Earlier ledger files (``earlier_ledgers``, listed and checked before
+  the graph is built) -> ``(uri, latest version)``, keyed for
+  ``JoinPreviousScans``."""
+
+  def __init__(self, ledger_paths: Sequence[str], model_version: str,
                min_coverage: float = 1.0,
                audio_model_version: Optional[str] = None):
     super().__init__()
     self._model_version = model_version
     self._min_coverage = min_coverage
     self._audio_model_version = audio_model_version
-    self._paths = check_ledgers(output_root)
+    self._paths = list(ledger_paths)
 
   def expand(self, pbegin):
     return (pbegin
@@ -208,7 +216,11 @@ class DecodeSegmentFn(beam.DoFn):
     self._settings = settings
 
   def process(self, segment: Segment):
-    for record in decoding.decode_segment(segment, self._settings):
+    # Collected inside the time limit (Beam holds a segment's outputs until
+    # it is done anyway), so the limit is disarmed however decoding ends.
+    with decoding.time_limit(segment, self._settings):
+      records = list(decoding.decode_segment(segment, self._settings))
+    for record in records:
       if isinstance(record, FrameHash):
         yield beam.pvalue.TaggedOutput(HASHES, record)
       elif isinstance(record, SegmentOutcome):

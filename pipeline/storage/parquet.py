@@ -138,6 +138,34 @@ def check_parquet_footers(paths: List[str]) -> int:
   return len(paths)
 
 
+def column_max(paths: Sequence[str], column: str) -> Optional[object]:
+  """The largest value of ``column`` in the files of ``paths`` (``None``
+  when they hold no rows), from the row groups' statistics in the footers;
+  a row group written without them has that one column read, never the
+  other columns or the whole file."""
+  best = None
+  for path in paths:
+    with open_parquet_file(path) as parquet:
+      meta = parquet.metadata
+      leaf = next((j for j in range(meta.num_columns)
+                   if meta.schema.column(j).path == column), None)
+      if leaf is None:
+        raise BrokenParquetFile(f'{path} has no column {column!r}')
+      for group in range(meta.num_row_groups):
+        chunk = meta.row_group(group).column(leaf)
+        stats = chunk.statistics
+        if meta.row_group(group).num_rows == 0:
+          continue
+        if stats is not None and stats.has_min_max:
+          value = stats.max
+        else:
+          value = pc.max(parquet.read_row_group(
+              group, columns=[column]).column(column)).as_py()
+        if value is not None and (best is None or value > best):
+          best = value
+  return best
+
+
 def parquet_paths(pattern: str) -> List[str]:
   """The files matching ``pattern``, through ``FileSystems`` (any scheme),
   in name order."""

@@ -16,7 +16,9 @@ in the scan's state, next to its claim (``pipeline.storage.claims``)::
          "waves": K, "committed": [0, 1], "updated_at": ...}
 
 written when the scan is claimed (``running``), after each wave, at the end
-(``complete``) and when the run raises (``failed``).  A killed launcher
+(``complete``) and when the run raises (``failed``).  ``rescan match`` and
+``rescan rethreshold`` runs record the same state, as one wave
+(``run_recorded``).  A killed launcher
 leaves ``running``: readers cannot tell a running scan from a killed one,
 and show it as incomplete.
 
@@ -26,9 +28,9 @@ and page, the summary, ``--skip-scanned``, ``rescan match``, extract):
 - files of a scan with a state: only the files of its committed waves,
   named exactly as its sink names them; never a ``beam-temp-*`` folder's
   files, never a file of a wave in flight or of a killed one;
-- files of a partition without a state file: a scan written before scans
-  had states (or a ``rescan match`` run): all its ``*.parquet`` files, as
-  before (``beam-temp-*`` folders are one level deeper and never matched).
+- files of a partition without a state file: a scan (or match or
+  rethreshold run) written before runs had states: all its ``*.parquet``
+  files, as before (``beam-temp-*`` folders are one level deeper and never matched).
 
 Why waves, not per-bundle files: docs/scale.md "Finished work survives".
 """
@@ -40,10 +42,12 @@ import json
 import os
 import re
 import tempfile
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import (Callable, Dict, Iterable, List, NamedTuple, Optional,
+                    Tuple)
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.runners.runner import PipelineState
 
 import schemas
 from schemas.tables import PARTITION_KEY
@@ -152,9 +156,42 @@ def finish(root: str, state: ScanState, outcome: str) -> ScanState:
   return write_state(root, state._replace(state=outcome))
 
 
+class JobNotFinished(RuntimeError):
+  """A job ended without finishing, and its runner did not raise."""
+
+
+# A Beam job that ended in one of these did not write its files.
+NOT_FINISHED = (PipelineState.FAILED, PipelineState.CANCELLED,
+                PipelineState.STOPPED)
+
+
+def check_finished(job_state: str, what: str) -> None:
+  """Raises ``JobNotFinished`` unless the job (``what``) finished: only a
+  finished job's files may be committed."""
+  if job_state in NOT_FINISHED:
+    raise JobNotFinished(f'{what} ended {job_state}')
+
+
+def run_recorded(root: str, scan_id: str, job: Callable[[], str],
+                 what: str) -> None:
+  """Runs ``job`` (a one-job run: ``rescan match``, ``rescan
+  rethreshold``; it returns the Beam job's final state) under a state like
+  a scan's of one wave: ``running`` before it, its wave committed and
+  ``complete`` when it finished, ``failed`` when it raises or ends
+  unfinished.  A killed run leaves ``running`` and its files are read by
+  no reader, like a killed scan's."""
+  state = begin(root, scan_id, 1)
+  try:
+    check_finished(job(), what)
+  except BaseException:
+    finish(root, state, FAILED)
+    raise
+  finish(root, commit_wave(root, state, 0), COMPLETE)
+
+
 def read_state(root: str, scan_id: str) -> Optional[ScanState]:
-  """The recorded state of ``scan_id``, or None when there is none (a scan
-  from before states, or a ``rescan match`` run)."""
+  """The recorded state of ``scan_id``, or None when there is none (a scan,
+  match or rethreshold run from before states)."""
   path = state_path(root, scan_id)
   try:
     if not FileSystems.exists(path):
