@@ -270,7 +270,10 @@ def test_an_earlier_scan_vouches_only_for_the_same_two_models():
   # An audio-only row: no samples expected, the audio model's versions.
   only_heard = dict(row, model_version='a1', audio_model_version='a1',
                     coverage=None, samples_expected=None)
-  assert transforms.vouches(only_heard, 'a1', 0.95, 'a1')
+  assert transforms.vouches(only_heard, 'a1', 0.95, 'a1', sees=False)
+  # ... and never for a scan that also sees, even when the visual model's
+  # version string is the audio model's.
+  assert not transforms.vouches(only_heard, 'a1', 0.95, 'a1')
 
 
 def _rescan(capsys, *argv):

@@ -59,7 +59,8 @@ class ScanVideos(beam.PTransform):
       earlier = (specs.pipeline
                  | 'PreviouslyScanned' >> transforms.PreviouslyScanned(
                      s.skip_scanned_root, s.model_versions[0],
-                     s.config.min_coverage, s.model_versions[1]))
+                     s.config.min_coverage, s.model_versions[1],
+                     sees=s.spec is not None))
       joined = (
           {'refs': refs | 'KeyRefsForJoin' >> beam.Map(transforms.key_by_file),
            'earlier': earlier}
