@@ -196,8 +196,15 @@ def test_segment_boundaries_change_no_audio_score(archive, heard,
                for v in _rows(heard, 'videos', 'heard')}
   assert all(segmented[v['video_uri']] >= 4 and v['segments'] == 1
              for v in _rows(whole, 'videos', 'whole'))
-  assert rows(whole, 'whole') == rows(heard, 'heard')
-  assert len(rows(whole, 'whole')) > 40
+  whole_rows, heard_rows = rows(whole, 'whole'), rows(heard, 'heard')
+  # The windows are byte for byte those of one pass (test_audio_windows);
+  # their scores may differ in the last float32 bit with how RunInference
+  # happened to batch them.
+  assert [r[:3] + r[4:] for r in whole_rows] == [r[:3] + r[4:]
+                                                 for r in heard_rows]
+  assert np.allclose([r[3] for r in whole_rows], [r[3] for r in heard_rows],
+                     rtol=1e-5, atol=1e-9)
+  assert len(whole_rows) > 40
 
 
 # A red square on screen from 1.5 s to 2.5 s: the marker model sees it.
@@ -270,7 +277,10 @@ def test_an_earlier_scan_vouches_only_for_the_same_two_models():
   # An audio-only row: no samples expected, the audio model's versions.
   only_heard = dict(row, model_version='a1', audio_model_version='a1',
                     coverage=None, samples_expected=None)
-  assert transforms.vouches(only_heard, 'a1', 0.95, 'a1')
+  assert transforms.vouches(only_heard, 'a1', 0.95, 'a1', sees=False)
+  # ... and never for a scan that also sees, even when the visual model's
+  # version string is the audio model's.
+  assert not transforms.vouches(only_heard, 'a1', 0.95, 'a1')
 
 
 def _rescan(capsys, *argv):

@@ -297,7 +297,7 @@ def test_a_one_pass_segment_whose_samples_exceed_the_memory_limit_fails(
   _, outcome = _segment_outcome(path, info, SEGMENT_MS)
   assert (outcome.error_kind, outcome.frames_sampled,
           outcome.bytes_read) == ('too_many_frames', 0, 0)
-  assert 'its 40 samples of 2304 bytes exceed the limit' in (
+  assert 'its 92160 bytes of model inputs exceed the limit' in (
       outcome.error_message)
 
 

@@ -132,9 +132,32 @@ class AudioRequest:
   track: Optional[AudioTrack] = None
 
 
+# Planar frames with this many channels or more are repacked before
+# their samples are read: PyAV (18) finds a frame's planes by walking
+# FFmpeg's channel pointers up to a null one, which 8 or more channels
+# do not end with, and read out of bounds (a segfault on 7.1 Opus).
+PYAV_MAX_SAFE_PLANES = 8
+
+
+def _packed(frame: av.AudioFrame) -> av.AudioFrame:
+  """A planar frame as one packed frame of the same samples (a format
+  change only: same rate and layout, no filter), without touching its
+  planes."""
+  resampler = av.AudioResampler(format=frame.format.packed.name,
+                                layout=frame.layout, rate=frame.sample_rate)
+  pieces = resampler.resample(frame) + resampler.resample(None)
+  if len(pieces) == 1:
+    return pieces[0]
+  data = np.concatenate([piece.to_ndarray() for piece in pieces], axis=1)
+  return av.AudioFrame.from_ndarray(data, format=frame.format.packed.name,
+                                    layout=frame.layout)
+
+
 def _mono(frame: av.AudioFrame, channels: int) -> np.ndarray:
   """A decoded frame as float32 ``[samples]``: the mean of its channels,
   full scale 1."""
+  if frame.format.is_planar and channels >= PYAV_MAX_SAFE_PLANES:
+    frame = _packed(frame)
   data = frame.to_ndarray()
   if not frame.format.is_planar:
     data = data.reshape(-1, channels).T

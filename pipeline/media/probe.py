@@ -21,15 +21,22 @@ def _is_still_image(container) -> bool:
 
 
 def _duration_ms(container, stream) -> Optional[int]:
-  """Duration from the header: stream first, then container."""
+  """Duration from the header: stream first, then container
+  (``_from_container``)."""
   if stream.duration:
     return int(stream.duration * stream.time_base * 1000)
-  if container.duration:
+  if _from_container(container, stream):
     start_s = stream_start_seconds(stream)
     container_start_s = (container.start_time or 0) / av.time_base
     return int((container.duration / av.time_base -
                 (start_s - container_start_s)) * 1000)
   return None
+
+
+def _from_container(container, stream) -> bool:
+  """Whether the header's duration is the container's (all its streams'),
+  the stream recording none of its own."""
+  return not stream.duration and bool(container.duration)
 
 
 def _packet_end_s(packet, origin_s: float) -> float:
@@ -62,7 +69,14 @@ CLAIM_FACTOR = 4
 CLAIM_SLACK_MS = 60_000
 
 
-def _checked_duration_ms(container, stream, claimed_ms: int) -> int:
+# A claim taken from the container (the span of all its streams) that
+# another stream's packets reach within this is the other stream's length,
+# not lost video: the video stream ended first.
+OTHER_STREAM_REACH_MS = 1_000
+
+
+def _checked_duration_ms(container, stream, claimed_ms: int,
+                         from_container: bool = False) -> int:
   """The header's duration held against the data: the packets found by
   seeking to the claimed end.
 
@@ -76,18 +90,32 @@ def _checked_duration_ms(container, stream, claimed_ms: int) -> int:
   so the part that is gone counts against its coverage).  When the tail
   is longer (a container that cannot seek lands far before the end) the
   claim stands: the data was not all seen, and cutting the timeline short
-  would leave its end unscanned.  Nothing is decoded."""
+  would leave its end unscanned.  Nothing is decoded.
+
+  A claim ``from_container`` (the stream records no duration of its own)
+  spans every stream: when another stream's packets reach it (within
+  ``OTHER_STREAM_REACH_MS``) and the video's end earlier, the video
+  stream ended first (a soundtrack longer than the picture), and its data
+  gives the duration; the timeline of the picture is never padded with
+  another stream's time as if frames were lost."""
   origin_s = stream_start_seconds(stream)
   target = int((origin_s + claimed_ms / 1000.0) / stream.time_base)
   end_s = None
+  others_end_s = None
   try:
     container.seek(target, stream=stream, backward=True, any_frame=False)
-    for number, packet in enumerate(container.demux(stream)):
+    packets = (container.demux() if from_container
+               else container.demux(stream))
+    for number, packet in enumerate(packets):
       if number >= TAIL_PACKETS:
         return claimed_ms
       if packet.pts is None:
         continue
       packet_end_s = _packet_end_s(packet, origin_s)
+      if packet.stream.index != stream.index:
+        others_end_s = (packet_end_s if others_end_s is None
+                        else max(others_end_s, packet_end_s))
+        continue
       end_s = packet_end_s if end_s is None else max(end_s, packet_end_s)
   except av.error.FFmpegError:
     return claimed_ms  # damage is the decoder's to report
@@ -100,6 +128,8 @@ def _checked_duration_ms(container, stream, claimed_ms: int) -> int:
     return claimed_ms
   data_ms = int(end_s * 1000)
   if (data_ms > claimed_ms
+      or others_end_s is not None and data_ms < claimed_ms
+      and others_end_s * 1000 >= claimed_ms - OTHER_STREAM_REACH_MS
       or claimed_ms > CLAIM_FACTOR * data_ms + CLAIM_SLACK_MS):
     return data_ms
   return claimed_ms
@@ -222,7 +252,9 @@ def probe_video(uri: str, video_id: str = '',
     if duration_ms is None or duration_ms <= 0:
       duration_ms = _demuxed_duration_ms(container, stream)
     else:
-      duration_ms = _checked_duration_ms(container, stream, duration_ms)
+      duration_ms = _checked_duration_ms(
+          container, stream, duration_ms,
+          from_container=_from_container(container, stream))
     if duration_ms <= 0:
       raise media_errors.MediaError(media_errors.NO_FRAMES,
                                     'the video stream holds no frames')

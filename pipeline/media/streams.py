@@ -25,8 +25,12 @@ def select_video_stream(container: av.container.InputContainer):
 
 
 # Bounds on an audio stream's header (it is hostile input): beyond them a
-# stream is not heard.  384 kHz is the highest rate in use; 64 channels
-# are FFmpeg's own limit for most decoders.
+# stream is not heard.  4 kHz is below the lowest rate in use (telephony's
+# 8 kHz): a stream slower than that carries no sound a model could hear
+# (a 1 Hz "audio" stream would otherwise be upsampled into windows that
+# look heard).  384 kHz is the highest rate in use; 64 channels are
+# FFmpeg's own limit for most decoders.
+MIN_AUDIO_SOURCE_RATE = 4_000
 MAX_AUDIO_SOURCE_RATE = 384_000
 MAX_AUDIO_CHANNELS = 64
 
@@ -34,12 +38,12 @@ MAX_AUDIO_CHANNELS = 64
 def select_audio_stream(container: av.container.InputContainer):
   """The audio stream an audio model hears: the one marked default, else
   the first; only streams FFmpeg can decode, with a rate in
-  ``[1, MAX_AUDIO_SOURCE_RATE]`` and ``[1, MAX_AUDIO_CHANNELS]`` channels,
-  count.  ``None`` if there is none (a video without sound is not an
+  ``[MIN_AUDIO_SOURCE_RATE, MAX_AUDIO_SOURCE_RATE]`` and ``[1,
+  MAX_AUDIO_CHANNELS]`` channels, count.  ``None`` if there is none (a video without sound is not an
   error)."""
   candidates = [s for s in container.streams.audio
                 if s.codec_context is not None
-                and 1 <= (s.codec_context.sample_rate or 0)
+                and MIN_AUDIO_SOURCE_RATE <= (s.codec_context.sample_rate or 0)
                 <= MAX_AUDIO_SOURCE_RATE
                 and 1 <= s.codec_context.layout.nb_channels
                 <= MAX_AUDIO_CHANNELS]

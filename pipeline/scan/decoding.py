@@ -134,7 +134,7 @@ def one_pass_overflow(segment: Segment, settings: ScanSettings
     return None
   return (f'segment [{segment.start_ms}, {segment.end_ms}) ms is decoded in '
           f'one pass (its keyframes are sparse): its {held} bytes of model '
-          f'inputs exceed the limit of {limit >> 20} MiB per segment; lower '
+          f'inputs exceed the limit of {limit} bytes per segment; lower '
           '--fps')
 
 

@@ -69,7 +69,7 @@ class ScanVideos(beam.PTransform):
                      if self._earlier_ledgers is None
                      else self._earlier_ledgers,
                      s.model_versions[0], s.config.min_coverage,
-                     s.model_versions[1]))
+                     s.model_versions[1], sees=s.spec is not None))
       joined = (
           {'refs': refs | 'KeyRefsForJoin' >> beam.Map(transforms.key_by_file),
            'earlier': earlier}

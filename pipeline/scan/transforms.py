@@ -83,16 +83,22 @@ class ProbeVideoFn(beam.DoFn):
 
 
 def vouches(row: Mapping, model_version: str, min_coverage: float,
-            audio_model_version: Optional[str] = None) -> bool:
+            audio_model_version: Optional[str] = None,
+            sees: bool = True) -> bool:
   """Whether an earlier ledger row proves its video was looked at: only a
   ``scanned`` row (never ``partial``, ``failed`` or ``skipped``) of this
   model version and this audio model version (both absent, or both
   equal: a visual-only row does not vouch for a scan that also hears),
   whose coverage, and audio coverage, reach this scan's
   ``--min-coverage`` (an audio-only row expects no samples, a row
-  without an audio stream no windows)."""
+  without an audio stream no windows).  For a scan that ``sees`` (has a
+  visual model) the row must have looked at the picture: an audio-only
+  row names the audio model's version in ``model_version``, which may
+  well equal the visual model's (both "1")."""
   coverage = row['coverage']
   audio_coverage = row.get('audio_coverage')
+  if sees and row['samples_expected'] is None:
+    return False
   return (row['status'] == schemas.STATUS_SCANNED
           and row['model_version'] == model_version
           and row.get('audio_model_version') == audio_model_version
@@ -108,7 +114,8 @@ LEDGER_BATCH_ROWS = 8192
 
 
 def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0,
-                     audio_model_version: Optional[str] = None
+                     audio_model_version: Optional[str] = None,
+                     sees: bool = True
                      ) -> Iterator[Tuple[str, probing.ScannedVersion]]:
   """``(uri, version)`` of every video an earlier ledger file records as
   scanned by ``model_version`` and ``audio_model_version`` (see
@@ -131,7 +138,8 @@ def scanned_versions(path: str, model_version: str, min_coverage: float = 1.0,
                  'size_bytes', 'source_updated_at', 'samples_expected',
                  'coverage', *audio, *identity]):
       for row in batch.to_pylist():
-        if vouches(row, model_version, min_coverage, audio_model_version):
+        if vouches(row, model_version, min_coverage, audio_model_version,
+                   sees):
           yield row['video_uri'], probing.ScannedVersion(
               row['scan_id'], ledger.recorded_version(row))
 
@@ -164,11 +172,13 @@ class PreviouslyScanned(beam.PTransform):
 
   def __init__(self, ledger_paths: Sequence[str], model_version: str,
                min_coverage: float = 1.0,
-               audio_model_version: Optional[str] = None):
+               audio_model_version: Optional[str] = None,
+               sees: bool = True):
     super().__init__()
     self._model_version = model_version
     self._min_coverage = min_coverage
     self._audio_model_version = audio_model_version
+    self._sees = sees
     self._paths = list(ledger_paths)
 
   def expand(self, pbegin):
@@ -177,7 +187,8 @@ class PreviouslyScanned(beam.PTransform):
             | 'ReadScannedVersions' >> beam.FlatMap(scanned_versions,
                                                     self._model_version,
                                                     self._min_coverage,
-                                                    self._audio_model_version)
+                                                    self._audio_model_version,
+                                                    self._sees)
             | 'LatestScanPerUri' >> beam.CombinePerKey(probing.latest_scan))
 
 
