@@ -579,8 +579,9 @@ def test_a_match_run_cannot_take_a_scan_id_of_its_output_root(
   assert (config.output, config.scan_id) == (root, 'match-1')
   after = file_digests(root)
   assert {k: v for k, v in after.items() if k in before} == before
+  # The run's claim, its state (complete) and its one part file.
   assert sorted(k for k in after if k not in before) == [
-      '_claims/scan=match-1',
+      '_claims/scan=match-1', '_claims/state/scan=match-1.json',
       'hash_matches/scan=match-1/part-00000-of-00001.parquet']
   with pytest.raises(claims.ScanIdTaken, match='scan id match-1 already'):
     match_job.run(argv + ['--scan-id', 'match-1'])
