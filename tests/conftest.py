@@ -140,6 +140,22 @@ def golden_scan(corpus, marker_model_dir, tmp_path_factory) -> ScanOutput:
                   marker_model_dir, 'golden')
 
 
+def rescan_one_line(capsys, *argv) -> Tuple[int, str]:
+  """``rescan ARGV`` in this process: its exit code and the one line it
+  wrote on stderr (asserted: exactly one line, no traceback)."""
+  from pipeline.cli import main as cli_main  # pylint: disable=import-outside-toplevel
+  capsys.readouterr()
+  try:
+    code = cli_main.main(list(argv))
+  except SystemExit as exc:
+    code = exc.code
+  err = capsys.readouterr().err
+  assert 'Traceback' not in err
+  lines = [line for line in err.splitlines() if line.strip()]
+  assert len(lines) == 1, err
+  return code, lines[0]
+
+
 def dead_pid() -> int:
   """The id of a process of this host that has ended (a killed launcher,
   as a scan's claim would name it)."""

@@ -26,10 +26,10 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipeline.cli import main as cli_main
 from pipeline.inference.contract import METADATA_FILE
 from pipeline.scan.job import run
 from tests.conftest import relative_name
+from tests.conftest import rescan_one_line
 from tests.fixtures.broken_media import write_truncated_at
 from tests.fixtures import audio_media as media
 from tests.fixtures import audio_model
@@ -272,19 +272,6 @@ def test_a_hostile_soundtrack_changes_nothing_the_picture_gave(hostile):
 # --- operators ---------------------------------------------------------
 
 
-def _rescan(capsys, *argv):
-  capsys.readouterr()
-  try:
-    code = cli_main.main(list(argv))
-  except SystemExit as exc:
-    code = exc.code
-  err = capsys.readouterr().err
-  assert 'Traceback' not in err
-  lines = [line for line in err.splitlines() if line.strip()]
-  assert len(lines) == 1, err
-  return code, lines[0]
-
-
 def _model_copy(source, path, **changes):
   shutil.copytree(source, path)
   meta_path = os.path.join(path, METADATA_FILE)
@@ -325,11 +312,11 @@ def test_a_wrong_audio_model_is_one_usage_line(capsys, tmp_path,
                    hop_seconds=0.5), 'waveform'),
   ]
   for model, words in cases:
-    code, line = _rescan(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
+    code, line = rescan_one_line(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
                          '--output', str(tmp_path / 'out'),
                          '--audio-model', model)
     assert code == 2 and words in line, (model, line)
-  code, line = _rescan(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
+  code, line = rescan_one_line(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
                        '--output', str(tmp_path / 'out'),
                        '--model', audio_model_dir,
                        '--audio-model', audio_model_dir)

@@ -13,12 +13,12 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipeline.cli import main as cli_main
 from pipeline.media.audio import AudioGrid
 from pipeline.scan import transforms
 from pipeline.scan import rethreshold
 from pipeline.scan.job import run
 from tests.conftest import relative_name
+from tests.conftest import rescan_one_line
 from tests.fixtures import audio_media as media
 from tests.fixtures import audio_model
 
@@ -283,21 +283,8 @@ def test_an_earlier_scan_vouches_only_for_the_same_two_models():
   assert not transforms.vouches(only_heard, 'a1', 0.95, 'a1')
 
 
-def _rescan(capsys, *argv):
-  capsys.readouterr()
-  try:
-    code = cli_main.main(list(argv))
-  except SystemExit as exc:
-    code = exc.code
-  err = capsys.readouterr().err
-  assert 'Traceback' not in err
-  lines = [line for line in err.splitlines() if line.strip()]
-  assert len(lines) == 1, err
-  return code, lines[0]
-
-
 def test_a_scan_needs_a_model_of_either_kind(capsys, tmp_path):
-  code, line = _rescan(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
+  code, line = rescan_one_line(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
                        '--output', str(tmp_path / 'out'))
   assert code == 2
   assert '--model' in line and '--audio-model' in line
@@ -311,11 +298,11 @@ def test_a_hostile_audio_model_is_one_usage_error(capsys, tmp_path,
       '{"name": "x", "version": "1", "modality": "audio", "labels": ["a"],'
       ' "sample_rate": 99999999, "window_seconds": 0.5, "hop_seconds": 0.25,'
       ' "threshold": 0.5}')
-  code, line = _rescan(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
+  code, line = rescan_one_line(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
                        '--output', str(tmp_path / 'out'),
                        '--audio-model', str(bad))
   assert code == 2 and '"sample_rate" must be in' in line
-  code, line = _rescan(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
+  code, line = rescan_one_line(capsys, 'scan', '--input', str(tmp_path / '*.mp4'),
                        '--output', str(tmp_path / 'out'),
                        '--model', audio_model_dir)
   assert code == 2 and 'is an audio model' in line
