@@ -306,3 +306,32 @@ def test_a_hostile_audio_model_is_one_usage_error(capsys, tmp_path,
                        '--output', str(tmp_path / 'out'),
                        '--model', audio_model_dir)
   assert code == 2 and 'is an audio model' in line
+
+
+def test_audio_threshold_is_the_audio_models_alone(archive, audio_model_dir,
+                                                   tmp_path):
+  """``--audio-threshold`` sets the audio model's threshold (here 0: every
+  window flags, so one clip spans the soundtrack) and nothing else; the
+  visual model keeps its own."""
+  name = 'aac_16k_mono.mp4'
+  out = _scan(str(tmp_path / 'out'), [os.path.join(archive, name)], 'all',
+              '--audio-model', audio_model_dir, '--audio-threshold', '0')
+  clips = _rows(out, 'flagged_clips', 'all')
+  assert [(c['modality'], c['start_ms'], c['threshold']) for c in clips] == [
+      ('audio', 0, 0.0)]
+  assert clips[0]['end_ms'] >= (SECONDS - HOP_S) * 1000
+  scores = _rows(out, 'frame_scores', 'all')
+  assert scores and {s['threshold'] for s in scores} == {0.0}
+
+
+@pytest.mark.parametrize('flags, words', [
+    (('--audio-threshold', '0.5', '--model', 'm'), '--audio-threshold'),
+    (('--threshold', '0.5', '--audio-model', 'a'), '--threshold'),
+    (('--audio-threshold', '1.5', '--audio-model', 'a'), '--audio-threshold'),
+])
+def test_a_threshold_for_a_model_not_given_is_a_usage_error(capsys, tmp_path,
+                                                             flags, words):
+  code, line = rescan_one_line(capsys, 'scan', '--input',
+                               str(tmp_path / '*.mp4'), '--output',
+                               str(tmp_path / 'out'), *flags)
+  assert code == 2 and words in line, line

@@ -224,6 +224,7 @@ REQUIRED = ['--input', 'x.mp4', '--output', 'out', '--model', 'm']
 FLAG_BOUNDS = {
     '--fps': (['0.001', '120'], ['0', '-1', '120.5', '1e9', 'inf', 'nan']),
     '--threshold': (['0', '1'], ['-0.1', '1.1', 'inf']),
+    '--audio-threshold': (['0', '1'], ['-0.1', '1.1', 'nan']),
     '--segment-seconds': (['1', '86400'], ['1e-9', '0.5', '86401', 'inf']),
     '--batch-size': (['1', '4096'], ['0', '4097', '1e9']),
     '--audio-batch-size': (['1', '4096'], ['0', '4097', '1e9']),
@@ -270,11 +271,14 @@ def test_every_numeric_flag_has_bounds():
 @pytest.mark.parametrize('flag', sorted(FLAG_BOUNDS))
 def test_numeric_flags_are_bounded(flag, capsys):
   good, bad = FLAG_BOUNDS[flag]
+  # The audio model's threshold needs an audio model.
+  required = REQUIRED + (['--audio-model', 'a']
+                         if flag == '--audio-threshold' else [])
   for value in good:
-    options.parse_scan_args(REQUIRED + [flag, value])
+    options.parse_scan_args(required + [flag, value])
   for value in bad:
     with pytest.raises(SystemExit) as raised:
-      options.parse_scan_args(REQUIRED + [f'{flag}={value}'])
+      options.parse_scan_args(required + [f'{flag}={value}'])
     assert raised.value.code == 2
     err = capsys.readouterr().err.strip()
     assert flag in err and 'Traceback' not in err, err

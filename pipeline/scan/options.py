@@ -83,6 +83,7 @@ class ScanConfig:
   scanned_at: datetime.datetime
   fps: Optional[float] = None
   threshold: Optional[float] = None
+  audio_threshold: Optional[float] = None
   # Above ``sampling``, whose field shadows the module in this body.
   hash_fidelity: str = sampling.EXACT
   sampling: str = sampling.AUTO
@@ -151,6 +152,10 @@ def build_arg_parser(prog: str = 'rescan scan') -> argparse.ArgumentParser:
   _add(parser, 'threshold', type=flag_types.unit_interval, default=None,
        help='Score threshold, in [0, 1] (default: the model\'s '
        '"threshold").')
+  _add(parser, 'audio_threshold', type=flag_types.unit_interval,
+       default=None,
+       help='The audio model\'s score threshold, in [0, 1] (default: its '
+       '"threshold"); needs --audio-model.')
   _add(parser, 'sampling', choices=sampling.SAMPLING_CHOICES,
        default=sampling.AUTO,
        help='What to decode for the samples: "exact" decodes every frame and '
@@ -327,6 +332,13 @@ def parse_scan_args(argv: Sequence[str],
   if known.model is None and known.audio_model is None:
     parser.error('give a visual model (--model DIR), an audio model '
                  '(--audio-model DIR) or both')
+  # A threshold for a model the scan does not run would be ignored.
+  if known.audio_threshold is not None and known.audio_model is None:
+    parser.error('--audio-threshold is the audio model\'s threshold: give '
+                 '--audio-model DIR too')
+  if known.threshold is not None and known.model is None:
+    parser.error('--threshold is the visual model\'s threshold: give '
+                 '--model DIR too, or use --audio-threshold')
   now = now or datetime.datetime.now(datetime.timezone.utc)
   values = vars(known)
   if values['require_gpu'] is None:

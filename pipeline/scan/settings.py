@@ -147,8 +147,9 @@ def resolve_settings(config: ScanConfig, spec: Optional[ModelSpec],
         merge_gap_ms=merge_gap_ms, min_clip_ms=min_clip_ms)
   audio_rules = None
   if audio_spec is not None:
-    audio_rules = audio_clip_rules(audio_spec, audio_spec.threshold,
-                                   merge_gap_ms, min_clip_ms)
+    audio_rules = audio_clip_rules(
+        audio_spec, (audio_spec.threshold if config.audio_threshold is None
+                     else config.audio_threshold), merge_gap_ms, min_clip_ms)
   return ScanSettings(
       config=config,
       spec=spec,
