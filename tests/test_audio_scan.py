@@ -260,6 +260,11 @@ def test_seen_and_heard_in_one_scan(tmp_path, marker_model_dir,
                            scan_id='again')
   again = _rows(out, 'flagged_clips', 'again')
   assert result.clips == len(again) == 1
+  # ... and says the audio clips were left out; a visual-only scan's
+  # rethreshold does not.
+  assert result.audio_left_out
+  assert not rethreshold.run(out, 0.5, source_scan_id='seen',
+                             scan_id='again-seen').audio_left_out
   assert key(again, 'label', 'start_ms', 'end_ms', 'peak_ms', 'modality') \
       == key(visual, 'label', 'start_ms', 'end_ms', 'peak_ms', 'modality')
 

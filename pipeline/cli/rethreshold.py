@@ -72,4 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   print(f'scan {result.source_scan_id} re-assembled at threshold '
         f'{result.threshold:g}: {result.clips} clips in {result.videos} '
         f'videos, written as scan {result.scan_id} in {result.folder}')
+  if result.audio_left_out:
+    print(f'  the visual model\'s clips only: scan {result.source_scan_id}\'s '
+          'audio clips are not re-assembled (they stay in its own partition)')
   return 0

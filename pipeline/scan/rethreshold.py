@@ -37,6 +37,7 @@ from pipeline.storage.parquet import WriteDataset
 from pipeline.storage.parquet import cast_file
 from pipeline.storage.parquet import check_parquet_footers
 from pipeline.storage.parquet import column_max
+from pipeline.storage.parquet import open_parquet_file
 from pipeline.storage.parquet import read_parquet_file
 from pipeline.storage.parquet import read_partition
 from pipeline.storage.scan_ids import new_scan_id
@@ -83,6 +84,9 @@ class Source:
   scores: List[str]
   ledger: List[str]
   clips: List[str]
+  # Whether the scan also ran an audio model, whose clips are not
+  # re-assembled (``heard``).
+  heard: bool = False
 
 
 def load_source(root: str, threshold: float,
@@ -133,7 +137,20 @@ def load_source(root: str, threshold: float,
         f'no label {label!r} in the frame_scores of scan {scan_id} '
         f'(labels: {listing(labels)})')
   return Source(scan_id, labels, rescoring.stored_rules(sample, threshold),
-                scores, ledger_files, clips)
+                scores, ledger_files, clips, heard(ledger_files))
+
+
+def heard(ledger_files: Sequence[str]) -> bool:
+  """Whether a scan's ledger names an audio model (from the footers'
+  statistics of ``audio_model_version``; a ledger written before audio
+  scanning has no such column and heard nothing)."""
+  for path in ledger_files:
+    with open_parquet_file(path) as parquet:
+      if 'audio_model_version' not in parquet.schema_arrow.names:
+        continue
+    if column_max([path], 'audio_model_version') is not None:
+      return True
+  return False
 
 
 def _key_scores(row: dict) -> Tuple[rescoring.VideoKey,
@@ -217,6 +234,8 @@ class Result:
   clips: int
   videos: int
   folder: str
+  # The source scan's audio clips were left out (visual scores only).
+  audio_left_out: bool = False
 
 
 class RethresholdFailed(RuntimeError):
@@ -249,4 +268,5 @@ def run(root: str, threshold: float, label: Optional[str] = None,
   written = read_partition(root, 'flagged_clips', scan_id)
   return Result(source.scan_id, scan_id, threshold, written.num_rows,
                 len(set(written.column('video_id').to_pylist())),
-                schemas.partition_dir(root, 'flagged_clips', scan_id))
+                schemas.partition_dir(root, 'flagged_clips', scan_id),
+                source.heard)
