@@ -340,3 +340,21 @@ def test_a_threshold_for_a_model_not_given_is_a_usage_error(capsys, tmp_path,
                                str(tmp_path / '*.mp4'), '--output',
                                str(tmp_path / 'out'), *flags)
   assert code == 2 and words in line, line
+
+
+def test_the_soundtrack_is_heard_when_the_frames_fail(archive, audio_model_dir,
+                                                      marker_model_dir,
+                                                      tmp_path):
+  """A frame flood (here: more than 3 frames per segment) fails the
+  picture, not the soundtrack: the audio is heard by a decode of its own,
+  every window of it, and the ledger says the picture failed."""
+  name = 'aac_44k_stereo.mp4'
+  out = _scan(str(tmp_path / 'out'), [os.path.join(archive, name)],
+              'flood', '--model', marker_model_dir, '--audio-model',
+              audio_model_dir, '--max-frames-per-segment', '3')
+  [row] = _rows(out, 'videos', 'flood')
+  assert row['error_kind'] == 'too_many_frames', row
+  assert row['status'] != 'scanned'
+  assert row['audio_status'] == 'ok' and row['audio_coverage'] == 1.0, row
+  clips = _rows(out, 'flagged_clips', 'flood', "modality = 'audio'")
+  _assert_clips_cover(clips, BURSTS)

@@ -209,6 +209,14 @@ def decode_segment(segment: Segment, settings: ScanSettings
     stats.error_kind = media_errors.INTERNAL_ERROR
     stats.error_message = (f'{type(exc).__name__}: '
                            f'{media_errors.short_message(exc)}')
+  if (request is not None and request.track is None
+      and stats.error_kind not in (None, media_errors.TIMEOUT)):
+    # The frames failed before the audio was cut (a frame flood, a
+    # damaged picture): the soundtrack is still heard, from a decode of
+    # its own that touches no frame.
+    for window in _audio_alone(segment, settings, request, stats):
+      windows_cut += 1
+      yield window
   if hasher is not None:
     yield from hasher.hashes
   track = request.track if request is not None else None
@@ -223,6 +231,35 @@ def decode_segment(segment: Segment, settings: ScanSettings
       audio_error_kind=audio_stats.error_kind if audio_stats else None,
       audio_error_message=(audio_stats.error_message if audio_stats
                            else None))
+
+
+def _audio_alone(segment: Segment, settings: ScanSettings,
+                 request: media_audio.AudioRequest,
+                 stats: decode.DecodeStats) -> Iterator[SegmentRecord]:
+  """The segment's audio windows, cut by a decode that samples no frame
+  (``iter_samples(frames=False)``): what ``decode_segment`` hears when its
+  frames failed first.  Its own failure is the audio's
+  (``request.stats``); its bytes count with the segment's."""
+  try:
+    with storage.open_media(segment.uri) as reader:
+      try:
+        for _ in decode.iter_samples(
+            reader, segment.start_ms, segment.end_ms, settings.fps, (1, 1),
+            frames=False, audio=request,
+            threads=settings.config.decode_threads):
+          pass
+      finally:
+        stats.bytes_read += reader.bytes_read
+  except SegmentTimeLimitExceeded as exc:
+    request.stats.error_kind = media_errors.TIMEOUT
+    request.stats.error_message = media_errors.short_message(exc)
+  except media_errors.MEDIA_EXCEPTIONS as exc:
+    request.stats.error_kind, request.stats.error_message = (
+        media_errors.classify(exc))
+  if request.track is not None:
+    for window in request.track.windows:
+      yield (WindowKey(segment.video_id, round(window.start_ms)),
+             window.samples)
 
 
 def dead_letter_kind(exc_type) -> str:
